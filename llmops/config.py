@@ -1,0 +1,90 @@
+"""Every setting in one place: typed, documented, overridable with ``LLMOPS_*`` variables.
+
+All state lives under ``LLMOPS_HOME`` (default ``./data``): the SQLite store, the Chroma
+collection, the trace spool. Tests point it at a temporary directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Field names map to ``LLMOPS_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_", extra="ignore")
+
+    home: Path = Field(Path("data"), description="Root directory of all state.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store; default sqlite:///$LLMOPS_HOME/llmops.db.",
+    )
+    db_busy_timeout_ms: int = Field(5000, description="SQLite busy timeout.")
+
+    chroma_host: str | None = Field(None, description="Chroma server host; default: embedded.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    collection: str = Field("llmops_kb", description="Chroma collection of the knowledge base.")
+    knowledge_dir: Path = Field(DEFAULT_KNOWLEDGE_DIR, description="Default knowledge base.")
+    embedding_model_path: Path | None = Field(
+        None, description="An all-MiniLM-L6-v2 ONNX file to use instead of the packaged one."
+    )
+    chunk_size: int = Field(700, description="Characters per knowledge chunk.")
+    chunk_overlap: int = Field(100, description="Characters shared by neighbouring chunks.")
+
+    max_input_chars: int = Field(4000, ge=1, description="Longest accepted chat message.")
+    redact_pii: bool = Field(
+        True, description="Redact personal data and credentials before anything is stored."
+    )
+    guard_profile: str = Field(
+        "default", description="Guard profile for releases that do not name one."
+    )
+    otlp_endpoint: str | None = Field(None, description="Also export spans over OTLP/HTTP.")
+
+    admin_password_hash: str | None = Field(
+        None, description="argon2 hash of the console password (`llmops admin set-password`)."
+    )
+    admin_emails: list[str] = Field(
+        default_factory=list, description="With OIDC sign-in: e-mail addresses that are admins."
+    )
+    secrets_path: Path = Field(
+        PROJECT_ROOT / ".streamlit" / "secrets.toml", description="Streamlit secrets file."
+    )
+
+    trace_batch_size: int = Field(500, ge=1, description="Spans per store transaction.")
+    trace_flush_interval_s: float = Field(0.2, gt=0, description="Max delay before a write.")
+    trace_retry_interval_s: float = Field(2.0, gt=0, description="Retry delay when down.")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'llmops.db').resolve()}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+    def ensure_home(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()
