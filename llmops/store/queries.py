@@ -1,0 +1,167 @@
+"""Read queries for the console and the CLI: paginated lists and small aggregates, all in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+
+from llmops.errors import NotFoundError
+from llmops.store.db import Database
+from llmops.store.models import Feedback, Span, Trace
+
+FEEDBACK_CHOICES = ("up", "down", "none")
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass
+class TraceFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str | None = None
+    release_id: str | None = None
+    session_id: str | None = None
+    feedback: str | None = None  # up | down | none
+    text: str | None = None
+
+
+@dataclass
+class TraceSummary:
+    id: str
+    started_at: datetime
+    session_id: str | None
+    user_id: str | None
+    release_id: str | None
+    model: str | None
+    status: str
+    latency_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    input: str | None
+    thumbs_up: int
+    thumbs_down: int
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["started_at"] = self.started_at.isoformat()
+        return d
+
+
+@dataclass
+class TraceDetail:
+    trace: dict[str, Any]
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trace": self.trace, "spans": self.spans, "feedback": self.feedback}
+
+
+def _apply(stmt: Select[Any], f: TraceFilter) -> Any:
+    conds = []
+    if f.since is not None:
+        conds.append(Trace.started_at >= f.since)
+    if f.until is not None:
+        conds.append(Trace.started_at < f.until)
+    if f.status:
+        conds.append(Trace.status == f.status)
+    if f.release_id:
+        conds.append(Trace.release_id == f.release_id)
+    if f.session_id:
+        conds.append(Trace.session_id == f.session_id)
+    if f.feedback in ("up", "down"):
+        good = Feedback.score >= 0.5 if f.feedback == "up" else Feedback.score < 0.5
+        conds.append(exists().where(and_(Feedback.trace_id == Trace.id, good)))
+    elif f.feedback == "none":
+        conds.append(~exists().where(Feedback.trace_id == Trace.id))
+    if f.text:
+        pattern = f"%{escape_like(f.text)}%"
+        conds.append(
+            or_(
+                Trace.input.ilike(pattern, escape="\\"),
+                Trace.output.ilike(pattern, escape="\\"),
+                Trace.id == f.text.strip().lower(),
+            )
+        )
+    return stmt.where(*conds) if conds else stmt
+
+
+def list_traces(
+    db: Database, f: TraceFilter | None = None, *, limit: int = 50, offset: int = 0
+) -> list[TraceSummary]:
+    """Newest first, filtered and paged in SQL."""
+    f = f or TraceFilter()
+    up = (
+        select(func.count())
+        .where(Feedback.trace_id == Trace.id, Feedback.score >= 0.5)
+        .scalar_subquery()
+    )
+    down = (
+        select(func.count())
+        .where(Feedback.trace_id == Trace.id, Feedback.score < 0.5)
+        .scalar_subquery()
+    )
+    stmt: Any = select(
+        Trace.id,
+        Trace.started_at,
+        Trace.session_id,
+        Trace.user_id,
+        Trace.release_id,
+        Trace.model,
+        Trace.status,
+        Trace.latency_ms,
+        Trace.input_tokens,
+        Trace.output_tokens,
+        Trace.cost,
+        func.substr(Trace.input, 1, 200).label("input"),
+        up.label("thumbs_up"),
+        down.label("thumbs_down"),
+    )
+    stmt = _apply(stmt, f).order_by(Trace.started_at.desc(), Trace.id.desc())
+    stmt = stmt.limit(max(1, min(limit, 500))).offset(max(0, offset))
+    with db.session() as s:
+        return [TraceSummary(**row._mapping) for row in s.execute(stmt)]
+
+
+def count_traces(db: Database, f: TraceFilter | None = None) -> int:
+    stmt = _apply(select(func.count()).select_from(Trace), f or TraceFilter())
+    with db.session() as s:
+        return int(s.scalar(stmt) or 0)
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    out = {}
+    for col in obj.__table__.columns:
+        value = getattr(obj, col.key)
+        out[col.key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def get_trace(db: Database, trace_id: str) -> TraceDetail:
+    """A trace with its spans (in start order) and its feedback."""
+    with db.session() as s:
+        trace = s.get(Trace, trace_id.strip().lower())
+        if trace is None:
+            raise NotFoundError(f"Trace {trace_id!r} does not exist.")
+        spans = s.scalars(
+            select(Span).where(Span.trace_id == trace.id).order_by(Span.started_at, Span.id)
+        ).all()
+        fb = s.scalars(
+            select(Feedback).where(Feedback.trace_id == trace.id).order_by(Feedback.created_at)
+        ).all()
+        return TraceDetail(_row(trace), [_row(x) for x in spans], [_row(x) for x in fb])
+
+
+def release_ids(db: Database, limit: int = 200) -> list[str]:
+    """Release ids, newest first (for filters)."""
+    from llmops.store.models import Release
+
+    with db.session() as s:
+        stmt = select(Release.id).order_by(Release.created_at.desc()).limit(limit)
+        return list(s.scalars(stmt))

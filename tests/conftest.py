@@ -1,0 +1,202 @@
+"""Shared fixtures: an isolated LLMOPS_HOME per test, a no-egress guard, real stores.
+
+- Every test gets its own ``LLMOPS_HOME`` under ``tmp_path`` (settings are re-read).
+- Any attempt to reach a non-loopback address fails the test (``sys.addaudithook``).
+- ``db`` is a migrated store on SQLite, and on PostgreSQL too when
+  ``LLMOPS_TEST_DATABASE_URL`` is set (each test in a fresh schema).
+- ``kb`` is the shipped knowledge base, ingested once per session into real Chroma.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmops  # noqa: F401  (applies the offline environment first)
+from llmops.config import Settings, reset_settings
+from llmops.store.db import Database
+from llmops.store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+PG_URL = os.environ.get("LLMOPS_TEST_DATABASE_URL")
+
+# -- no egress ---------------------------------------------------------------------------------
+_egress: dict[str, Any] = {"active": False, "attempts": []}
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host in ("localhost", "", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if not _egress["active"]:
+        return
+    if event == "socket.connect":
+        sock, address = args[0], args[1]
+        if getattr(sock, "family", None) == socket.AF_UNIX:
+            return
+        host = address[0] if isinstance(address, tuple) else address
+        if not _is_loopback(host):
+            _egress["attempts"].append(f"connect {address!r}")
+            raise ConnectionRefusedError(f"egress blocked by the test suite: {address!r}")
+    elif event == "socket.getaddrinfo":
+        host = args[0]
+        if not _is_loopback(host):
+            _egress["attempts"].append(f"getaddrinfo {host!r}")
+            raise socket.gaierror(f"egress blocked by the test suite: {host!r}")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def no_egress() -> Iterator[list[str]]:
+    """Fail any test that tries to open a connection to a non-loopback address."""
+    _egress["attempts"] = []
+    _egress["active"] = True
+    try:
+        yield _egress["attempts"]
+    finally:
+        _egress["active"] = False
+    attempts = list(_egress["attempts"])
+    if attempts:
+        pytest.fail(f"test attempted network egress: {attempts}")
+
+
+# -- isolated home -----------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def llmops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "llmops-home"
+    monkeypatch.setenv("LLMOPS_HOME", str(home))
+    monkeypatch.delenv("LLMOPS_DATABASE_URL", raising=False)
+    reset_settings()
+    yield home
+    reset_settings()
+
+
+@pytest.fixture
+def settings(llmops_home: Path) -> Settings:
+    return Settings(home=llmops_home)
+
+
+# -- stores ------------------------------------------------------------------------------------
+def _pg_schema_url(schema: str) -> str:
+    assert PG_URL
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, empty schema (dropped afterwards)."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need LLMOPS_TEST_DATABASE_URL (see README: Testing)")
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _backends() -> list[Any]:
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=_backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def blank_db(db_url: str) -> Iterator[Database]:
+    """An empty database (no tables yet) on each backend."""
+    db = Database(db_url, busy_timeout_ms=2000)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(blank_db: Database) -> Database:
+    """A migrated store with the default release, on each backend."""
+    from llmops.runtime import bootstrap
+
+    bootstrap(blank_db)
+    return blank_db
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}", busy_timeout_ms=2000)
+    from llmops.runtime import bootstrap
+
+    bootstrap(db)
+    yield db
+    db.dispose()
+
+
+# -- knowledge base (real embeddings, real Chroma), shared by the session -----------------------
+@pytest.fixture(scope="session")
+def embeddings() -> Any:
+    from llmops.rag.embeddings import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def kb(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    """The shipped knowledge base ingested once into a session-wide Chroma + SQLite."""
+    from llmops.rag.knowledge import KnowledgeBase
+
+    home = tmp_path_factory.mktemp("kb-home")
+    settings = Settings(home=home)
+    kb_db = Database(f"sqlite:///{home / 'kb.db'}")
+    upgrade(kb_db)
+    knowledge = KnowledgeBase(settings, kb_db, embeddings)
+    report = knowledge.ingest()
+    assert report.chunks > 0, report
+    return knowledge
+
+
+@pytest.fixture
+def writer(db: Database, tmp_path: Path) -> Iterator[Any]:
+    from llmops.tracing.writer import SpanWriter
+
+    w = SpanWriter(db, tmp_path / "spool", flush_interval_s=0.02, retry_interval_s=0.05)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def chat_service(db: Database, kb: Any, writer: Any, settings: Settings) -> Any:
+    """The real ChatService over the store under test and the shared knowledge base."""
+    from llmops.chat import ChatService
+    from llmops.guards.runner import GuardRunner
+    from llmops.tracing.tracer import Tracer
+
+    return ChatService(settings, db, kb, Tracer(writer), guards=GuardRunner())
