@@ -1,0 +1,157 @@
+"""What tracing costs a chain: no callbacks vs a do-nothing handler vs ours, one run, ratios.
+
+    .venv/bin/python bench/tracing_overhead.py [--n 3000] [--rounds 10] [--json]
+
+The same 5-span LCEL chain (lambda | prompt | chat model | parser, inside a sequence) runs in
+interleaved rounds in three modes; ours writes to a real SQLite store through the batching
+writer, which runs concurrently as in production. Target (issue 2): our overhead at most
+1.3x the do-nothing handler's overhead, and every span in the store afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+from sqlalchemy import func, select
+
+import llmops  # noqa: F401
+from llmops.store.db import Database
+from llmops.store.migrate import upgrade
+from llmops.store.models import Span
+from llmops.tracing import SpanWriter, TracingCallbackHandler
+
+
+class FixedModel(BaseChatModel):
+    @property
+    def _llm_type(self) -> str:
+        return "fixed"
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        msg = AIMessage(
+            content="ok", usage_metadata={"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}
+        )
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+class Nothing(BaseCallbackHandler):
+    run_inline = True
+    raise_error = False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=3000, help="invocations per mode")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="llmops-bench-tracing-"))
+    db = Database(f"sqlite:///{home / 'bench.db'}")
+    upgrade(db)
+    writer = SpanWriter(db, home / "spool")
+    chain = (
+        RunnableLambda(lambda q: {"q": q})
+        | ChatPromptTemplate.from_messages([("human", "{q}")])
+        | FixedModel()
+        | StrOutputParser()
+    )
+    spans_per_call = 5  # sequence, lambda, prompt, model, parser
+    nothing = Nothing()
+
+    def run_plain() -> None:
+        chain.invoke("hi")
+
+    def run_nothing() -> None:
+        chain.invoke("hi", config={"callbacks": [nothing]})
+
+    def run_ours() -> None:
+        chain.invoke("hi", config={"callbacks": [TracingCallbackHandler(writer.submit)]})
+
+    sink: list[Any] = []
+
+    def run_handler_only() -> None:
+        chain.invoke("hi", config={"callbacks": [TracingCallbackHandler(sink.append)]})
+        if len(sink) > 10_000:
+            sink.clear()
+
+    modes = {
+        "no callbacks": run_plain,
+        "do-nothing handler": run_nothing,
+        "llmops": run_ours,
+        "llmops handler only": run_handler_only,  # diagnosis: same, spans to a list
+    }
+    for fn in modes.values():  # warm-up
+        for _ in range(200):
+            fn()
+    writer.flush()
+    with db.session() as s:
+        before = s.scalar(select(func.count()).select_from(Span)) or 0
+
+    samples: dict[str, list[float]] = {m: [] for m in modes}
+    per_round = max(1, args.n // args.rounds)
+    for _ in range(args.rounds):
+        for name, fn in modes.items():
+            t0 = time.perf_counter_ns()
+            for _ in range(per_round):
+                fn()
+            samples[name].append((time.perf_counter_ns() - t0) / per_round / 1000)
+    calls = per_round * args.rounds
+    flushed = writer.flush(60)
+    with db.session() as s:
+        stored = (s.scalar(select(func.count()).select_from(Span)) or 0) - before
+    writer.close()
+
+    med = {m: statistics.median(v) for m, v in samples.items()}
+    base = med["no callbacks"]
+    over_nothing = med["do-nothing handler"] - base
+    over_ours = med["llmops"] - base
+    over_handler = med["llmops handler only"] - base
+    result = {
+        "calls_per_mode": calls,
+        "median_us_per_call": {m: round(v, 1) for m, v in med.items()},
+        "overhead_us": {
+            "do-nothing handler": round(over_nothing, 1),
+            "llmops": round(over_ours, 1),
+            "llmops handler only": round(over_handler, 1),
+        },
+        "ratio_llmops_to_do_nothing": round(over_ours / over_nothing, 2)
+        if over_nothing > 0
+        else None,
+        "spans_expected": calls * spans_per_call,
+        "spans_stored": stored,
+        "lost": calls * spans_per_call - stored,
+        "flushed": flushed,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{calls} calls per mode, {args.rounds} interleaved rounds (median of round means)")
+    for m, v in result["median_us_per_call"].items():
+        print(f"  {m:<20} {v:>8.1f} µs/call")
+    print(
+        f"  overhead: do-nothing {over_nothing:.1f} µs, llmops {over_ours:.1f} µs "
+        f"(handler alone {over_handler:.1f} µs) → ratio {result['ratio_llmops_to_do_nothing']}"
+    )
+    print(f"  spans stored {stored} of {calls * spans_per_call} (lost {result['lost']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""A LangChain callback handler that turns every run into a span.
+
+Chains, prompts, parsers, retrievers, chat models, LLMs and tools all become spans with
+trace/parent ids, kind, timing, status and OpenTelemetry GenAI attributes. Every callback is
+guarded: tracing logs its own failures and never raises into the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from llmops.tracing.ids import new_trace_id, span_id_for_run
+from llmops.tracing.records import SpanRecord, TraceRecord
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[SpanRecord | TraceRecord], None]
+
+
+def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if name:
+        return str(name)
+    if serialized:
+        if serialized.get("name"):
+            return str(serialized["name"])
+        ident = serialized.get("id")
+        if ident:
+            return str(ident[-1])
+    return default
+
+
+_KINDS: dict[str, str] = {}
+
+
+def _chain_kind(serialized: dict[str, Any] | None, name: str) -> str:
+    """parser, prompt or chain, from the class path LangChain serialises (memoised)."""
+    ident = serialized.get("id") if serialized else None
+    key = f"{name}|{ident[-2] if ident and len(ident) > 1 else ''}"
+    kind = _KINDS.get(key)
+    if kind is None:
+        path = ".".join(ident or [])
+        if "output_parser" in path or name.endswith(("OutputParser", "Parser")):
+            kind = "parser"
+        elif "prompts" in path or name.endswith("PromptTemplate"):
+            kind = "prompt"
+        else:
+            kind = "chain"
+        if len(_KINDS) < 10_000:
+            _KINDS[key] = kind
+    return kind
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class TracingCallbackHandler(BaseCallbackHandler):
+    """Maps LangChain runs to spans and hands each finished span to ``sink``.
+
+    Bound to a trace (``trace_id`` and ``root_span_id``), top-level runs become children of
+    that root span. Unbound, each top-level run starts a trace of its own and also produces
+    its trace row.
+    """
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        trace_id: str | None = None,
+        root_span_id: str | None = None,
+    ) -> None:
+        self.sink = sink
+        self.trace_id = trace_id
+        self.root_span_id = root_span_id
+        self._runs: dict[int, SpanRecord] = {}
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.first_token_ns: int | None = None
+        self.models: list[str] = []
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        name: str,
+        kind: str,
+        inputs: Any,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
+        parent_id: str | None
+        if parent is not None:
+            trace_id, parent_id = parent.trace_id, parent.span_id
+        elif self.trace_id is not None:
+            trace_id, parent_id = self.trace_id, self.root_span_id
+        else:
+            trace_id, parent_id = new_trace_id(), None
+        self._runs[run_id.int] = SpanRecord(
+            trace_id=trace_id,
+            span_id=span_id_for_run(run_id),
+            parent_id=parent_id,
+            name=name,
+            kind=kind,
+            start_ns=time.time_ns(),
+            input=inputs,
+            attributes=attributes or {},
+        )
+
+    def _end(
+        self,
+        run_id: UUID,
+        output: Any = None,
+        error: BaseException | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        span = self._runs.pop(run_id.int, None)
+        if span is None:
+            return
+        span.end_ns = time.time_ns()
+        span.output = output
+        if error is not None:
+            span.status = "error"
+            span.error = _error_text(error)
+            span.attributes["error.type"] = type(error).__name__
+        if attributes:
+            span.attributes.update(attributes)
+        self.sink(span)
+        if span.parent_id is None and self.trace_id is None:
+            self.sink(
+                TraceRecord(
+                    id=span.trace_id,
+                    name=span.name,
+                    start_ns=span.start_ns,
+                    end_ns=span.end_ns,
+                    status=span.status,
+                    input=span.input,
+                    output=span.output,
+                    error=span.error,
+                    input_tokens=self.input_tokens,
+                    output_tokens=self.output_tokens,
+                    model=self.models[-1] if self.models else None,
+                )
+            )
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("tracing callback failed")
+
+    # -- chains, prompts, parsers -----------------------------------------------------------
+    # The chain callbacks are the most frequent: written out without helper closures.
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            name = kwargs.get("name") or _name(serialized, kwargs, "chain")
+            self._start(run_id, parent_run_id, name, _chain_kind(serialized, name), inputs)
+        except Exception:
+            log.exception("tracing callback failed")
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, outputs)
+        except Exception:
+            log.exception("tracing callback failed")
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, error=error)
+        except Exception:
+            log.exception("tracing callback failed")
+
+    # -- models -----------------------------------------------------------------------------
+    def _model_attrs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        meta = kwargs.get("metadata") or {}
+        params = kwargs.get("invocation_params") or {}
+        model = (
+            meta.get("ls_model_name")
+            or params.get("model")
+            or params.get("model_name")
+            or params.get("_type")
+        )
+        attrs: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+        if model:
+            attrs["gen_ai.request.model"] = str(model)
+        if meta.get("ls_provider"):
+            attrs["gen_ai.provider.name"] = meta["ls_provider"]
+        if meta.get("ls_temperature") is not None:
+            attrs["gen_ai.request.temperature"] = meta["ls_temperature"]
+        if meta.get("ls_max_tokens") is not None:
+            attrs["gen_ai.request.max_tokens"] = meta["ls_max_tokens"]
+        return attrs
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        def go() -> None:
+            name = _name(serialized, kwargs, "chat_model")
+            inputs = messages[0] if len(messages) == 1 else messages
+            self._start(run_id, parent_run_id, name, "llm", inputs, self._model_attrs(kwargs))
+
+        self._guard(go)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        def go() -> None:
+            name = _name(serialized, kwargs, "llm")
+            attrs = self._model_attrs(kwargs)
+            attrs["gen_ai.operation.name"] = "text_completion"
+            inputs = prompts[0] if len(prompts) == 1 else prompts
+            self._start(run_id, parent_run_id, name, "llm", inputs, attrs)
+
+        self._guard(go)
+
+    def on_llm_new_token(  # type: ignore[override]
+        self, token: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        span = self._runs.get(run_id.int)
+        if span is not None and "llmops.first_token_ns" not in span.attributes and token:
+            now = time.time_ns()
+            span.attributes["llmops.first_token_ns"] = now
+            span.attributes["gen_ai.response.time_to_first_token_ms"] = round(
+                (now - span.start_ns) / 1e6, 3
+            )
+            if self.first_token_ns is None:
+                self.first_token_ns = now
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        def go() -> None:
+            attrs: dict[str, Any] = {}
+            output: Any = None
+            generations = getattr(response, "generations", None) or []
+            first = generations[0][0] if generations and generations[0] else None
+            if first is not None:
+                message = getattr(first, "message", None)
+                output = message if message is not None else getattr(first, "text", None)
+                usage = getattr(message, "usage_metadata", None) if message is not None else None
+                meta = getattr(message, "response_metadata", None) or {}
+                if meta.get("model_name") or meta.get("model"):
+                    attrs["gen_ai.response.model"] = meta.get("model_name") or meta.get("model")
+                finish = meta.get("finish_reason") or meta.get("stop_reason")
+                if finish:
+                    attrs["gen_ai.response.finish_reasons"] = [str(finish)]
+                if usage:
+                    attrs["gen_ai.usage.input_tokens"] = int(usage.get("input_tokens", 0))
+                    attrs["gen_ai.usage.output_tokens"] = int(usage.get("output_tokens", 0))
+            if "gen_ai.usage.input_tokens" not in attrs:
+                token_usage = (getattr(response, "llm_output", None) or {}).get("token_usage")
+                if token_usage:
+                    attrs["gen_ai.usage.input_tokens"] = int(token_usage.get("prompt_tokens", 0))
+                    attrs["gen_ai.usage.output_tokens"] = int(
+                        token_usage.get("completion_tokens", 0)
+                    )
+            self.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
+            self.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
+            span = self._runs.get(run_id.int)
+            if span is not None:
+                model = attrs.get("gen_ai.response.model") or span.attributes.get(
+                    "gen_ai.request.model"
+                )
+                if model:
+                    self.models.append(str(model))
+            self._end(run_id, output, attributes=attrs)
+
+        self._guard(go)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        def go() -> None:
+            attrs: dict[str, Any] = {}
+            status = getattr(error, "status_code", None)
+            if status is not None:
+                attrs["http.response.status_code"] = status
+            self._end(run_id, error=error, attributes=attrs)
+
+        self._guard(go)
+
+    # -- retrievers -------------------------------------------------------------------------
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        def go() -> None:
+            name = _name(serialized, kwargs, "retriever")
+            self._start(run_id, parent_run_id, name, "retriever", query)
+
+        self._guard(go)
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        def go() -> None:
+            docs = [
+                {
+                    "id": d.metadata.get("chunk_id") or getattr(d, "id", None),
+                    "source": d.metadata.get("source"),
+                    "score": d.metadata.get("score"),
+                }
+                for d in documents
+            ]
+            self._end(
+                run_id,
+                documents,
+                attributes={"retrieval.documents": docs, "retrieval.count": len(docs)},
+            )
+
+        self._guard(go)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._guard(lambda: self._end(run_id, error=error))
+
+    # -- tools ------------------------------------------------------------------------------
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        def go() -> None:
+            name = _name(serialized, kwargs, "tool")
+            attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+            self._start(run_id, parent_run_id, name, "tool", input_str, attrs)
+
+        self._guard(go)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._guard(lambda: self._end(run_id, output))
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._guard(lambda: self._end(run_id, error=error))

@@ -1,0 +1,62 @@
+"""What the tracer hands to the writer: cheap to build on the hot path.
+
+Inputs and outputs are kept as the original objects; turning them into text (and redacting
+them) happens in the writer's thread, never in the chat turn.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int | None = None
+    status: str = "ok"
+    error: str | None = None
+    input: Any = None
+    output: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TraceRecord:
+    id: str
+    name: str
+    start_ns: int
+    end_ns: int | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    release_id: str | None = None
+    model: str | None = None
+    status: str = "ok"
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    tags: list[str] | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GuardEventRecord:
+    trace_id: str
+    span_id: str | None
+    validator: str
+    direction: str
+    action: str
+    message: str
+    excerpt: str | None = None
+    release_id: str | None = None
+    at_ns: int = field(default_factory=time.time_ns)
