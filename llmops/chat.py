@@ -1,0 +1,431 @@
+"""The hot path (DESIGN §2): one chat turn, streamed, traced end to end.
+
+``ChatService.respond`` returns a ``ChatStream``: iterate it for text chunks; afterwards its
+``turn`` holds the ``Turn`` (trace id, answer, citations, violations, release). Every turn —
+answered, rejected, blocked or failed — produces a complete trace. Tracing and store
+failures never reach the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from operator import itemgetter
+from typing import Any, Protocol
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+
+from llmops.config import Settings
+from llmops.errors import LLMOpsError, StoreError, UserFacingError
+from llmops.llm.prompts import escape_question, format_sources, rag_prompt
+from llmops.llm.providers import build_chat_model
+from llmops.rag.knowledge import KnowledgeBase, KnowledgeRetriever
+from llmops.releases import ReleaseConfig, ReleaseInfo, get_release, resolve_release
+from llmops.store.db import Database
+from llmops.text import clean_control, detect_lang
+from llmops.tracing.tracer import TraceContext, Tracer
+
+log = logging.getLogger(__name__)
+
+_CITE = re.compile(r"\[(\d{1,2})\]")
+
+MESSAGES = {
+    "empty": {
+        "en": "Please type a question — your message was empty.",
+        "es": "Escribe una pregunta: tu mensaje estaba vacío.",
+    },
+    "too_long": {
+        "en": "Your message is {n:,} characters long; the limit is {limit:,}. "
+        "Please shorten it and ask again.",
+        "es": "Tu mensaje tiene {n:,} caracteres; el límite es {limit:,}. "
+        "Acórtalo y vuelve a preguntar.",
+    },
+    "rate_limited": {
+        "en": "The model provider is busy right now (rate limited). Please try again in a moment.",
+        "es": "El proveedor del modelo está ocupado (límite de peticiones). "
+        "Inténtalo de nuevo en un momento.",
+    },
+    "provider_error": {
+        "en": "The model provider returned an error, so I could not answer. Please try again.",
+        "es": "El proveedor del modelo devolvió un error y no pude responder. Inténtalo de nuevo.",
+    },
+    "output_blocked": {
+        "en": "I can't show that answer because it did not pass our safety checks. "
+        "Please rephrase your question.",
+        "es": "No puedo mostrar esa respuesta porque no superó nuestros controles de "
+        "seguridad. Reformula tu pregunta, por favor.",
+    },
+    "internal_error": {
+        "en": "Something went wrong while answering; the error has been recorded.",
+        "es": "Algo falló al responder; el error ha quedado registrado.",
+    },
+}
+
+
+@dataclass
+class Citation:
+    n: int
+    source: str
+    chunk_id: str
+    score: float
+    title: str = ""
+    snippet: str = ""
+
+
+@dataclass
+class Violation:
+    validator: str
+    direction: str
+    action: str
+    message: str
+
+
+@dataclass
+class Turn:
+    trace_id: str
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    blocked: bool = False
+    violations: list[Violation] = field(default_factory=list)
+    release: str | None = None
+    release_name: str | None = None
+    status: str = "ok"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GuardResult:
+    """What a guard step decided: the (possibly fixed) text, violations, and a block reply."""
+
+    text: str
+    violations: list[Violation] = field(default_factory=list)
+    blocked: bool = False
+    reply: str | None = None
+
+
+class Guards(Protocol):
+    """The input and output seam that ``llmops.guards.runner.GuardRunner`` fills."""
+
+    def blocks_output(self, release: ReleaseInfo) -> bool: ...
+
+    def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult: ...
+
+    def check_output(
+        self,
+        text: str,
+        docs: list[Document],
+        trace: TraceContext,
+        release: ReleaseInfo,
+        question: str = "",
+        record: bool = True,
+    ) -> GuardResult: ...
+
+
+class NoGuards:
+    """Pass-through guards (for tests of the bare pipeline)."""
+
+    def blocks_output(self, release: ReleaseInfo) -> bool:
+        return False
+
+    def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult:
+        return GuardResult(text)
+
+    def check_output(
+        self,
+        text: str,
+        docs: list[Document],
+        trace: TraceContext,
+        release: ReleaseInfo,
+        question: str = "",
+        record: bool = True,
+    ) -> GuardResult:
+        return GuardResult(text)
+
+
+_SENTENCE_DONE = re.compile(r"[.!?…](?:\s*\[\d{1,2}\])*\s+")
+
+
+def _complete(pending: str) -> int:
+    """Length of the prefix of ``pending`` made of complete sentences (0 if none)."""
+    last = 0
+    for m in _SENTENCE_DONE.finditer(pending):
+        last = m.end()
+    return last
+
+
+def _friendly_error(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    if status == 429 or "RateLimit" in name:
+        return "rate_limited"
+    if status is not None or "APIError" in name or "APIConnection" in name or "Timeout" in name:
+        return "provider_error"
+    return "internal_error"
+
+
+class ChatStream:
+    """An iterator of text chunks; ``turn`` is set once it is exhausted."""
+
+    def __init__(self, gen: Callable[[ChatStream], Iterator[str]]) -> None:
+        self.turn: Turn | None = None
+        self._iter = gen(self)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._iter
+
+    def __next__(self) -> str:
+        return next(self._iter)
+
+    def collect(self) -> Turn:
+        for _ in self._iter:
+            pass
+        assert self.turn is not None
+        return self.turn
+
+
+class ChatService:
+    """Answers chat messages with the release a session is served by."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        kb: KnowledgeBase,
+        tracer: Tracer,
+        *,
+        guards: Guards | None = None,
+        model_factory: Callable[[ReleaseConfig], BaseChatModel] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.kb = kb
+        self.tracer = tracer
+        self.guards: Guards = guards or NoGuards()
+        self._model_factory = model_factory or (lambda cfg: build_chat_model(cfg.model))
+        self._chains: dict[str, Runnable[Any, Any]] = {}
+        self._lock = threading.Lock()
+        self._last_release: ReleaseInfo | None = None
+
+    # -- release and chain ------------------------------------------------------------------
+    def _release(self, session_id: str | None, release_id: str | None) -> ReleaseInfo:
+        try:
+            info = (
+                get_release(self.db, release_id)
+                if release_id
+                else resolve_release(self.db, session_id)
+            )
+            self._last_release = info
+            return info
+        except StoreError:
+            # The store is down: keep serving the last known release (or the default).
+            log.warning("store unavailable while resolving the release; using the last known")
+            if self._last_release is not None:
+                return self._last_release
+            cfg = ReleaseConfig()
+            return ReleaseInfo(id=f"rel_{cfg.digest()[:12]}", name="default", config=cfg)
+
+    def chain(self, release: ReleaseInfo) -> Runnable[Any, Any]:
+        """retrieve → prompt → model, as one LCEL runnable (cached per release)."""
+        with self._lock:
+            cached = self._chains.get(release.id)
+            if cached is not None:
+                return cached
+            cfg = release.config
+            retriever = KnowledgeRetriever(
+                kb=self.kb, k=cfg.retrieval.k, min_score=cfg.retrieval.min_score
+            )
+            model = self._model_factory(cfg)
+            to_prompt: Runnable[Any, Any] = RunnableLambda(
+                lambda x: {
+                    "question": escape_question(x["question"]),
+                    "context": format_sources(x["docs"]),
+                },
+                name="format_sources",
+            )
+            chain: Runnable[Any, Any] = RunnablePassthrough.assign(
+                docs=itemgetter("question") | retriever
+            ).assign(answer=to_prompt | rag_prompt(cfg.system_prompt) | model)
+            chain = chain.with_config(run_name="rag")
+            self._chains[release.id] = chain
+            return chain
+
+    # -- the turn ---------------------------------------------------------------------------
+    def respond(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        release_id: str | None = None,
+        tags: list[str] | None = None,
+    ) -> ChatStream:
+        return ChatStream(
+            lambda stream: self._run(stream, message, session_id, user_id, release_id, tags)
+        )
+
+    def ask(self, message: str, **kwargs: Any) -> Turn:
+        return self.respond(message, **kwargs).collect()
+
+    def _run(
+        self,
+        stream: ChatStream,
+        message: str,
+        session_id: str | None,
+        user_id: str | None,
+        release_id: str | None,
+        tags: list[str] | None,
+    ) -> Iterator[str]:
+        text = clean_control(message if isinstance(message, str) else str(message))
+        release = self._release(session_id, release_id)
+        ctx = self.tracer.start_trace(
+            "chat",
+            input=text,
+            session_id=session_id,
+            user_id=user_id,
+            release_id=release.id,
+            tags=tags,
+        )
+        turn = Turn(trace_id=ctx.trace_id, answer="", release=release.id, release_name=release.name)
+        stream.turn = turn
+        lang = detect_lang(text)
+        cfg = release.config
+
+        # 1. Limits: empty and oversized messages get a clear reply and a complete trace.
+        limit = self.settings.max_input_chars
+        problem = "empty" if not text.strip() else "too_long" if len(text) > limit else None
+        with ctx.span("validate:input", "guard", input={"chars": len(text)}) as span:
+            span.set_attribute("llmops.input.chars", len(text))
+            span.set_attribute("llmops.input.limit", limit)
+            if problem:
+                span.set_status("rejected", problem)
+        if problem:
+            turn.answer = MESSAGES[problem][lang].format(n=len(text), limit=limit)
+            turn.status = "invalid_input"
+            turn.error = problem
+            yield turn.answer
+            ctx.finish(output=turn.answer, status="invalid_input", error=problem)
+            return
+
+        # 2. Input guards (fix or block before the model ever sees the text).
+        checked = self.guards.check_input(text, ctx, release)
+        turn.violations.extend(checked.violations)
+        if checked.blocked:
+            turn.blocked, turn.status = True, "blocked"
+            turn.answer = checked.reply or ""
+            yield turn.answer
+            ctx.finish(output=turn.answer, status="blocked", model=cfg.model.name)
+            return
+
+        # 3. Retrieve and generate, streaming unless an output guard must see the whole text.
+        docs: list[Document] = []
+        parts: list[str] = []
+        shown = ""  # what the user has seen so far (already checked by the output guards)
+        pending = ""  # streamed text not yet checked
+        guarded = self.guards.blocks_output(release)
+        stopped = False
+        try:
+            chain = self.chain(release)
+            config: RunnableConfig = {
+                "callbacks": [ctx.handler],
+                "metadata": {"session_id": session_id, "release_id": release.id},
+            }
+            for chunk in chain.stream({"question": checked.text}, config=config):
+                if "docs" in chunk:
+                    docs = chunk["docs"]
+                piece = chunk.get("answer")
+                if piece is None:
+                    continue
+                content = piece.content if hasattr(piece, "content") else piece
+                if isinstance(content, list):
+                    content = "".join(
+                        p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+                    )
+                if not content or stopped:
+                    continue
+                parts.append(content)
+                if not guarded:
+                    yield content
+                    continue
+                # A blocking output guard sees every sentence before the user does.
+                pending += content
+                cut = _complete(pending)
+                if cut:
+                    ready, pending = pending[:cut], pending[cut:]
+                    interim = self.guards.check_output(
+                        shown + ready, docs, ctx, release, question=checked.text, record=False
+                    )
+                    if interim.blocked:
+                        stopped = True  # the final check records it; show nothing more
+                        continue
+                    fresh = interim.text[len(shown) :] if interim.text.startswith(shown) else ready
+                    shown += fresh
+                    yield fresh
+        except Exception as exc:  # noqa: BLE001 - the user gets a reply, the trace the error
+            kind = _friendly_error(exc)
+            if not isinstance(exc, LLMOpsError | UserFacingError):
+                log.warning("chat turn %s failed: %s: %s", ctx.trace_id, type(exc).__name__, exc)
+            reply = MESSAGES[kind][lang]
+            visible = "".join(parts) if not guarded else shown
+            prefix = "\n\n" if visible else ""
+            turn.answer = visible + prefix + reply
+            turn.status = "error"
+            turn.error = f"{type(exc).__name__}: {exc}"
+            yield prefix + reply
+            ctx.finish(output=turn.answer, status="error", error=turn.error, model=cfg.model.name)
+            return
+
+        answer = "".join(parts).strip()
+
+        # 4. Output guards on the whole answer: recorded, and the last sentence released.
+        checked_out = self.guards.check_output(answer, docs, ctx, release, question=checked.text)
+        turn.violations.extend(checked_out.violations)
+        if checked_out.blocked or stopped:
+            turn.blocked, turn.status = True, "blocked"
+            answer = checked_out.reply or MESSAGES["output_blocked"][lang]
+            yield ("\n\n" if shown else "") + answer
+        elif guarded:
+            full = checked_out.text
+            rest = full[len(shown) :] if full.startswith(shown) else ""
+            if rest.strip():
+                yield rest.rstrip()
+            answer = full.strip()
+        turn.answer = answer
+        turn.citations = self._citations(answer, docs, cfg)
+        h = ctx.handler
+        ctx.finish(
+            output=answer,
+            status=turn.status,
+            model=cfg.model.name,
+            cost=cfg.model.cost(h.input_tokens, h.output_tokens),
+            attributes={"llmops.citations": [c.chunk_id for c in turn.citations]},
+        )
+
+    @staticmethod
+    def _citations(answer: str, docs: list[Document], cfg: ReleaseConfig) -> list[Citation]:
+        cited = {int(n) for n in _CITE.findall(answer)}
+        out = []
+        for i, doc in enumerate(docs, start=1):
+            if cited and i not in cited:
+                continue
+            if not cited and cfg.model.provider == "local":
+                continue  # the local model cites what it uses; no marker means no source used
+            meta = doc.metadata
+            out.append(
+                Citation(
+                    n=i,
+                    source=str(meta.get("source", "")),
+                    chunk_id=str(meta.get("chunk_id", doc.id or "")),
+                    score=float(meta.get("score") or 0.0),
+                    title=str(meta.get("title", "")),
+                    snippet=doc.page_content[:300],
+                )
+            )
+        return out

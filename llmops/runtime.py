@@ -1,0 +1,91 @@
+"""Wiring: one ``Runtime`` per process owns the store, the tracer, the knowledge base and the
+chat service. Heavy parts (embeddings, Chroma) load on first use, so CLI commands that only
+read traces start fast. Thread-safe: Streamlit serves sessions from threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from llmops.config import Settings, get_settings
+from llmops.redaction import redact
+from llmops.releases import ReleaseInfo, ensure_default_release
+from llmops.store.db import Database
+from llmops.store.migrate import upgrade
+from llmops.tracing.tracer import Tracer
+from llmops.tracing.writer import SpanWriter
+
+if TYPE_CHECKING:
+    from llmops.chat import ChatService
+    from llmops.rag.embeddings import MiniLMEmbeddings
+    from llmops.rag.knowledge import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap(db: Database) -> ReleaseInfo:
+    """Migrate the store to the newest schema and make sure a production release exists."""
+    upgrade(db)
+    return ensure_default_release(db)
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None, *, migrate: bool = True) -> None:
+        self.settings = settings or get_settings()
+        self.settings.ensure_home()
+        self.db = Database(self.settings.db_url, busy_timeout_ms=self.settings.db_busy_timeout_ms)
+        if migrate:
+            bootstrap(self.db)
+        self.writer = SpanWriter(
+            self.db,
+            self.settings.spool_dir,
+            batch_size=self.settings.trace_batch_size,
+            flush_interval_s=self.settings.trace_flush_interval_s,
+            retry_interval_s=self.settings.trace_retry_interval_s,
+            redact=redact if self.settings.redact_pii else None,
+        )
+        self.tracer = Tracer(self.writer)
+        self._lock = threading.RLock()
+        self._embeddings: MiniLMEmbeddings | None = None
+        self._kb: KnowledgeBase | None = None
+        self._chat: ChatService | None = None
+
+    @property
+    def embeddings(self) -> MiniLMEmbeddings:
+        with self._lock:
+            if self._embeddings is None:
+                from llmops.rag.embeddings import MiniLMEmbeddings
+
+                self._embeddings = MiniLMEmbeddings(self.settings.embedding_model_path)
+            return self._embeddings
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        with self._lock:
+            if self._kb is None:
+                from llmops.rag.knowledge import KnowledgeBase
+
+                self._kb = KnowledgeBase(self.settings, self.db, self.embeddings)
+            return self._kb
+
+    @property
+    def chat(self) -> ChatService:
+        with self._lock:
+            if self._chat is None:
+                from llmops.chat import ChatService
+                from llmops.guards.runner import GuardRunner
+
+                self._chat = ChatService(
+                    self.settings,
+                    self.db,
+                    self.kb,
+                    self.tracer,
+                    guards=GuardRunner(self.settings.guard_profile),
+                )
+            return self._chat
+
+    def close(self) -> None:
+        self.writer.close()
+        self.db.dispose()

@@ -1,0 +1,98 @@
+"""Small, deterministic text tools shared by retrieval and the local model (English + Spanish)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'¿¡(\[]?[A-ZÁÉÍÓÚÑÜ0-9`])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+STOPWORDS_EN = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours out over own same she should so some such than that the their theirs them
+    then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself tell explain
+    describe please give show list me let us does do did should could would can""".split()
+)
+STOPWORDS_ES = frozenset(
+    """a al algo algunas algunos ante antes como con contra cual cuales cuando de del desde
+    donde dos el ella ellas ellos en entre era eran es esa esas ese eso esos esta estaba
+    estan estas este esto estos fue fueron ha han hasta hay la las le les lo los mas me mi
+    mis mucho muy nada ni no nos o os otra otro para pero poco por porque que quien quienes
+    se sea ser si sin sobre son su sus tambien tanto te tiene tienen todo todos tu tus un
+    una unas uno unos y ya yo explica explicame dime describe cuentame puedes podrias debo
+    debe deben sirve sirven hace hacer""".split()
+)
+STOPWORDS = STOPWORDS_EN | STOPWORDS_ES
+
+_ES_HINTS = frozenset(
+    """el la los las del que es para por una con como qué cómo cuál cuáles son está sobre
+    también puedo debo cuándo dónde porqué""".split()
+)
+_EN_HINTS = frozenset(
+    """the is are what how which of and for with to does do can why when where should""".split()
+)
+
+
+def strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form for matching (``Evaluación`` → ``evaluacion``)."""
+    return strip_accents(text).casefold()
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+def stem(word: str) -> str:
+    """A crude, language-agnostic stem: the first six letters of longer words.
+
+    Prefix stems match English and Spanish inflections alike (monitoring / monitorización →
+    monito); good enough for ranking sentences, not meant as linguistics.
+    """
+    return word[:6] if len(word) > 6 else word
+
+
+def terms(text: str) -> list[str]:
+    """Content-word stems of ``text``: no stop words, no one-letter words."""
+    return [stem(w) for w in words(text) if len(w) > 1 and w not in STOPWORDS]
+
+
+def count_tokens(text: str) -> int:
+    """An approximate token count (words and punctuation), deterministic."""
+    return len(_TOKEN.findall(text))
+
+
+def detect_lang(text: str) -> str:
+    """``"es"`` or ``"en"`` from stop words, accents and Spanish punctuation."""
+    lowered = text.casefold()
+    tokens = re.findall(r"\w+", lowered)
+    es: float = sum(t in _ES_HINTS for t in tokens) + 2 * lowered.count("¿") + lowered.count("ñ")
+    es += sum(lowered.count(c) for c in "áéíóú") * 0.5
+    en = sum(t in _EN_HINTS for t in tokens)
+    return "es" if es > en else "en"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a paragraph-structured text; markdown lines stay separate."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("-*•>").strip()
+        if not line:
+            continue
+        out.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    return out
+
+
+def clean_control(text: str) -> str:
+    """Remove control and bidi-override characters, keep newlines and tabs."""
+    return _CONTROL.sub("", text)
