@@ -1,0 +1,1 @@
+"""The only package in llmops/ that imports streamlit: cached dependencies and widgets."""

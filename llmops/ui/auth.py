@@ -1,0 +1,91 @@
+"""Who may see the console: OIDC via ``st.login`` when configured, else the admin password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from llmops import auth
+from llmops.config import get_settings
+from llmops.ui.deps import runtime
+
+ADMIN_KEY = "admin_signed_in"
+
+
+def _secrets() -> dict[str, Any]:
+    try:
+        return dict(st.secrets)
+    except Exception:  # noqa: BLE001 - no secrets file is a normal state
+        return {}
+
+
+def oidc_configured() -> bool:
+    return "auth" in _secrets()
+
+
+def password_hash() -> str | None:
+    value = _secrets().get(auth.HASH_KEY) or get_settings().admin_password_hash
+    return str(value) if value else None
+
+
+def admin_emails() -> list[str]:
+    llmops_section = _secrets().get("llmops") or {}
+    emails = llmops_section.get("admin_emails") or get_settings().admin_emails
+    return [str(e).lower() for e in emails]
+
+
+def is_admin() -> bool:
+    if st.session_state.get(ADMIN_KEY):
+        return True
+    if oidc_configured():
+        user = st.user
+        email = str(user.get("email") or "").lower() if user.is_logged_in else ""
+        return bool(email) and email in admin_emails()
+    return False
+
+
+def client_id() -> str:
+    ip = getattr(st.context, "ip_address", None)
+    if isinstance(ip, str) and ip:
+        return f"ip:{ip}"
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else 'unknown'}"
+
+
+def sign_in_panel() -> None:
+    """The console sign-in form (or how to configure one)."""
+    if oidc_configured():
+        st.write("Sign in with your organisation's account to open the console.")
+        if st.user.is_logged_in:
+            st.warning(f"{st.user.get('email')} is not an admin of this console.")
+            st.button("Sign out", on_click=st.logout)
+        else:
+            st.button("Sign in", type="primary", on_click=st.login)
+        return
+    hashed = password_hash()
+    if not hashed:
+        st.info(
+            "No admin password is configured, so the console is closed.\n\n"
+            "Set one on the server with `llmops admin set-password` (it stores only a salted "
+            "argon2 hash in `.streamlit/secrets.toml`), then reload this page."
+        )
+        return
+    with st.form("signin"):
+        password = st.text_input("Admin password", type="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        result = auth.sign_in(runtime().db, hashed, password, who=client_id())
+        if result.ok:
+            st.session_state[ADMIN_KEY] = True
+            st.rerun()
+        else:
+            st.error(result.message)
+
+
+def sign_out() -> None:
+    st.session_state.pop(ADMIN_KEY, None)
+    if oidc_configured() and st.user.is_logged_in:
+        st.logout()

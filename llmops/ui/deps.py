@@ -1,0 +1,31 @@
+"""Process-wide cached dependencies and cached read queries for the pages.
+
+``st.cache_resource`` holds one ``Runtime`` per process (thread-safe: the store engine, the
+writer, the embeddings and the chat service are all safe to share between sessions).
+``st.cache_data`` keeps query results for a few seconds so reruns do not hit the store.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llmops.runtime import Runtime
+from llmops.store import queries
+
+
+@st.cache_resource(show_spinner="Starting llmops…")
+def runtime() -> Runtime:
+    return Runtime()
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def trace_page(
+    flt: queries.TraceFilter, limit: int, offset: int
+) -> tuple[list[queries.TraceSummary], int]:
+    db = runtime().db
+    return queries.list_traces(db, flt, limit=limit, offset=offset), queries.count_traces(db, flt)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def release_ids() -> list[str]:
+    return queries.release_ids(runtime().db)

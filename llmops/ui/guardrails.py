@@ -1,0 +1,109 @@
+"""Guardrails page widgets: filters, charts, the event list and the evaluation table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llmops import console
+from llmops.guards import report
+from llmops.guards.validators import VALIDATORS
+from llmops.ui.deps import release_ids, runtime
+
+PAGE_SIZE = 25
+
+
+def filter_bar() -> tuple[report.EventFilter, str]:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="gr_range")
+    direction = c2.selectbox("Direction", ["any", "input", "output"], key="gr_direction")
+    validator = c3.selectbox("Validator", ["any", *VALIDATORS], key="gr_validator")
+    action = c4.selectbox("Action", ["any", "blocked", "fixed", "flagged"], key="gr_action")
+    release = c5.selectbox("Release", ["any", *release_ids()], key="gr_release")
+    flt = report.EventFilter(
+        since=console.since_for(when),
+        direction=None if direction == "any" else direction,
+        validator=None if validator == "any" else validator,
+        action=None if action == "any" else action,
+        release_id=None if release == "any" else release,
+    )
+    unit = "hour" if when in ("Last hour", "Last 24 hours") else "day"
+    return flt, unit
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _overview(flt: report.EventFilter, unit: str) -> tuple[list, list, list]:
+    db = runtime().db
+    return (
+        report.violation_series(db, flt, unit),
+        report.breakdown(db, flt),
+        report.per_release(db, flt.since),
+    )
+
+
+def overview(flt: report.EventFilter, unit: str) -> None:
+    series, parts, releases = _overview(flt, unit)
+    totals = {a: sum(p["events"] for p in parts if p["action"] == a)
+              for a in ("blocked", "fixed", "flagged")}  # fmt: skip
+    m = st.columns(4)
+    m[0].metric("Violations", f"{sum(totals.values()):,}")
+    m[1].metric("Blocked", f"{totals['blocked']:,}")
+    m[2].metric("Fixed", f"{totals['fixed']:,}")
+    m[3].metric("Flagged", f"{totals['flagged']:,}")
+    if not parts:
+        st.info("No guardrail violations in this range.")
+        return
+    left, right = st.columns([3, 2])
+    left.markdown("**Violation rate over time**")
+    left.altair_chart(console.violation_chart(series), width="stretch")
+    right.markdown("**Top validators**")
+    right.altair_chart(console.breakdown_chart(parts), width="stretch")
+    st.markdown("**By release**")
+    st.dataframe(releases, hide_index=True, width="stretch")
+
+
+def event_list(flt: report.EventFilter) -> None:
+    page = st.session_state.get("gr_page", 0)
+    rows, total = report.list_events(runtime().db, flt, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    st.markdown(f"**Events** ({total:,})")
+    if not rows:
+        st.caption("None.")
+        return
+    st.dataframe(
+        [
+            {
+                "time": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "validator": r.validator,
+                "direction": r.direction,
+                "action": r.action,
+                "message": r.message,
+                "excerpt": r.excerpt,
+                "trace": f"/traces?trace={r.trace_id}",
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={"trace": st.column_config.LinkColumn("trace", display_text="open")},
+    )
+    prev, info, nxt = st.columns([1, 3, 1])
+    pages = max(1, -(-total // PAGE_SIZE))
+    if prev.button("← Newer", disabled=page == 0, key="gr_prev"):
+        st.session_state["gr_page"] = page - 1
+        st.rerun()
+    info.caption(f"Page {page + 1} of {pages}")
+    if nxt.button("Older →", disabled=page + 1 >= pages, key="gr_next"):
+        st.session_state["gr_page"] = page + 1
+        st.rerun()
+
+
+def evaluations() -> None:
+    st.markdown("**Guard quality on labelled cases**")
+    runs = report.latest_evals(runtime().db)
+    if not runs:
+        st.caption("No evaluation yet. Run `llmops guard eval CASES.jsonl` on the server.")
+        return
+    labels = [f"#{r['id']} {r['dataset']} · {r['cases']} cases · {r['created_at'][:16]}"
+              for r in runs]  # fmt: skip
+    chosen = st.selectbox("Evaluation run", range(len(runs)), format_func=labels.__getitem__)
+    st.dataframe(console.confusion_rows(runs[chosen]["results"]), hide_index=True,
+                 width="stretch")  # fmt: skip

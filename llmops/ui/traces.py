@@ -1,0 +1,146 @@
+"""Traces page widgets: filter bar, paged table, trace detail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from llmops import console
+from llmops.errors import NotFoundError
+from llmops.store import queries
+from llmops.ui.deps import release_ids, runtime, trace_page
+
+PAGE_SIZE = 25
+STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
+FEEDBACK = {"any": None, "👍 up": "up", "👎 down": "down", "none": "none"}
+
+
+def filter_bar() -> queries.TraceFilter:
+    c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 3])
+    when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="tr_range")
+    status = c2.selectbox("Status", STATUSES, key="tr_status")
+    release = c3.selectbox("Release", ["any", *release_ids()], key="tr_release")
+    fb = c4.selectbox("Feedback", list(FEEDBACK), key="tr_feedback")
+    text = c5.text_input("Search input, output or trace id", key="tr_text", max_chars=500)
+    return queries.TraceFilter(
+        since=console.since_for(when),
+        status=None if status == "any" else status,
+        release_id=None if release == "any" else release,
+        feedback=FEEDBACK[fb],
+        text=text.strip() or None,
+    )
+
+
+def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
+    return [
+        {
+            "time": t.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "status": t.status,
+            "latency ms": round(t.latency_ms or 0.0, 1),
+            "tokens": t.input_tokens + t.output_tokens,
+            "cost $": round(t.cost, 6),
+            "feedback": console.feedback_label(t.thumbs_up, t.thumbs_down),
+            "input": (t.input or "").replace("\n", " ")[:80],
+            "session": (t.session_id or "")[:8],
+            "user": t.user_id or "",
+            "trace": t.id,
+        }
+        for t in items
+    ]
+
+
+def trace_list(flt: queries.TraceFilter) -> None:
+    page = st.session_state.get("tr_page", 0)
+    items, total = trace_page(flt, PAGE_SIZE, page * PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page >= pages:
+        st.session_state["tr_page"] = page = 0
+        items, total = trace_page(flt, PAGE_SIZE, 0)
+    if not items:
+        st.info("No traces match these filters.")
+        return
+    event = st.dataframe(
+        _rows(items),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="tr_table",
+    )
+    selected = event.selection.rows if event is not None else []
+    if selected:
+        st.query_params["trace"] = items[selected[0]].id
+        st.rerun()
+    prev, info, nxt = st.columns([1, 3, 1])
+    if prev.button("← Newer", disabled=page == 0):
+        st.session_state["tr_page"] = page - 1
+        st.rerun()
+    info.caption(f"Page {page + 1} of {pages} · {total:,} traces")
+    if nxt.button("Older →", disabled=page + 1 >= pages):
+        st.session_state["tr_page"] = page + 1
+        st.rerun()
+
+
+def _json(value: Any) -> None:
+    if value in (None, "", {}):
+        st.caption("—")
+    elif isinstance(value, str):
+        try:
+            st.json(json.loads(value), expanded=False)
+        except ValueError:
+            st.code(value, language=None, wrap_lines=True)
+    else:
+        st.json(value, expanded=False)
+
+
+def trace_detail(trace_id: str) -> None:
+    if st.button("← All traces"):
+        del st.query_params["trace"]
+        st.rerun()
+    try:
+        detail = queries.get_trace(runtime().db, trace_id)
+    except NotFoundError:
+        st.error(f"Trace `{trace_id}` not found.")
+        return
+    t = detail.trace
+    st.subheader(f"Trace `{t['id']}`")
+    m = st.columns(5)
+    m[0].metric("Status", t["status"])
+    m[1].metric("Latency", f"{t['latency_ms'] or 0:.0f} ms")
+    m[2].metric("Tokens in / out", f"{t['input_tokens']} / {t['output_tokens']}")
+    m[3].metric("Cost", f"${t['cost']:.6f}")
+    m[4].metric("Release", t["release_id"] or "—")
+    st.caption(f"{t['started_at']} · session {t['session_id'] or '—'} · user {t['user_id'] or '—'}")
+    left, right = st.columns(2)
+    left.markdown("**Input**")
+    left.code(t["input"] or "", language=None, wrap_lines=True)
+    right.markdown("**Output**")
+    right.code(t["output"] or "", language=None, wrap_lines=True)
+    if t["error"]:
+        st.error(t["error"])
+    st.markdown("**Feedback**")
+    if detail.feedback:
+        for f in detail.feedback:
+            thumb = "👍" if f["score"] >= 0.5 else "👎"
+            st.write(f"{thumb} {f['comment'] or ''} — {f['source']}, {f['created_at'][:19]}")
+    else:
+        st.caption("No feedback on this trace.")
+    rows = console.span_rows(detail)
+    st.markdown(f"**Spans** ({len(rows)})")
+    if rows:
+        st.altair_chart(console.waterfall(rows), width="stretch")
+    for r in rows:
+        icon = "❌" if r["status"] == "error" else "•"
+        with st.expander(
+            f"{'— ' * r['depth']}{icon} {r['name']} · {r['kind']} · {r['duration_ms'] or 0:.1f} ms"
+        ):
+            if r["error"]:
+                st.error(r["error"])
+            st.markdown("Attributes")
+            _json(r["attributes"])
+            st.markdown("Input")
+            _json(r["input"])
+            st.markdown("Output")
+            _json(r["output"])

@@ -1,0 +1,33 @@
+"""Chat: ask the assistant; answers stream with their sources and take thumbs feedback."""
+
+import streamlit as st
+
+from llmops.ui import chat
+from llmops.ui.deps import runtime
+
+rt = runtime()
+history = chat.messages()
+
+head, action = st.columns([5, 1], vertical_alignment="bottom")
+head.title("Ask about LLMOps")
+if action.button("New conversation", disabled=not history):
+    chat.new_conversation()
+    st.rerun()
+
+if not history:
+    st.caption("Answers are built from the knowledge base, with their sources. English or Spanish.")
+
+for message in history:
+    chat.render_message(message)
+
+prompt = st.chat_input("Ask a question…", max_chars=rt.settings.max_input_chars)
+if prompt is not None:
+    with st.chat_message("user"):
+        st.markdown(chat.escape_md(prompt))
+    with st.chat_message("assistant"):
+        stream = rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user())
+        st.write_stream(stream)
+    assert stream.turn is not None
+    history.append({"role": "user", "content": prompt})
+    history.append(chat.assistant_message(stream.turn))
+    st.rerun()
