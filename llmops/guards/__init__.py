@@ -1,0 +1,1 @@
+"""Guardrails: validators (guardrails-ai), profiles, the chat's guard runner, evaluation."""

@@ -1,0 +1,137 @@
+"""PII detection and redaction with Presidio's pattern recognizers, no NLP model.
+
+Presidio's ``NoOpNlpEngine`` runs its checksum-validated pattern recognizers without loading a
+spaCy model (which would have to come from a hub): e-mail, phone numbers (Spanish, US, UK and
+other European and Latin American formats), credit cards (Luhn), IBAN (mod-97), IP addresses,
+US SSN, Spanish DNI/NIF and NIE (check letter). Everything is analysed as "en" because the
+recognizers are language-independent patterns; Spanish context words are added to the ones
+that use context. Person names need a statistical model and are not detected here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+# Presidio entity → our label (also the placeholder: <EMAIL>, <PHONE>, ...)
+LABELS = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "US_SSN": "US_SSN",
+    "ES_NIF": "ES_DNI",
+    "ES_NIE": "ES_NIE",
+}
+# the label names of ../shared/datasets (pii:<name>)
+DATASET_LABELS = {
+    "EMAIL": "pii:email",
+    "PHONE": "pii:phone",
+    "CREDIT_CARD": "pii:credit_card",
+    "IBAN": "pii:iban",
+    "IP_ADDRESS": "pii:ip_address",
+    "US_SSN": "pii:us_ssn",
+    "ES_DNI": "pii:es_dni",
+    "ES_NIE": "pii:es_nie",
+}
+MIN_SCORE = {"PHONE": 0.4, "US_SSN": 0.3, "IP_ADDRESS": 0.5}
+PHONE_REGIONS = ("ES", "US", "GB", "DE", "FR", "IT", "PT", "MX", "AR", "CO", "CL", "PE", "IN")
+_QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str
+    start: int
+    end: int
+    score: float
+
+
+class PiiScanner:
+    """Thread-safe, lazily built Presidio analyzer."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def _build(self) -> Any:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NoOpNlpEngine
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            EmailRecognizer,
+            EsNieRecognizer,
+            EsNifRecognizer,
+            IbanRecognizer,
+            IpRecognizer,
+            PhoneRecognizer,
+            UsSsnRecognizer,
+        )
+
+        registry = RecognizerRegistry(supported_languages=["en"])
+        for recognizer in (
+            CreditCardRecognizer(supported_language="en"),
+            EmailRecognizer(supported_language="en"),
+            IbanRecognizer(supported_language="en"),
+            IpRecognizer(supported_language="en"),
+            PhoneRecognizer(
+                supported_language="en",
+                supported_regions=PHONE_REGIONS,
+                context=["phone", "mobile", "call", "teléfono", "móvil", "llama", "llámame"],
+            ),
+            UsSsnRecognizer(supported_language="en"),
+            EsNifRecognizer(supported_language="en"),
+            EsNieRecognizer(supported_language="en"),
+        ):
+            registry.add_recognizer(recognizer)
+        nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+        nlp.load()
+        return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._build()
+        return self._engine
+
+    def find(self, text: str) -> list[Entity]:
+        if not text or not _QUICK.search(text):
+            return []
+        found = []
+        for r in self.engine.analyze(text=text, language="en"):
+            label = LABELS.get(r.entity_type)
+            if label is None or r.score < MIN_SCORE.get(label, 0.5):
+                continue
+            found.append(Entity(label, r.start, r.end, float(r.score)))
+        return _dedupe(found)
+
+    def redact(self, text: str) -> str:
+        entities = self.find(text)
+        for e in sorted(entities, key=lambda e: e.start, reverse=True):
+            text = f"{text[: e.start]}<{e.label}>{text[e.end :]}"
+        return text
+
+
+def _dedupe(entities: list[Entity]) -> list[Entity]:
+    """Drop overlapping matches, keeping the higher-scoring (then longer) one."""
+    kept: list[Entity] = []
+    for e in sorted(entities, key=lambda e: (-e.score, -(e.end - e.start), e.start)):
+        if all(e.end <= k.start or e.start >= k.end for k in kept):
+            kept.append(e)
+    return sorted(kept, key=lambda e: e.start)
+
+
+@lru_cache(maxsize=1)
+def scanner() -> PiiScanner:
+    return PiiScanner()
+
+
+def redact(text: str) -> str:
+    """``text`` with every detected PII entity replaced by ``<LABEL>``."""
+    return scanner().redact(text)
