@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -227,3 +228,117 @@ class GuardEvalRun(Base):
     cases: Mapped[int] = mapped_column(Integer)
     results: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# -- evaluation (datasets, runs, results) -------------------------------------------------------
+class Dataset(Base):
+    """A named, versioned set of evaluation cases. ``version`` goes up on every change; a run
+    records the version it used, and ``DatasetItem`` rows keep the versions they belong to."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class DatasetItem(Base):
+    """One case. Items are never updated in place: an edit retires the row at the dataset's
+    new version (``removed_in``) and adds a new one (``added_in``), so any version can be
+    read back as the items with ``added_in <= v`` and ``removed_in`` null or ``> v``."""
+
+    __tablename__ = "dataset_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    input: Mapped[str] = mapped_column(Text)
+    expected: Mapped[str | None] = mapped_column(Text)
+    must_include: Mapped[list[str] | None] = mapped_column(JSON)
+    lang: Mapped[str | None] = mapped_column(String(10))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    origin_trace_id: Mapped[str | None] = mapped_column(String(32))
+    added_in: Mapped[int] = mapped_column(Integer, default=1)
+    removed_in: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_dataset_items_dataset_versions", "dataset_id", "added_in", "removed_in"),
+        Index("ix_dataset_items_origin_trace_id", "origin_trace_id"),
+    )
+
+
+class EvalRun(Base):
+    """A release run over one version of a dataset; aggregates land in ``metrics``."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    dataset_version: Mapped[int] = mapped_column(Integer)
+    release_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    evaluators: Mapped[list[str] | None] = mapped_column(JSON)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    total_items: Mapped[int] = mapped_column(Integer, default=0)
+    done_items: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+    __table_args__ = (
+        Index("ix_eval_runs_created_at", "created_at"),
+        Index("ix_eval_runs_dataset_created", "dataset_id", "created_at"),
+        Index("ix_eval_runs_release_created", "release_id", "created_at"),
+    )
+
+
+class EvalResult(Base):
+    """One item's outcome in a run: the answer, its trace, and a score per evaluator."""
+
+    __tablename__ = "eval_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(Integer)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    output: Mapped[str | None] = mapped_column(Text)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    explanations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "item_id"),
+        Index("ix_eval_results_trace_id", "trace_id"),
+    )
+
+
+class TraceScore(Base):
+    """A score attached to a trace by an evaluator (online evaluation, LLM judge, reviewer)."""
+
+    __tablename__ = "trace_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20), default="online")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_trace_scores_trace_id", "trace_id"),
+        Index("ix_trace_scores_name_created", "name", "created_at"),
+    )
