@@ -240,7 +240,10 @@ class Dataset(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    # Where the items come from when a file is their source of truth (``file:PATH``, or
+    # ``shipped:demo``): only such a dataset is re-synced from its file; a curated one never.
+    source: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="system")
@@ -292,6 +295,8 @@ class EvalRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # Heartbeat of the runner: a "running" run whose heartbeat is old was interrupted.
+    updated_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(200), default="system")
 
     __table_args__ = (
@@ -326,7 +331,10 @@ class EvalResult(Base):
 
 
 class TraceScore(Base):
-    """A score attached to a trace by an evaluator (online evaluation, LLM judge, reviewer)."""
+    """A score attached to a trace by an evaluator (online evaluation, LLM judge, reviewer).
+
+    One score per (source, trace, name): scoring again replaces it, so several online
+    workers (one per app replica) never double-count a trace."""
 
     __tablename__ = "trace_scores"
 
@@ -339,6 +347,7 @@ class TraceScore(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
+        UniqueConstraint("source", "trace_id", "name"),
         Index("ix_trace_scores_trace_id", "trace_id"),
         Index("ix_trace_scores_name_created", "name", "created_at"),
     )

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=500), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
@@ -40,6 +41,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trace_scores")),
+        sa.UniqueConstraint(
+            "source", "trace_id", "name", name=op.f("uq_trace_scores_source_trace_id_name")
+        ),
     )
     with op.batch_alter_table("trace_scores", schema=None) as batch_op:
         batch_op.create_index("ix_trace_scores_name_created", ["name", "created_at"], unique=False)
@@ -92,6 +96,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=True),
         sa.Column("ended_at", sa.DateTime(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["dataset_id"], ["datasets.id"], name=op.f("fk_eval_runs_dataset_id_datasets")
