@@ -47,6 +47,35 @@ class Settings(BaseSettings):
     )
     otlp_endpoint: str | None = Field(None, description="Also export spans over OTLP/HTTP.")
 
+    # -- evaluation (llmops/evals, docs/evaluation.md) --
+    eval_concurrency: int = Field(4, ge=1, le=64, description="Items an eval run answers at once.")
+    eval_judge_provider: str | None = Field(
+        None,
+        description="Model provider of the LLM-as-judge evaluators (openai, openai-compatible, "
+        "anthropic, ollama); unset: judge evaluators are listed but disabled.",
+    )
+    eval_judge_model: str | None = Field(None, description="Model name of the judge.")
+    eval_judge_base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible judge server (vLLM, llama.cpp)."
+    )
+    eval_judge_api_key_env: str | None = Field(
+        None, description="Environment variable with the judge's API key (default: provider's)."
+    )
+    eval_judge_timeout_s: float = Field(60.0, gt=0, description="Timeout of one judge call.")
+    online_eval_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of live chat turns scored in the background (0 = off, 1 = all).",
+    )
+    online_eval_evaluators: str = Field(
+        "groundedness,answer_relevance,guard_pass,latency",
+        description="Comma-separated evaluators for online scoring (no reference answer needed).",
+    )
+    online_eval_interval_s: float = Field(
+        5.0, gt=0, description="How often the online evaluator looks for new traces."
+    )
+
     admin_password_hash: str | None = Field(
         None, description="argon2 hash of the console password (`llmops admin set-password`)."
     )
