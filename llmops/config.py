@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     trace_flush_interval_s: float = Field(0.2, gt=0, description="Max delay before a write.")
     trace_retry_interval_s: float = Field(2.0, gt=0, description="Retry delay when down.")
 
+    # monitoring (docs/monitoring.md)
+    alert_webhook_url: str | None = Field(
+        None, description="Webhook notified about alert rules that do not name their own."
+    )
+    alert_webhook_timeout_s: float = Field(3.0, gt=0, description="Webhook request timeout.")
+    console_url: str | None = Field(
+        None, description="Public base URL of the console, for links in alert notifications."
+    )
+    overview_refresh_s: int = Field(
+        30, ge=5, description="Auto-refresh interval of the Overview and Feedback pages."
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

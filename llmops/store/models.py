@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -350,4 +352,128 @@ class TraceScore(Base):
         UniqueConstraint("source", "trace_id", "name"),
         Index("ix_trace_scores_trace_id", "trace_id"),
         Index("ix_trace_scores_name_created", "name", "created_at"),
+    )
+
+
+# -- monitoring (rollups, model prices, alerts) ---------------------------------------------------
+class MetricRollup(Base):
+    """Per-bucket aggregates of traces, so dashboards never scan ``traces``.
+
+    One row per grain (``hour`` / ``day``), bucket start (epoch seconds, UTC), release and
+    model (``""`` when unknown: a key column must not be NULL for the upsert to match).
+    The trace columns are added by the span writer in the transaction that inserts the
+    traces (``llmops.monitoring.rollups``); the feedback columns by triggers on ``feedback``
+    (migration 0004), keyed by the bucket of the trace the feedback is about.
+    """
+
+    __tablename__ = "metric_rollups"
+
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    release_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    traces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    blocked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    latency_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    ttft_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    violating: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    feedback_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    feedback_up: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    feedback_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class LatencyHistogram(Base):
+    """Counts of trace latencies (and times to first token) per log-spaced bin and bucket.
+
+    Bin ``i`` holds values in (γ^(i-1), γ^i] ms (``llmops.monitoring.histogram``): percentiles
+    read from these counts are within the stated relative error of the exact ones.
+    """
+
+    __tablename__ = "latency_histograms"
+
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    release_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ModelPrice(Base):
+    """One version of a model's price (USD per million tokens), in force from a time on.
+
+    Rows are never updated: a price change is a new row, so the history stays readable.
+    """
+
+    __tablename__ = "model_prices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    input_per_mtok: Mapped[float] = mapped_column(Float)
+    output_per_mtok: Mapped[float] = mapped_column(Float)
+    effective_from: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+    __table_args__ = (Index("ix_model_prices_model_effective", "model", "effective_from"),)
+
+
+class AlertRule(Base):
+    """A threshold on a monitoring metric over a trailing window, optionally per release/model.
+
+    ``state`` (``ok`` / ``firing``) is the last evaluated state; changing it is a
+    compare-and-set, so two evaluators running at once record one transition, not two.
+    """
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(40))
+    comparison: Mapped[str] = mapped_column(String(2))
+    threshold: Mapped[float] = mapped_column(Float)
+    window_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    release_id: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    min_samples: Mapped[int] = mapped_column(Integer, default=20)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(10), default="ok")
+    state_since: Mapped[datetime | None]
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_checked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertEvent(Base):
+    """A rule starting or stopping to fire, with the value that decided it and the delivery."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    message: Mapped[str] = mapped_column(Text, default="")
+    delivery: Mapped[str] = mapped_column(String(10), default="none")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_alert_events_at", "at"),
+        Index("ix_alert_events_rule_at", "rule_id", "at"),
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from llmops.monitoring import rollups
 from llmops.store.db import Database
 from llmops.tracing.records import GuardEventRecord, SpanRecord, TraceRecord
 from llmops.tracing.render import MAX_TEXT, to_jsonable, to_text
@@ -137,8 +138,10 @@ class SpanWriter:
         retry_interval_s: float = 2.0,
         redact: Redactor | None = None,
         start: bool = True,
+        maintain_rollups: bool = True,
     ) -> None:
         self.db = db
+        self.maintain_rollups = maintain_rollups  # False only to measure what they cost
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -313,10 +316,25 @@ class SpanWriter:
         return sql
 
     def _write(self, rows: dict[str, list[Row]]) -> None:
+        self.write_rows(rows)
+
+    def write_rows(self, rows: dict[str, list[Row]]) -> None:
+        """Insert rendered rows in one transaction, together with what they add to the
+        monitoring rollups and with each new trace priced from the price table
+        (``llmops.monitoring.rollups``). Demo seeding calls this too, so seeded history
+        takes the same path as live traffic."""
+        dialect = self.db.dialect
         with self.db.engine.begin() as conn:
+            pending = (
+                rollups.prepare(conn, dialect, rows, _TABLES["trace"][1])
+                if self.maintain_rollups
+                else None
+            )
             for kind in ("trace", "span", "event"):
                 if rows.get(kind):
                     conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows[kind]])
+            if pending is not None:
+                pending.apply(conn, dialect)
 
     def _store_or_spool(self, rows: dict[str, list[Row]]) -> None:
         count = sum(len(v) for v in rows.values())

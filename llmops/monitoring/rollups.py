@@ -1,0 +1,309 @@
+"""Rollups maintained at write time, in the transaction that inserts the traces.
+
+The span writer (``llmops.tracing.writer``) calls ``prepare`` before inserting a batch and
+``Pending.apply`` after, on the same connection, so a batch and its aggregates commit or roll
+back together. ``prepare`` also prices each new trace from the price table
+(``llmops.monitoring.pricing``), so the stored cost and the rolled-up cost are one number.
+
+Exactly once: traces already in the store (a spool replay after an ambiguous failure) are
+found first and not counted again. A trace is *violating* when it has at least one guard
+event; events are queued before their trace, so they are in the store or in the same batch
+when the trace arrives, and an event that comes later for a stored trace is counted then.
+
+Feedback is maintained by triggers on ``feedback`` (migration 0004): it is written one row at
+a time from several places (chat, CLI, reviewers), and a trigger sees them all.
+
+``rebuild`` recomputes everything from the stored rows (migration backfill, and
+``llmops monitor rollup --rebuild`` after a retention job or a manual repair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+
+from llmops.monitoring.histogram import bin_of
+from llmops.monitoring.pricing import PriceBook, load_book
+
+Row = tuple[Any, ...] | list[Any]
+GRAINS: tuple[tuple[str, int], ...] = (("hour", 3600), ("day", 86400))
+SUMS = (
+    "traces", "errors", "blocked", "latency_n", "latency_sum", "ttft_n", "ttft_sum",
+    "input_tokens", "output_tokens", "cost", "violating",
+)  # fmt: skip
+_IN_CHUNK = 500
+
+
+class _Ix(NamedTuple):
+    """Positions of the columns the rollups read in a trace row."""
+
+    id: int
+    release: int
+    model: int
+    status: int
+    started: int
+    latency: int
+    ttft: int
+    tin: int
+    tout: int
+    cost: int
+
+
+def index_of(columns: Sequence[str]) -> _Ix:
+    pos = {name: i for i, name in enumerate(columns)}
+    return _Ix(
+        pos["id"], pos["release_id"], pos["model"], pos["status"], pos["started_at"],
+        pos["latency_ms"], pos["ttft_ms"], pos["input_tokens"], pos["output_tokens"], pos["cost"],
+    )  # fmt: skip
+
+
+_HOURS: dict[str, int] = {}
+
+
+def hour_epoch(ts: Any) -> int:
+    """Epoch seconds of the UTC hour holding ``ts`` (text as the writer stores it, or a
+    datetime). Text is cut at the hour and cached: a batch shares a handful of hours."""
+    if isinstance(ts, datetime):
+        aware = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        return int(aware.timestamp()) // 3600 * 3600
+    key = str(ts)[:13]
+    value = _HOURS.get(key)
+    if value is None:
+        stamp = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), tzinfo=UTC)
+        value = int(stamp.timestamp())
+        if len(_HOURS) > 100_000:
+            _HOURS.clear()
+        _HOURS[key] = value
+    return value
+
+
+def _marks(dialect: str, n: int) -> str:
+    return ", ".join(["?" if dialect == "sqlite" else "%s"] * n)
+
+
+def _select_in(conn: Connection, dialect: str, sql: str, ids: Iterable[str]) -> list[Any]:
+    """Run ``sql`` (with one ``{in}`` placeholder list) over ``ids`` in chunks."""
+    items = list(ids)
+    out: list[Any] = []
+    for i in range(0, len(items), _IN_CHUNK):
+        chunk = items[i : i + _IN_CHUNK]
+        out.extend(
+            conn.exec_driver_sql(sql.format(marks=_marks(dialect, len(chunk))), tuple(chunk))
+        )
+    return out
+
+
+def _upsert_sql(dialect: str) -> tuple[str, str]:
+    keys = ("grain", "bucket", "release_id", "model")
+    cols = (*keys, *SUMS)
+    sets = ", ".join(f"{c} = metric_rollups.{c} + excluded.{c}" for c in SUMS)
+    rollup = (
+        f"INSERT INTO metric_rollups ({', '.join(cols)}) VALUES ({_marks(dialect, len(cols))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+    hkeys = ("grain", "metric", "bucket", "release_id", "model", "bin")
+    hist = (
+        f"INSERT INTO latency_histograms ({', '.join(hkeys)}, n) "
+        f"VALUES ({_marks(dialect, len(hkeys) + 1)}) "
+        f"ON CONFLICT ({', '.join(hkeys)}) DO UPDATE SET n = latency_histograms.n + excluded.n"
+    )
+    return rollup, hist
+
+
+@dataclass
+class Pending:
+    """What one write adds to the rollups: filled before the insert, applied after it."""
+
+    rollups: dict[tuple[str, int, str, str], list[float]] = field(default_factory=dict)
+    hist: dict[tuple[str, str, int, str, str, int], int] = field(default_factory=dict)
+
+    def _cell(self, grain: str, bucket: int, release: str, model: str) -> list[float]:
+        key = (grain, bucket, release, model)
+        cell = self.rollups.get(key)
+        if cell is None:
+            cell = self.rollups[key] = [0] * len(SUMS)
+        return cell
+
+    def add_trace(self, row: Row, ix: _Ix, *, violating: bool) -> None:
+        hour = hour_epoch(row[ix.started])
+        release = row[ix.release] or ""
+        model = row[ix.model] or ""
+        status = row[ix.status]
+        latency = row[ix.latency]
+        ttft = row[ix.ttft]
+        for grain, width in GRAINS:
+            bucket = hour - hour % width
+            c = self._cell(grain, bucket, release, model)
+            c[0] += 1
+            if status == "error":
+                c[1] += 1
+            elif status == "blocked":
+                c[2] += 1
+            if latency is not None:
+                c[3] += 1
+                c[4] += latency
+                key = (grain, "latency", bucket, release, model, bin_of(latency))
+                self.hist[key] = self.hist.get(key, 0) + 1
+            if ttft is not None:
+                c[5] += 1
+                c[6] += ttft
+                key = (grain, "ttft", bucket, release, model, bin_of(ttft))
+                self.hist[key] = self.hist.get(key, 0) + 1
+            c[7] += row[ix.tin] or 0
+            c[8] += row[ix.tout] or 0
+            c[9] += row[ix.cost] or 0.0
+            if violating:
+                c[10] += 1
+
+    def add_violation(self, started_at: Any, release: str | None, model: str | None) -> None:
+        hour = hour_epoch(started_at)
+        for grain, width in GRAINS:
+            self._cell(grain, hour - hour % width, release or "", model or "")[10] += 1
+
+    def apply(self, conn: Connection, dialect: str) -> None:
+        rollup_sql, hist_sql = _upsert_sql(dialect)
+        if self.rollups:
+            conn.exec_driver_sql(rollup_sql, [(*k, *v) for k, v in self.rollups.items()])
+        if self.hist:
+            conn.exec_driver_sql(hist_sql, [(*k, n) for k, n in self.hist.items()])
+
+
+def prepare(
+    conn: Connection, dialect: str, rows: dict[str, list[Row]], trace_columns: Sequence[str]
+) -> Pending | None:
+    """Price the batch's new traces (in ``rows``, in place) and compute their rollups.
+
+    Runs before the insert, on the insert's connection: what is already stored is not new.
+    """
+    traces = rows.get("trace") or []
+    events = rows.get("event") or []
+    if not traces and not events:
+        return None
+    ix = index_of(trace_columns)
+    stored = {
+        r[0]
+        for r in _select_in(
+            conn, dialect, "SELECT id FROM traces WHERE id IN ({marks})", {r[ix.id] for r in traces}
+        )
+    }
+    fresh: dict[str, int] = {}
+    for i, r in enumerate(traces):
+        if r[ix.id] not in stored and r[ix.id] not in fresh:
+            fresh[r[ix.id]] = i
+    if fresh:
+        book = load_book(conn)
+        if book:
+            _price(traces, fresh.values(), ix, book)
+    event_traces = {e[0] for e in events}
+    earlier = {
+        r[0]
+        for r in _select_in(
+            conn,
+            dialect,
+            "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id IN ({marks})",
+            set(fresh) | event_traces,
+        )
+    }
+    pending = Pending()
+    for tid, i in fresh.items():
+        pending.add_trace(traces[i], ix, violating=tid in earlier or tid in event_traces)
+    late = event_traces - set(fresh) - earlier  # first event of a trace stored before
+    if late:
+        sql = "SELECT started_at, release_id, model FROM traces WHERE id IN ({marks})"
+        for started, release, model in _select_in(conn, dialect, sql, late):
+            pending.add_violation(started, release, model)
+    return pending
+
+
+def _price(traces: list[Row], positions: Iterable[int], ix: _Ix, book: PriceBook) -> None:
+    for i in positions:
+        r = traces[i]
+        cost = book.cost(r[ix.model], r[ix.started], r[ix.tin] or 0, r[ix.tout] or 0)
+        if cost is not None and cost != r[ix.cost]:
+            row = list(r)
+            row[ix.cost] = cost
+            traces[i] = tuple(row) if isinstance(r, tuple) else row
+
+
+# -- rebuild from what is stored ---------------------------------------------------------------
+_REBUILD_COLUMNS = (
+    "id", "release_id", "model", "status", "started_at", "latency_ms", "ttft_ms",
+    "input_tokens", "output_tokens", "cost",
+)  # fmt: skip
+
+
+def epoch_sql(column: str, dialect: str) -> str:
+    """Epoch seconds (integer, floored) of a naive-UTC timestamp column, in raw SQL."""
+    if dialect == "sqlite":
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
+
+
+def feedback_rollup_sql(dialect: str, *, where: str = "1 = 1") -> str:
+    """Feedback counts per trace bucket, added to the rollups (used by the rebuild; the
+    triggers of migration 0004 do the same one row at a time)."""
+    grains = " UNION ALL ".join(f"SELECT '{g}' AS grain, {w} AS width" for g, w in GRAINS)
+    cols = ("feedback_n", "feedback_up", "feedback_score")
+    sets = ", ".join(f"{c} = metric_rollups.{c} + excluded.{c}" for c in cols)
+    return (
+        "INSERT INTO metric_rollups (grain, bucket, release_id, model, "
+        f"{', '.join(cols)}) "
+        f"SELECT g.grain, {epoch_sql('t.started_at', dialect)} / g.width * g.width, "
+        "coalesce(t.release_id, ''), coalesce(t.model, ''), count(*), "
+        "sum(CASE WHEN f.score >= 0.5 THEN 1 ELSE 0 END), sum(f.score) "
+        f"FROM feedback f JOIN traces t ON t.id = f.trace_id CROSS JOIN ({grains}) g "
+        f"WHERE {where} GROUP BY 1, 2, 3, 4 "
+        f"ON CONFLICT (grain, bucket, release_id, model) DO UPDATE SET {sets}"
+    )
+
+
+@dataclass
+class RebuildReport:
+    traces: int
+    rollup_rows: int
+    histogram_rows: int
+
+
+def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildReport:
+    """Recompute every rollup from the stored traces, guard events and feedback.
+
+    Streams the traces in id order (ids are time-ordered) with constant memory; the caller
+    owns the transaction, so readers see the old rollups until it commits.
+    """
+    conn.exec_driver_sql("DELETE FROM latency_histograms")
+    conn.exec_driver_sql("DELETE FROM metric_rollups")
+    mark = "?" if dialect == "sqlite" else "%s"
+    select = (
+        f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM traces WHERE id > {mark} "
+        f"ORDER BY id LIMIT {int(chunk)}"
+    )
+    ix = index_of(_REBUILD_COLUMNS)
+    after, total = "", 0
+    while True:
+        rows = list(conn.exec_driver_sql(select, (after,)))
+        if not rows:
+            break
+        ids = [r[0] for r in rows]
+        violating = {
+            r[0]
+            for r in _select_in(
+                conn,
+                dialect,
+                "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id IN ({marks})",
+                ids,
+            )
+        }
+        pending = Pending()
+        for r in rows:
+            pending.add_trace(r, ix, violating=r[0] in violating)
+        pending.apply(conn, dialect)
+        total += len(rows)
+        after = ids[-1]
+    conn.exec_driver_sql(feedback_rollup_sql(dialect))
+    rollup_rows = conn.exec_driver_sql("SELECT count(*) FROM metric_rollups").scalar() or 0
+    hist_rows = conn.exec_driver_sql("SELECT count(*) FROM latency_histograms").scalar() or 0
+    return RebuildReport(total, int(rollup_rows), int(hist_rows))

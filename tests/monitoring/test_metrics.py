@@ -1,0 +1,135 @@
+"""Metric queries against a brute-force Python reference, on SQLite and PostgreSQL.
+
+Short ranges are read from the raw traces (percentiles exact); longer ones from the rollups
+kept at write time (percentiles within ±ALPHA of the exact nearest-rank value).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from llmops.errors import InvalidInputError
+from llmops.monitoring import metrics
+from llmops.monitoring.histogram import ALPHA, MIN_MS, QUANTILES
+from llmops.monitoring.metrics import Scope, Stats
+from llmops.store.db import Database
+
+from .conftest import END, Ref, assert_close, cells, reference
+
+RANGES = [
+    ("3 hours, by minute, raw", timedelta(hours=3), "minute"),
+    ("2 days, by hour, rollups", timedelta(days=2), "hour"),
+    ("10 days, by day, rollups", timedelta(days=10), "day"),
+]
+
+
+def _check(stats: Stats, ref: Ref, exact: bool) -> None:
+    assert stats.traces == ref.traces
+    assert stats.errors == ref.errors
+    assert stats.blocked == ref.blocked
+    assert stats.violating == ref.violating
+    assert stats.input_tokens == ref.input_tokens
+    assert stats.output_tokens == ref.output_tokens
+    assert_close(stats.cost, ref.cost)
+    assert stats.feedback == ref.feedback
+    assert stats.thumbs_up == ref.thumbs_up
+    assert stats.latency_n == len(ref.latency)
+    assert_close(stats.latency_sum, sum(ref.latency))
+    for metric, got in (("latency", stats.latency), ("ttft", stats.ttft)):
+        for name, permille in QUANTILES.items():
+            want = ref.pct(metric, permille)
+            if want is None:
+                assert got[name] is None
+            elif exact:
+                assert got[name] == want, (metric, name)
+            else:
+                value = got[name]
+                assert value is not None
+                if want <= MIN_MS:
+                    assert value == 0.0
+                else:
+                    assert abs(value - want) <= ALPHA * want + 1e-9, (metric, name, value, want)
+
+
+@pytest.mark.parametrize("label,length,grain", RANGES, ids=[r[0] for r in RANGES])
+@pytest.mark.parametrize("group", ["none", "release", "model"])
+def test_series_matches_brute_force(
+    seeded: Database, label: str, length: timedelta, grain: str, group: str
+) -> None:
+    scope = Scope(END - length, END)
+    period = metrics.period_for(scope)
+    assert period.grain == grain
+    got = cells(metrics.series(seeded, scope, group=group))
+    want = reference(seeded, period.start, period.end, width=period.width, group=group)
+    assert set(got) == set(want)
+    assert sum(r.traces for r in want.values()) > 50  # the range really has traffic
+    for key, ref in want.items():
+        _check(got[key], ref, exact=grain == "minute")
+
+
+@pytest.mark.parametrize("length", [r[1] for r in RANGES], ids=[r[2] for r in RANGES])
+def test_summary_with_release_and_model_filters(seeded: Database, length: timedelta) -> None:
+    period = metrics.period_for(Scope(END - length, END))
+    everything = metrics.summary(seeded, Scope(END - length, END), group="release")
+    busiest = max(everything, key=lambda s: s.traces)
+    scope = Scope(END - length, END, release_id=busiest.group)
+    (only,) = metrics.summary(seeded, scope)
+    (ref,) = reference(
+        seeded, period.start, period.end, width=None, release_id=busiest.group
+    ).values()
+    _check(only, ref, exact=period.grain == "minute")
+    assert only.traces == busiest.traces
+
+    model = next(s.group for s in metrics.summary(seeded, Scope(END - length, END), group="model"))
+    (by_model,) = metrics.summary(seeded, Scope(END - length, END, model=model))
+    (ref,) = reference(seeded, period.start, period.end, width=None, model=model).values()
+    _check(by_model, ref, exact=period.grain == "minute")
+
+
+def test_rates_and_values(seeded: Database) -> None:
+    (s,) = metrics.summary(seeded, Scope(END - timedelta(days=10), END))
+    assert s.error_rate == pytest.approx(s.errors / s.traces)
+    assert s.thumbs_up_rate == pytest.approx(s.thumbs_up / s.feedback)
+    assert s.violation_rate == pytest.approx(s.violating / s.traces)
+    assert s.value("latency_p95") == s.latency["p95"]
+    assert s.value("tokens") == s.input_tokens + s.output_tokens
+    assert s.samples("thumbs_up_rate") == s.feedback
+    with pytest.raises(InvalidInputError, match="Unknown metric"):
+        s.value("nonsense")
+
+
+def test_compare_uses_the_same_number_of_buckets_just_before(seeded: Database) -> None:
+    scope = Scope(END - timedelta(days=2), END)
+    now, before = metrics.compare(seeded, scope)
+    period = metrics.period_for(scope)
+    prev = period.previous()
+    assert prev.end == period.start and prev.end - prev.start == period.end - period.start
+    (ref,) = reference(seeded, prev.start, prev.end, width=None).values()
+    _check(before, ref, exact=False)
+    assert now.traces > 0
+
+
+def test_an_empty_range_has_no_rows_and_no_values(seeded: Database) -> None:
+    far = END + timedelta(days=400)
+    assert metrics.series(seeded, Scope(far - timedelta(days=2), far)) == []
+    now, _ = metrics.compare(seeded, Scope(far - timedelta(hours=1), far))
+    assert now.traces == 0 and now.value("latency_p95") is None and now.error_rate is None
+
+
+def test_exact_window_for_alerts(seeded: Database) -> None:
+    since = END - timedelta(minutes=45)
+    stats, period = metrics.window(seeded, since, END)
+    assert period.grain == "minute" and period.start == int(since.timestamp())
+    (ref,) = reference(seeded, period.start, period.end, width=None).values()
+    _check(stats, ref, exact=True)
+
+
+def test_bad_scopes_say_what_is_wrong(db: Database) -> None:
+    with pytest.raises(InvalidInputError, match="range is empty"):
+        Scope(END, END - timedelta(hours=1))
+    with pytest.raises(InvalidInputError, match="grouping"):
+        metrics.series(db, Scope(END - timedelta(hours=1), END), group="user")
+    with pytest.raises(InvalidInputError, match="grain"):
+        metrics.period_for(Scope(END - timedelta(hours=1), END), "week")
