@@ -344,13 +344,16 @@ def guard_eval(
     dataset: Annotated[Path, typer.Argument(help="Labelled cases (JSONL).")],
     as_json: JsonOpt = False,
     store: Annotated[bool, typer.Option(help="Save the results for the console.")] = True,
+    profile: Annotated[str, typer.Option(help="Guard profile whose validators to measure.")] = (
+        "default"
+    ),
 ) -> None:
     """Precision, recall and false-positive rate of every guard on labelled cases."""
     from llmops.guards.evaluation import evaluate, load_cases
 
     def go() -> None:
         cases = load_cases(dataset)
-        report = evaluate(cases, dataset.name)
+        report = evaluate(cases, dataset.name, profile=profile)
         run_id = None
         if store:
             from llmops.guards.report import save_eval
@@ -360,12 +363,19 @@ def guard_eval(
         if as_json:
             _print_json({"run_id": run_id, **report.as_dict()})
             return
-        typer.echo(f"{dataset.name}: {len(cases)} cases; latency {report.latency_ms}")
-        typer.echo(f"{'label':<20}{'support':>8}{'precision':>10}{'recall':>8}{'fpr':>8}")
+        typer.echo(
+            f"{dataset.name}: {len(cases)} cases, profile {profile}; latency {report.latency_ms}"
+        )
+        langs = sorted(report.by_lang)
+        head = "".join(f"{'recall ' + lang:>11}" for lang in langs)
+        typer.echo(f"{'label':<20}{'support':>8}{'precision':>10}{'recall':>8}{'fpr':>8}{head}")
         for label, m in report.labels.items():
+            per_lang = "".join(
+                f"{_fmt(report.by_lang[lang].get(label, {}).get('recall')):>11}" for lang in langs
+            )
             typer.echo(
                 f"{label:<20}{m['support']:>8}{_fmt(m['precision']):>10}"
-                f"{_fmt(m['recall']):>8}{_fmt(m['fpr']):>8}"
+                f"{_fmt(m['recall']):>8}{_fmt(m['fpr']):>8}{per_lang}"
             )
         for key, m in report.benign.items():
             typer.echo(f"benign {key:<30} false-positive rate {_fmt(m['fpr'])}")

@@ -52,25 +52,92 @@ _LEET = str.maketrans(
         "€": "e",
     }
 )
-_SPACED = re.compile(r"(?<![^\W_])(?:[a-zñ0-9@$!|][ .\-_*]){2,}[a-zñ0-9@$!|](?![^\W_])")
+_LEET_L = str.maketrans({"1": "l", "!": "l"})
+# Cyrillic and Greek letters that look Latin ("Іgnоrа" spelled with Cyrillic і, о, а)
+_HOMOGLYPHS = str.maketrans(
+    "аеорсуххіјѕһԁӏаɡοαεικνρτυχАВЕКМНОРСТХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧΥ",
+    "aeopcyxxijshdlagoaeikvptuxABEKMHOPCTXIJSABEHIKMNOPTXY",
+)
+_MIXED_SCRIPT = re.compile(r"\w*[a-zA-Z]\w*")
+_SPACED = re.compile(r"(?<![^\W_])(?:[a-zñ0-9@$!|] ){2,}[a-zñ0-9@$!|](?![^\W_])")
+_DOTTED = re.compile(r"(?<![^\W_])(?:[a-zñ0-9@$!|][.\-_*])+[a-zñ0-9@$!|](?![^\W_])")
 _REPEAT = re.compile(r"([a-z])\1{2,}")
-_MASKED = re.compile(r"(?<=[a-z])[*#%.\-_]{1,3}(?=[a-z])")
+_MASKED = re.compile(r"(?<=[a-z])[*#%]{1,3}(?=[a-z])")
+_MASKED_WORD = re.compile(r"\b[a-z]+(?:[*#%]+[a-z]*)+")
+# words people mask with symbols ("m*erda", "f**k"); each symbol stands for one letter
+_MASKABLE = (
+    "fuck",
+    "fucking",
+    "fucker",
+    "shit",
+    "bitch",
+    "cunt",
+    "asshole",
+    "bastard",
+    "idiot",
+    "stupid",
+    "moron",
+    "retard",
+    "dick",
+    "whore",
+    "slut",
+    "mierda",
+    "puta",
+    "puto",
+    "joder",
+    "cabron",
+    "gilipollas",
+    "idiota",
+    "imbecil",
+    "pendejo",
+    "pelotudo",
+    "capullo",
+    "subnormal",
+    "estupido",
+    "estupida",
+    "ignore",
+    "ignora",
+    "jailbreak",
+)
+
+
+def _unmask(word: str) -> str:
+    pattern = re.compile(re.sub(r"[*#%]", "[a-z]", word) + r"\Z")
+    for candidate in _MASKABLE:
+        if pattern.match(candidate):
+            return candidate
+    return _MASKED.sub("", word)
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)).casefold()
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    if not text.isascii():
+        text = _MIXED_SCRIPT.sub(lambda m: m.group(0).translate(_HOMOGLYPHS), text)
+    text = text.casefold()
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=2048)
-def normalize(text: str) -> str:
-    """Lower-case, accent-free, de-obfuscated text for matching (offsets are not kept)."""
+def normalize(text: str, one_is_l: bool = False) -> str:
+    """Lower-case, accent-free, de-obfuscated text for matching (offsets are not kept).
+
+    Leetspeak "1" reads as "i" ("1gn0r3"), or with ``one_is_l`` as "l" ("ru13s").
+    """
     folded = _fold(text)
     # spaced-out letters ("i g n 0 r e") first, so their leetspeak is seen as one word
-    folded = _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), folded)
+    folded = _DOTTED.sub(lambda m: re.sub(r"[.\-_*]", "", m.group(0)), folded)
+    folded = _SPACED.sub(lambda m: m.group(0).replace(" ", ""), folded)
     # leetspeak only inside words that also contain letters ("1gn0r3" → "ignore", not "2024")
-    folded = re.sub(r"\b(?=\w*[a-z])[\w@$!|€]+\b", lambda m: m.group(0).translate(_LEET), folded)
-    folded = _MASKED.sub("", folded)
+    folded = re.sub(
+        r"\b(?=\w*[a-z])[\w@$!|€]+\b",
+        lambda m: (
+            m.group(0).translate(_LEET_L).translate(_LEET)
+            if one_is_l
+            else m.group(0).translate(_LEET)
+        ),
+        folded,
+    )
+    folded = _MASKED_WORD.sub(lambda m: _unmask(m.group(0)), folded)
     folded = re.sub(r"\s{2,}", " ", folded)
     return _REPEAT.sub(r"\1\1", folded)
 
@@ -118,14 +185,19 @@ _OVERRIDE_VERB = (
     r"(?:ignore|ignoring|disregard|forget|override|overwrite|bypass|skip|drop|"
     r"abandon|discard|neglect|nevermind|never mind|cancel|stop following|"
     r"ignora|ignorar|ignore[sn]?|olvida|olvidar|olvidate|omite|omitir|salta|"
-    r"descarta|desobedece|anula|no sigas|deja de seguir)"
+    r"descarta|desobedece|anula|no sigas|deja de seguir|set aside|put aside|"
+    r"pay no attention to|take no notice of|do not follow|don'?t follow|stop obeying|"
+    r"throw out|ditch|scrap|suspend|deactivate|haz caso omiso (?:de|a)|no hagas caso (?:a|de)|"
+    r"deja de lado|pasa de|prescinde de|saltate|abandona|no obedezcas)"
 )
 _RULES = (
     r"(?:instructions?|instrucciones|rules?|reglas|guidelines?|directives?|directivas|"
     r"prompts?|directions?|indicaciones|orders|ordenes|restrictions?|restricciones|"
-    r"programming|programacion|policies|politicas|constraints?|limitations?|"
+    r"programming|programacion|policies|politicas|constraints?|limitations?|directrices|"
+    r"pautas|normas|guidance|persona|character|preamble|safety training|principles|"
+    r"personaje|preambulo|entrenamiento|principios|limites|"
     r"limitaciones|guardrails?|filters?|filtros|context|contexto|training|"
-    r"previous (?:text|messages?|conversation)|everything (?:above|before)|"
+    r"(?<!\bmy )(?<!\bmi )previous (?:text|messages?|conversation)|everything (?:above|before)|"
     r"todo lo (?:anterior|de antes)|lo anterior)"
 )
 
@@ -171,11 +243,14 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
             r"\b(?:without|free (?:of|from)|no|any|zero|not bound by|"
             r"unbound by|liberated from|broken free of|sin|libre de|"
             r"ninguna?s?)\s+(?:\w+\s+){0,3}?(?:restrictions?|"
-            r"restricciones|filters?|filtros|limits?|limitations?|"
-            r"limites|limitaciones|censorship|censura|rules|reglas|"
+            r"restricci(?:on|ones)|filters?|filtros?|limits?|limitations?|guardrails?|"
+            r"safeguards|barreras|salvaguardas|limites?|limitaci(?:on|ones)|censorship|censura|"
+            r"rules|reglas?|"
             r"guidelines|ethics|etica|morals?|moral|boundaries|"
-            r"confines|constraints|content polic(?:y|ies)|"
-            r"politicas? de contenido)\b"
+            r"confines|constraints|content polic(?:y|ies)|normas?|pautas|directrices|"
+            r"politicas? de contenido|safety training|safety guidelines|"
+            r"entrenamiento de seguridad)\b|\bsafety\s*(?:[:=]|is|mode)\s*(?:off|false|0|"
+            r"disabled|none)\b"
         ),
     ),
     (
@@ -183,7 +258,8 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         0.8,
         _rx(
             r"\b(?:unfiltered|uncensored|unrestricted|amoral|immoral|"
-            r"unethical|unhinged|no morals|sin censura|sin filtro|"
+            r"unethical|unhinged|no morals|sin censura|sin filtro|unaligned|sin alinear|"
+            r"desalinead[oa]|"
             r"sin etica|amoral)\b"
         ),
     ),
@@ -193,6 +269,13 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         _rx(
             r"\b(?:pretend (?:to be|you are|you're)|act as|acting as|roleplay|"
             r"role-play|role play|you are (?:now|going to be|no longer)|"
+            r"you(?:'re| are) going to (?:act|be|play)|you are an? (?:ai|model|chatbot|bot|"
+            r"assistant) (?:that|who|which|without|with no)|vas a (?:actuar|ser|hacer de)|"
+            r"eres una? (?:ia|inteligencia artificial|modelo|chatbot|bot|asistente) (?:que|sin)|"
+            r"juego de rol|from here on|desde ahora|(?:assume|take on|play|adopt) the role|"
+            r"eres\W+\w+\W+,?\s*una? (?:ia|inteligencia artificial|modelo|chatbot|bot|asistente)|"
+            r"you are\W+\w+\W+,?\s*an? (?:ai|model|chatbot|bot|assistant)\b|"
+            r"(?:asume|adopta|haz|interpreta) el papel|switch personas|cambiemos de personaje|"
             r"from now on,? you|you will now|stay in character|"
             r"break character|in character|finge (?:ser|que eres)|"
             r"actua como|haz de|interpreta (?:a|el papel)|a partir de ahora"
@@ -231,9 +314,10 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         0.6,
         _rx(
             r"\b(?:never|not|don'?t|do not|cannot|can't|won'?t|nunca|no)\s+"
-            r"(?:\w+\s+){0,3}?(?:refuse|decline|say (?:no|sorry|that you "
+            r"(?:\w+\s+){0,3}?(?:refuse|decline|says? (?:no|sorry|that you "
             r"can'?t)|apologi[sz]e|warn|add (?:any )?(?:warnings?|"
-            r"disclaimers?)|rechaces|te niegues|niegues|adviertas)\b"
+            r"disclaimers?)|rechaces|te niegues|niegues|se niega|negarte|adviertas|dice que no|"
+            r"dices que no)\b"
         ),
     ),
     (
@@ -254,9 +338,11 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
             r"dump|leak|share|give|tell|write|spell|translate|"
             r"summari[sz]e|list|copy|paste|return|expose|disclose|"
             r"revela|muestra|muestrame|imprime|repite|dime|dame|"
-            r"escribe|comparte|copia|ensename)\b(?:\W+\w+){0,5}?\W+"
-            r"(?:your|the|this|my|tu|tus|el|su|sus)\W+(?:system|initial|original|hidden|"
-            r"secret|internal|"
+            r"escribe|comparte|copia|ensename|convert|transform|export|encode|"
+            r"reveals?|revealing)\b(?:\W+\w+){0,5}?\W+"
+            r"(?:your|the|this|my|all|all of your|tu|tus|el|su|sus|todas|todos)\W+(?:system|initial|original|hidden|"
+            r"secret|internal|full|complete|entire|exact|real|actual|completas?|completos?|"
+            r"exactas?|reales|verdaderas?|"
             r"developer|pre-?prompt|sistema|inicial|oculto|secreto|"
             r"internas?)\W+(?:\w+\W+){0,2}?(?:prompt|instructions?|"
             r"message|rules|configuration|instrucciones|mensaje|"
@@ -312,8 +398,12 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
             r"\b(?:i am|i'm|as) (?:your|the|an?) (?:developer|"
             r"creator|admin(?:istrator)?|owner|engineer|ceo)\b|"
             r"\b(?:soy (?:tu|el) (?:desarrollador|creador|"
-            r"administrador))\b|\b(?:debug|maintenance|admin|"
-            r"sudo|root|diagnostic) (?:mode|access|override|command)\b"
+            r"administrador))\b|\bsoy (?:del|de el|parte del) equipo (?:de )?(?:desarrollo|"
+            r"seguridad|ingenieria|sistemas)\b|\b(?:i'?m|i am|we are|we'?re) (?:from|on|with|part of) "
+            r"the (?:dev(?:elopment)?|engineering|security|safety|trust and safety) team\b|\b(?:debug|maintenance|admin(?:istrator)?|developer|"
+            r"mantenimiento|administrador|"
+            r"sudo|root|diagnostic) (?:mode|access|override|command)\b|"
+            r"\bmodo (?:mantenimiento|depuracion|administrador|debug|diagnostico)\b"
         ),
     ),
     (
@@ -327,6 +417,10 @@ INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         ),
     ),
 ]
+
+
+# real words one typo away from an attack word: a statement, not a typo ("we forgot to ...")
+_NOT_TYPOS = frozenset({"forgot", "ignored", "ignores", "olvido", "olvide"})
 
 
 def _typos(*words: str) -> str:
@@ -343,7 +437,11 @@ def _typos(*words: str) -> str:
                 out.add(re.escape(w[:i] + w[i + 1] + w[i] + w[i + 2 :]))  # swapped letters
             if 0 < i < len(w) - 1:
                 out.add(re.escape(w[:i]) + "[a-z]" + re.escape(w[i + 1 :]))  # a wrong letter
-    return "|".join(sorted(out, key=len, reverse=True))
+    out -= {re.escape(w) for w in _NOT_TYPOS if w not in words}
+    # a wrong-letter variant "forg[a-z]t" also matches "forgot": exclude the real words
+    guard = "|".join(sorted(_NOT_TYPOS - set(words)))
+    alternation = "|".join(sorted(out, key=len, reverse=True))
+    return f"(?!(?:{guard})\\b)(?:{alternation})" if guard else alternation
 
 
 _OVERRIDE_FUZZY = _typos("ignore", "disregard", "forget", "olvida", "olvide", "ignora")
@@ -386,32 +484,247 @@ INJECTION_RULES += [
                                    r"instrucciones|reglas)\s+(?:that\s+)?(?:you (?:were|have "
                                    r"been|got) (?:given|told)|que te (?:dieron|han dado))\b")),
     ("prompt extraction", 1.0, _rx(r"\b(?:revela\w*|muestra\w*|ensena\w*|dime|dame|repite|"
-                                   r"imprime|escribe|comparte|copia|traduce)\s+(?:\w+\s+){0,2}?"
+                                   r"imprime|escribe|comparte|copia|traduce|convierte|transforma|"
+                                   r"pasa|resume|codifica|vuelca|exporta)\s+(?:\w+\s+){0,2}?"
                                    r"(?:el|tu|tus|su|sus|las|los)\s+(?:prompt|instrucciones|"
-                                   r"reglas|configuracion|mensaje)\s+(?:del sistema|iniciales|"
-                                   r"ocultas|originales|internas|secretas|de sistema)\b|"
+                                   r"reglas|configuracion|mensaje)\s+(?:del sistema|iniciales?|"
+                                   r"ocultas?|ocultos?|originales?|internas?|internos?|secretas?|"
+                                   r"secretos?|de sistema|completas?|completos?|reales?)\b|"
                                    r"\b(?:revela\w*|muestra\w*|dime|dame|repite|imprime)\s+"
                                    r"(?:\w+\s+)?tus\s+(?:instrucciones|reglas|prompt)\b")),
     ("fiction framing", 0.4, _rx(r"\b(?:hypothetical(?:ly)?|simulat(?:e|ion|ed)|fictional "
                                  r"(?:world|universe)|fake universe|let'?s (?:play|pretend|"
                                  r"imagine)|play a game|thought experiment|hipotetic\w*|"
-                                 r"imagina que|juguemos)\b")),
+                                 r"imagina que|juguemos|vamos a jugar|theoretical (?:world|scenario)|as if you "
+                                 r"(?:had|were|are|have)|como si (?:no )?(?:tuvieras|fueras|"
+                                 r"estuvieras)|mundo "
+                                 r"(?:teorico|hipotetico))\b")),
+    # questions about what the model was told ("what were you told before this chat?")
+    ("prompt extraction", 1.0, _rx(r"\b(?:what|which|que|cuales?)\b(?:\W+\w+){0,3}?\W+(?:were|have)\s+"
+                                   r"you\s+(?:been\s+)?(?:given|told|instructed|programmed|asked)\b|"
+                                   r"\bque\s+(?:instrucciones|reglas|indicaciones)\s+te\s+(?:dieron|"
+                                   r"han dado|pusieron)\b")),
+    ("prompt extraction", 1.0, _rx(r"\b(?:what|que)\b(?:\W+\w+){0,2}?\W+(?:are|is|were)\s+you\s+"
+                                   r"(?:not|never)\s+(?:supposed|allowed|permitted|meant)\s+to\s+"
+                                   r"(?:tell|say|reveal|share|discuss)\b|\bque\s+(?:no\s+)?"
+                                   r"(?:tienes|puedes)\s+prohibido\s+(?:decir|contar|revelar)\b")),
+    # the classic continuation trick: "begin your answer with 'You are ...'"
+    ("prompt extraction", 1.0, _rx(r"\b(?:beginning|begin|starting|start|empezando|comenzando|"
+                                   r"empieza|comienza)\s+(?:\w+\s+){0,3}?(?:with|by|con|por)\W+"
+                                   r"(?:you are|eres|tu eres)\b")),
+    # the model's own configuration, settings or prompt as the object of a request
+    ("prompt extraction", 0.6, _rx(r"\b(?:your|tu|tus)\s+(?:own\s+|propio\s+|propias?\s+)?"
+                                   r"(?:system\s+)?(?:configuration|config|settings|setup|system "
+                                   r"instructions|configuracion|ajustes)\b|\b(?:your|tu) (?:own|"
+                                   r"propio) (?:system )?prompt\b")),
+    ("prompt extraction", 1.0, _rx(r"\b(?:see|view|read|access|get|check|need|ver|leer|acceder a|"
+                                   r"necesito)\s+(?:\w+\s+){0,2}?(?:the|your|tu|el)\s+(?:system "
+                                   r"prompt|initial prompt|hidden instructions|prompt del sistema|"
+                                   r"instrucciones ocultas)\b")),
+    ("prompt extraction", 0.7, _rx(r"\b(?:display|show|print|dump|output|muestra|imprime)\s+"
+                                   r"(?:the\s+|la\s+)?(?:system|internal|hidden|sistema|interna)\s+"
+                                   r"(?:configuration|config|settings|prompt|configuracion)\b")),
+    ("text above", 0.7, _rx(r"\b(?:repeat|print|output|recite|copy|repite|imprime|copia)\s+(?:\w+\s+){0,3}?"
+                            r"(?:conversation|chat|context|dialogue|conversacion|contexto)\b")),
+    # an instruction planted for the model inside content it is asked to process
+    ("prompt extraction", 1.0, _rx(r"\b(?:what|which|que|cual|cuales)\s+(?:text|words|message|"
+                                   r"instructions|texto|palabras|mensaje|instrucciones)\s+(?:\w+\s+)"
+                                   r"{0,3}?(?:before|above|prior to|antes de|arriba de|previo a)\s+"
+                                   r"(?:my|this|mi|este|esta)\b")),
+    ("command prefix", 0.6, _rx(r"^\W*(?:override|admin(?:istrator)? override|sudo|root|system "
+                                r"override|anulacion|modo admin)\s*[:!]")),
+    ("embedded instruction", 1.0, _rx(r"\b(?:for|to|para)\s+(?:the\s+|la\s+|el\s+|any\s+|cualquier\s+)?"
+                                      r"(?:ai|a\.i\.|assistant|model|llm|chatbot|bot|gpt|ia|"
+                                      r"asistente|modelo)s?\s*:")),
+    ("embedded instruction", 1.0, _rx(r"\b(?:note|message|instructions?|attention|reminder|nota|"
+                                      r"mensaje|instrucciones?|atencion|aviso)\s+(?:to|for|para)\s+"
+                                      r"(?:the\s+|la\s+|el\s+)?(?:ai|a\.i\.|assistant|model|llm|"
+                                      r"chatbot|bot|gpt|ia|asistente|modelo)\b")),
+    ("instruction override", 1.0, _rx(rf"\b(?:{_OVERRIDE_VERB})\b\W+(?:the|el|al|la)?\s*"
+                                      r"(?:user|usuario)(?:'s)?\s*(?:request|question|instructions?|"
+                                      r"message|peticion|pregunta|instrucciones)?\b")),
+    ("instruction override", 1.0, _rx(rf"\b{_RULES}\s+"
+                                      r"(?:\w+\s+){0,2}?(?:quedan|estan|son|are|is)\s+(?:now\s+)?"
+                                      r"(?:anulad\w*|cancelad\w*|void|null|suspended|suspendid\w*|"
+                                      r"sin efecto|obsolet\w*)")),
+    ("role tag", 1.0, _rx(r"^\s*#{2,}\s*(?:nuevas? instrucci\w*|instrucci\w*|sistema)\b")),
+    ("disclaimer", 1.0, _rx(r"\b(?:this|it)\s+is\s+not\s+(?:a\s+)?(?:prompt\s+)?(?:injection|"
+                            r"jailbreak|hack)\b|\besto no es (?:una )?(?:inyeccion|jailbreak)\b")),
+    # the model is ordered to produce a fixed output for everything
+    ("forced output", 0.6, _rx(r"\b(?:answer|respond to|reply to|responde a|contesta a)\s+"
+                               r"(?:every|each|all|any|todo|todas|cada)\b(?:\s+\w+){0,2}?\s+"
+                               r"(?:with|by saying|only with|con|diciendo)\b|\b(?:reply|respond|"
+                               r"answer|responde|contesta)\s+(?:only|solo|solamente|just)\s+(?:with\s+"
+                               r"|con\s+)?(?:the word|la palabra|\W*[A-Z]{4,}|\W*['\"])")),
+    ("never refuse", 0.6, _rx(r"\b(?:not supposed to|never|don'?t|do not|no)\s+(?:\w+\s+)?(?:tell|say|"
+                              r"digas)\s+(?:me\s+|me )?(?:that\s+)?(?:there'?s|there is|you can'?t|"
+                              r"you cannot|you don'?t know|no relevant|que no (?:puedes|sabes))\b|"
+                              r"\b(?:at all times|no matter what|pase lo que pase|en todo momento)\b")),
+    ("secret extraction", 0.6, _rx(r"\b(?:reveal|tell|give|reply with|respond with|show|print|send|"
+                                   r"dime|dame|responde con|muestra|envia)\W+(?:\w+\W+){0,3}?"
+                                   r"(?:passwords?|credentials|api keys?|secret keys?|tokens?|"
+                                   r"contrasenas?|credenciales|claves?)\b")),
+    ("obligation", 0.4, _rx(r"\b(?:you must|you have to|you will|debes|tienes que|deberas)\s+"
+                            r"(?:now\s+|ahora\s+)?(?:reply|respond|answer|obey|comply|say|write|"
+                            r"output|print|responder|obedecer|decir|escribir|imprimir)\b")),
+    ("answer anything", 0.5, _rx(r"\bresponde(?:r|s)?\s+a\s+todo\b|\bcontesta(?:r|s)?\s+a\s+todo\b")),
+    # refusal suppression: two or more of the model's ways of saying no, forbidden together
+    ("refusal suppression", 1.0, _rx(r"\b(?:not|never|no|nada de|sin|ni|don'?t|do not|stop)\b[^.!?]{0,60}?\b"
+                                     r"(?:refus\w*|apologi\w*|warn\w*|disclaimers?|caveats?|disculpa\w*|"
+                                     r"advertencias?|negarte|niegues|rechaz\w*|excusas?)\b[^.!?]{0,40}?\b"
+                                     r"(?:refus\w*|apologi\w*|warn\w*|disclaimers?|caveats?|disculpa\w*|"
+                                     r"advertencias?|negarte|niegues|rechaz\w*|excusas?)\b|"
+                                     r"\b(?:any|every|cualquier)\s+(?:refusal|negativa)\b|"
+                                     r"\b(?:contesta|responde|di)\s+(?:siempre\s+)?que\s+si\b|"
+                                     r"\bno me (?:vengas con|digas) que no (?:puedes|sabes)\b")),
+    # the boundary between the operator's context and the user's turn
+    ("text above", 0.7, _rx(r"\b(?:everything|all|anything|the text|whatever)\s+(?:\w+\s+)?(?:before|"
+                            r"above|prior to)\s+(?:this|my|the)\s+(?:line|point|message|sentence|"
+                            r"first message|question)\b|\b(?:before|prior to)\s+my\s+first\s+"
+                            r"(?:message|question)\b|\b(?:your|tu)\s+(?:context window|contexto|"
+                            r"ventana de contexto)\b|\btodo lo anterior\b|\bantes de mi primer "
+                            r"(?:mensaje|pregunta)\b")),
+    ("new instructions", 0.6, _rx(r"\b(?:tu|su)\s+(?:verdadera|autentica|nueva|real)\s+(?:tarea|mision|"
+                                  r"objetivo|funcion)\b|\b(?:tarea|mision)\s+real\b")),
+    # instructions planted for any AI that reads a document
+    ("embedded instruction", 1.0, _rx(r"\b(?:ai|a\.i\.|language models?|llms?|assistants?|chatbots?|"
+                                      r"models?|bots?)\s+(?:\w+\s+)?(?:reading|processing|seeing|that "
+                                      r"reads?|who reads?)\s+this\b[^.]{0,30}?\b(?:must|should|have to|"
+                                      r"are required to|need to)\b|\b(?:asistentes?|ias?|modelos?|"
+                                      r"chatbots?|bots?)(?:\s+de\s+ia)?\s+que\s+(?:lean|procesen|vean)\s+"
+                                      r"esto\s+(?:deben|tienen que|han de)\b")),
+    ("instruction override", 1.0, _rx(r"\b(?:opposite|contrary|reverse)\s+of\s+(?:what\s+)?(?:\w+\s+){0,2}?"
+                                      rf"(?:your|the)\s+(?:\w+\s+)?{_RULES}|\blo contrario de lo que\s+(?:\w+\s+){{0,2}}?"
+                                      rf"(?:tus|las|tu)\s+{_RULES}")),
 ]  # fmt: skip
 
+# -- the assistant's own instructions as the target ------------------------------------------
+# Phrasings of injections are endless; their object is not. An injection tries to override,
+# replace or reveal the assistant's own governing context (its instructions, rules, prompt,
+# persona, safety settings). So, per clause: a reference to that context *marked as the
+# assistant's* (your/tu/te, system/operator/developer/initial/hidden, "you were given") plus
+# an intent to override, replace or disclose it is one strong signal, whatever the wording.
+_SELF_NOUN = (
+    r"(?:instructions?|rules?|guidelines?|guidance|directives?|polic(?:y|ies)|prompts?|"
+    r"preamble|configuration|config|settings|programming|training|persona|personality|"
+    r"character|restrictions?|limitations?|limits|filters?|guardrails?|safeguards?|safety|"
+    r"moderation|censorship|ethics|principles|boundaries|constraints|system message|"
+    r"message|memory|context|setup|startup text|mode|"
+    r"instrucciones|instruccion|reglas?|normas?|pautas|directrices|directivas|politicas?|"
+    r"preambulo|configuracion|ajustes|programacion|entrenamiento|personaje|personalidad|"
+    r"restricciones|limitaciones|limites|filtros?|barreras|salvaguardas|seguridad|"
+    r"moderacion|censura|etica|principios|mensaje de sistema|mensaje|memoria|contexto|modo)"
+)
+_SELF_MARKED = _rx(
+    rf"\b(?:your|yours|tu|tus|te|ti|sus|usted)\b(?:\W+\w+){{0,3}}?\W+{_SELF_NOUN}\b|"
+    rf"\b(?:system|developer|developers|operator|initial|original|hidden|startup|internal|"
+    rf"secret|underlying|sistema|operador|desarrolladores|iniciales?|ocult[oa]s?|internas?|"
+    rf"internos?|secret[oa]s?|originales?)\W+(?:\w+\W+)?{_SELF_NOUN}\b|"
+    rf"\b{_SELF_NOUN}\W+(?:\w+\W+){{0,2}}?(?:you (?:were|have been|got|received)|that you|"
+    rf"que (?:te|recibiste)|de (?:tu|tus)|you operate under)\b|"
+    r"\b(?:system prompt|system message|prompt del sistema|mensaje de sistema|content polic(?:y|ies)|"
+    r"politicas? de contenido|safety training|entrenamiento de seguridad|lo que te (?:dijo|dijeron|"
+    r"han dicho|pidieron|programaron|indicaron|ordenaron|configuraron|ensenaron|pusieron)|"
+    r"what you (?:were|have been) (?:told|programmed|trained|instructed|given)|(?:what|whatever|anything|everything)\s+(?:the (?:operator|developers?|"
+    r"system|admin)|they|your \w+)\s+(?:told|said to|asked|instructed|gave)\s+you|"
+    r"(?:your|tus) (?:developers|creators|desarrolladores|creadores))\b"
+)
+_INTENT = _rx(
+    # override / disable / escape
+    r"\b(?:ignor\w*|disregard\w*|forget\w*|bypass\w*|overrid\w*|skip|set aside|drop|abandon|"
+    r"cancel|stop following|disobey|freed?|released|liberated|liberad[oa]|libre|libres|"
+    r"without|no longer|doesn'?t exist|does not exist|don'?t exist|do not apply|no (?:aplica|"
+    r"existe|existen)|ya no|switch(?:ed)? off|turn(?:ed)? off|disabl\w*|deactivat\w*|remov\w*|"
+    r"lift\w*|break\w*|escap\w*|unaligned|unrestricted|uncensored|unfiltered|unlocked|"
+    r"olvid\w*|omit\w*|salta\w*|desobedec\w*|sin|desactiv\w*|apaga\w*|quita\w*|elimin\w*|"
+    r"anulad\w*|anula\w*|suspend\w*|disclos\w*|divulg\w*|expon\w*|"
+    r"romp\w*|escapa\w*|sin alinear|sin restricciones|desbloquead[oa]|"
+    # replace
+    r"new|nuev[oa]s?|treat\w*|trata\w*|switch\w*|cambi\w*|replac\w*|reemplaz\w*|sustitu\w*|"
+    r"enter|entra|entres|entrar|assume|asume|from now on|from this point|a partir de (?:ahora|"
+    r"este punto)|desde ahora|"
+    # disclose
+    r"reveal\w*|print\w*|echo\w*|repeat\w*|paraphras\w*|summari[sz]\w*|translat\w*|encod\w*|"
+    r"output|dump|show|display|tell me|list|spell|verbatim|word for word|first (?:sentence|word|"
+    r"line|paragraph)|base64|rot13|revela\w*|imprim\w*|repit\w*|repet\w*|parafrase\w*|resum\w*|"
+    r"tradu\w*|codific\w*|muestra\w*|mostrar\w*|ensena\w*|dime|digame|enumera\w*|"
+    r"deletrea\w*|literalmente|revel\w*|"
+    r"palabra por palabra|primera (?:frase|palabra|linea)|copia\w*)\b"
+)
+_CLAUSES = re.compile(r"(?<=[.;!?:\n])\s+|\s+(?:and|but|then|y|pero|luego)\s+")
+
+
+def _targets_instructions(text: str) -> bool:
+    """A clause that marks the assistant's own governing context and acts on it."""
+    return any(
+        _SELF_MARKED.search(clause) and _INTENT.search(clause)
+        for clause in _CLAUSES.split(text)
+        if clause
+    )
+
+
+# Talking *about* attacks. Strong terms name the attack itself; weak ones (security,
+# protect, ...) only count in a question, because attacks use them too ("disable your
+# security filters").
 _META = _rx(
     r"\b(?:prompt injections?|injection attacks?|jailbreak(?:s|ing)?|prompt leak\w*|"
-    r"attacks?|attackers?|malicious|protect|defend|detect|"
-    r"prevent|mitigate|guardrails?|vulnerab\w*|security|example of|is called|known as|"
-    r"inyeccion(?:es)? de prompts?|ataques?|atacantes?|proteger|detectar|evitar|"
-    r"prevenir|seguridad|ejemplo de|se llama)\b"
+    r"attacks?|attackers?|malicious|vulnerab\w*|example of|red team\w*|"
+    r"attempts? to|attempted|intentos? de|injections?|inyecciones?|log line|linea del log|"
+    r"guard=\w+|flagged|se marco|marcado como|"
+    r"inyeccion(?:es)? de prompts?|ataques?|atacantes?|ejemplo de|se llama)\b"
+)
+_REPORTED = _rx(
+    r"\b(?:quotes?|quoted|wrote|writes|typed|said|says|sent|posted|asked|reported|"
+    r"escribio|dijo|dice|cita|citaba|envio|pregunto|publico)\b"
+)
+_META_WEAK = _rx(
+    r"\b(?:protect|defend|detect|prevent|mitigate|guardrails?|security|holds? up|robust|"
+    r"resist\w*|withstand|harden\w*|sanitiz\w*|sanitis\w*|proteger|protejo|detectar|detectan|"
+    r"evitar|prevenir|seguridad|guardarrailes|blindar|resistente|robusto|sanear|sanea\w*)\b"
+)
+# The assistant addressed directly: its own instructions in the second person, or a clause
+# that opens with an order to override, disclose or change persona. Discussing attacks
+# ("how do users get a model to reveal its prompt?") does neither.
+_SECOND_PERSON_SELF = _rx(
+    rf"\b(?:your|yours|tu|tus|te|ti|usted)\b(?:\W+\w+){{0,3}}?\W+{_SELF_NOUN}\b|"
+    r"\byou (?:were|have been|got) (?:told|given|instructed|programmed|trained)\b|"
+    r"\blo que te (?:dijo|dijeron|han dicho|pidieron|programaron|indicaron)\b"
+)
+_DIRECT_ORDER = _rx(
+    rf"(?:^|[.!?;:\n]\s*|\b(?:and|then|now|y|luego|ahora)\s+)(?:please\s+|por favor\s+)?"
+    rf"(?:{_OVERRIDE_VERB}|reveal|print|repeat|output|dump|show me|tell me|translate|"
+    r"pretend|act as|you are now|from now on|revela|imprime|repite|muestrame|dime|traduce|"
+    r"finge|actua como|ahora eres|a partir de ahora)\b"
+)
+# the assistant told how to behave ("you will ...", "respond as ...", "eres ...")
+_ADDRESSING = _rx(
+    r"\byou(?:'re| are| will|'ll| must| shall| have to| need to| are going to)\b|"
+    r"\b(?:eres|seras|debes|tienes que|vas a|usted debe)\b|"
+    r"\b(?:respond|answer|reply|act|pretend|stay|behave|talk|speak)\s+(?:to every|as|like|in "
+    r"character|only)\b|\b(?:the\s+|el\s+|la\s+)?(?:assistant|model|ai|bot|chatbot|ia|asistente|"
+    r"modelo|chatgpt|gpt-?\d?|claude|gemini|llama|bard)\s+(?:must|will|should|shall|has to|never|"
+    r"always|debe|debera|tiene que|nunca|siempre)\b"
+)
+# asking for the content to be processed (the planted instruction would then be obeyed)
+_PROCESSING = _rx(
+    r"\b(?:summari[sz]e|translate|rewrite|paraphrase|process|follow|apply|execute|run|obey|"
+    r"reply to|answer|resume|traduce|reescribe|sigue|ejecuta|aplica|obedece|contesta|responde)"
+    r"\s+(?:it|this|that|them|the (?:text|email|e-mail|document|page|message|note|comment)|lo|"
+    r"la|esto|eso|este|esta|el (?:texto|correo|documento|mensaje)|la (?:pagina|nota))\b|"
+    r"\b(?:resumelo|resumela|traducelo|traducela|reescribelo|siguelo|ejecutalo|obedecelo|"
+    r"contestalo|respondelo)\b"
 )
 
 _QUESTION = _rx(
-    r"^(?:\W*)(?:what|what's|whats|how|why|can you explain|could you explain|"
-    r"explain|is it|are there|que|como|por que|cual|cuales|puedes explicar|"
-    r"explica)\b|\?\s*$"
+    r"^(?:\W*)(?:what|what's|whats|which|how|why|when|where|who|can you explain|could you "
+    r"explain|explain|is it|is there|are there|does|do|should|que|como|por que|cual|cuales|"
+    r"cuando|donde|quien|es posible|hay|debo|deberia|puedes explicar|explica|puedo|can i|"
+    r"como puedo|deberiamos|should we)\b"
 )
-_QUOTATION = re.compile(r"'[^']{3,200}'|\"[^\"]{3,200}\"|“[^”]{3,200}”|«[^»]{3,200}»|‘[^’]{3,200}’")
+_QUOTATION = re.compile(
+    r"'[^']{3,300}'|\"[^\"]{3,300}\"|“[^”]{3,300}”|«[^»]{3,300}»|‘[^’]{3,300}’|"
+    r"(?<!`)`[^`\n]{3,300}`(?!`)"
+)
 _QUOTED = re.compile(r"[\"“”«»'‘’`]")
 
 
@@ -422,6 +735,25 @@ def _score(rules: list[tuple[str, float, re.Pattern[str]]], text: str) -> tuple[
         if weight > best.get(reason, 0.0) and pattern.search(text):
             best[reason] = weight
     return sum(best.values()), list(best)
+
+
+def _mentions_only(norm: str) -> bool:
+    """True when the text talks *about* injection instead of doing it: it has a cue of
+    discussion (attack vocabulary, reported speech, a question about defences), and outside
+    its quotations it neither addresses the assistant's own instructions nor orders it,
+    nor asks for quoted content to be processed."""
+    if len(norm) > 600:
+        return False  # discussions are short; long texts with attack words are the attack
+    outside = _QUOTATION.sub(" ", norm)
+    quoted = outside != norm
+    topic = bool(_META.search(norm))
+    question = bool(_QUESTION.search(norm) or norm.rstrip().endswith("?"))
+    cue = topic or (quoted and _REPORTED.search(outside)) or (question and _META_WEAK.search(norm))
+    if not cue:
+        return False
+    if any(p.search(outside) for p in (_SECOND_PERSON_SELF, _DIRECT_ORDER, _ADDRESSING)):
+        return False
+    return not (quoted and _PROCESSING.search(outside))
 
 
 def detect_injection(text: str) -> list[Finding]:
@@ -435,23 +767,29 @@ def detect_injection(text: str) -> list[Finding]:
     if not text or not text.strip():
         return []
     variants = [normalize(text), _fold(text)] + [normalize(d) for d in decoded_variants(text)]
+    if re.search(r"[a-z][1!]|[1!][a-z]", variants[1]):
+        variants.insert(2, normalize(text, one_is_l=True))
+        decoded_from = 3
+    else:
+        decoded_from = 2
     best, reasons = 0.0, []
     for i, variant in enumerate(variants):
         score, why = _score(INJECTION_RULES, variant)
-        if i > 1 and score > 0:
+        if _targets_instructions(variant):
+            score, why = score + 1.0, [*why, "targets its instructions"]
+        if i >= decoded_from and score > 0:
             score, why = score + 0.5, [*why, "encoded payload"]
         if score > best:
             best, reasons = score, why
-    topic = bool(_META.search(variants[0]))
-    question = bool(_QUESTION.search(variants[0])) and len(text) < 200
-    if best and "role tag" not in reasons and "encoded payload" not in reasons:
-        if topic and _QUOTED.search(text) and len(text) < 400:
-            # quoting an attack to talk about it: judge the words outside the quotes
-            best, reasons = _score(INJECTION_RULES, _QUOTATION.sub(" ", variants[0]))
-        elif topic and len(text) < 160:
-            best -= 0.5
-        if question and topic:
-            best -= 0.5  # asking about attacks is not attacking
+    strong = {"encoded payload", "disclaimer"}
+    if best >= THRESHOLD and not strong.intersection(reasons) and _mentions_only(variants[0]):
+        # talking about attacks is not attacking: what is quoted is mentioned, not meant,
+        # and what is left counts for little
+        outside = _QUOTATION.sub(" ", variants[0])
+        best, _ = _score(INJECTION_RULES, outside)
+        if _targets_instructions(outside):
+            best += 1.0
+        best *= 0.3
     if best < THRESHOLD:
         return []
     return [
@@ -469,24 +807,28 @@ _INSULTS_EN = (
     r"dickheads?|dicks?|pricks?|cunts?|whores?|sluts?|twats?|wankers?|jerks?|"
     r"fuck(?:ers?|ing|face|wit|tard)?|motherfuckers?|shit(?:head|bag|face)?s?|"
     r"piece of (?:shit|garbage|trash|crap)|jackass(?:es)?|freaks?|creeps?|"
-    r"ugly|subhuman|waste of (?:space|oxygen|air)|clowns?|useless|brainless|"
+    r"ugly|subhuman|waste of (?:space|oxygen|air)|clowns?|useless|brainless|savages?|"
+    r"imbecilic|halfwits?|nitwits?|numbskulls?|dimwits?|dunces?|buffoons?|doofus|dipshits?|"
+    r"airheads?|boneheads?|blockheads?|twits?|tossers?|muppets?|pillocks?|bellends?|"
     r"ignorant|inferior|degenerates?|lowlifes?|vermin|pigs?|swine|rats?"
 )
 _INSULTS_ES = (
-    r"idiotas?|imbeciles?|estupid[oa]s?|gilipollas|tont[oa]s?|subnormal(?:es)?|"
+    r"idiotas?|imbecil(?:es)?|estupid[oa]s?|gilipollas|tont[oa]s?|subnormal(?:es)?|"
     r"retrasad[oa]s?|mierda|cabr[oa]n(?:es|a|as)?|put[oa]s?|zorras?|"
     r"malparid[oa]s?|hijos? de (?:puta|perra)|hdp|pendej[oa]s?|pelotud[oa]s?|"
     r"capull[oa]s?|asqueros[oa]s?|escoria|basura|inutil(?:es)?|despreciables?|"
     r"repugnantes?|desgraciad[oa]s?|mamon(?:es)?|cerd[oa]s?|ratas?|parasitos?|"
     r"gusanos?|payas[oa]s?|anormal(?:es)?|mongol(?:o|a|os|as)?|cretin[oa]s?|"
-    r"cobardes?|miserables?|asco|inferiores?|bestias?|animales|infrahuman[oa]s?|"
-    r"degenerad[oa]s?|feo|fea"
+    r"cobardes?|miserables?|asco|inferior(?:es)?|bestias?|animales|infrahuman[oa]s?|"
+    r"degenerad[oa]s?|feo|fea|pateticos?|pateticas?|perdedor(?:es|a|as)?|fracasad[oa]s?|"
+    r"salvajes?|inutiles|tarad[oa]s?|memos?|bobos?|bobas?|zoquetes?|lerd[oa]s?"
 )
 _SLURS = (
     r"nigg(?:er|a|ah|uh)s?|n[i1]gg|faggots?|fags?|kikes?|spics?|chinks?|wetbacks?|"
     r"trann(?:y|ies)|dykes?|ragheads?|towelheads?|gooks?|beaners?|coons?|"
     r"sand ?niggers?|negratas?|sudacas?|maricon(?:es)?|maricas?|bolleras?|"
-    r"panchitos?|moros? de mierda|travelos?|retrasados? mentales?"
+    r"panchitos?|moros? de mierda|travelos?|retrasados? mentales?|white trash|"
+    r"trailer trash"
 )
 _GROUPS = (
     r"women|men|girls|boys|gays?|gay (?:people|men)|lesbians?|trans(?:gender)? "
@@ -497,11 +839,16 @@ _GROUPS = (
     r"the disabled|mujeres|hombres|gays|gais|lesbianas|personas trans|trans|"
     r"homosexuales|musulman(?:es|as)|judios|judias|cristianos|negros|negras|"
     r"inmigrantes|migrantes|refugiados|extranjeros|gitanos|gitanas|"
-    r"discapacitad[oa]s|moros|sudamericanos|latinos|chinos|arabes|africanos"
+    r"discapacitad[oa]s|moros|sudamericanos|latinos|chinos|arabes|africanos|"
+    r"indigenous(?: people)?|natives|native americans|aboriginals?|disabled|"
+    r"indigenas|aborigenes|judio|judia|musulman|musulmana|negro|negra|gitano|gitana|"
+    r"inmigrante|migrante|refugiad[oa]|extranjer[oa]|mujer|discapacitad[oa]|indigena|"
+    r"homosexual|lesbiana|persona trans|marroqui|marroquies|sudaca"
 )
 
 _NEGATIVE = (
-    r"animals|vermin|rats|cockroaches|pests?|parasites|subhuman|filth|trash|garbage|"
+    r"a (?:plague|plageu|plauge|plage)|una plaga|pura mugre|freaks|mentally ill|"
+    r"abominations?|an abomination|enfermos mentales|una abominacion|animals|vermin|rats|cockroaches|pests?|parasites|subhuman|filth|trash|garbage|"
     r"scum|a (?:disease|plague|cancer|virus|pest|burden)|plagues?|savages|pigs|apes|"
     r"monkeys|dogs|inferior|lesser|worthless|disgusting|repulsive|revolting|gross|"
     r"vile|evil|criminals|rapists|terrorists|stupid|dumb|ignorant|idiots|retarded|"
@@ -610,7 +957,8 @@ TOXIC_RULES: list[tuple[str, float, re.Pattern[str]]] = [
             r"somebody should|they should|you should|i want to|i'd like to|"
             r"i hope (?:someone|somebody))\s+(?:\w+\s+){0,4}?(?:kill|murder|"
             r"hurt|shoot|stab|beat|rape|strangle|hang|burn|slaughter|"
-            r"exterminate|destroy|end|gas|lynch)\b"
+            r"exterminate|destroy|end|gas|lynch|hunt (?:you|him|her|them) down|"
+            r"make (?:you|him|her|them) (?:suffer|pay|bleed|regret)|break your|smash your)\b"
         ),
     ),
     (
@@ -638,13 +986,15 @@ TOXIC_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         _rx(
             r"\b(?:go (?:and )?(?:kill|hang) yourself|kys|drop dead|"
             r"i hope you (?:die|get cancer|suffer|rot)|"
-            r"(?:te|os|les) (?:voy|vamos) a (?:matar|pegar|reventar|partir la "
-            r"cara|quemar|violar)|(?:deberian|deberias|habria que|hay que|"
+            r"(?:te|os|les|le|lo|la) (?:voy|vamos) a (?:matar|pegar|reventar|partir la "
+            r"cara|quemar|violar|apunalar|rajar|hundir)|(?:deberian|deberias|habria que|hay que|"
             r"tendrian que|merecen|mereces|merece)\s+(?:\w+\s+){0,2}?"
             r"(?:matar(?:te|os|les|las|los)?|morir|morirse|exterminar(?:los|las)?|"
             r"eliminar(?:los|las)?|colgar(?:los|las|te)?|quemar(?:los|las|te)?|"
-            r"fusilar(?:los|las|te)?|desaparecer|la muerte)|ojala (?:te mueras|"
-            r"se mueran|os murais|revientes)|muerete|muéranse|muéranse)\b"
+            r"fusilar(?:los|las|te)?|desaparecer|la muerte)|ojala (?:\w+\s+)?(?:te mueras|"
+            r"se mueran|se muera|os murais|revientes|reviente|sufra|sufras|sufran)|muerete|"
+            r"muéranse|muéranse|(?:y )?que sufra (?:mucho)?|"
+            r"(?:gets?|get) (?:hit by a (?:truck|bus|car)|run over)|dies? (?:slowly|painfully))\b"
         ),
     ),
     (
@@ -697,7 +1047,8 @@ TOXIC_RULES: list[tuple[str, float, re.Pattern[str]]] = [
         1.0,
         _rx(
             rf"\b(?:eres|sois|es usted|vaya|menud[oa]|pedazo de|maldit[oa]|"
-            rf"tu,?|tú)\s+(?:\w+\s+){{0,2}}?(?:{_INSULTS_ES})\b"
+            rf"tu,?|tú)\s+(?:\w+\s+){{0,2}}?(?:{_INSULTS_ES})\b|\b(?:eres|sois)\b[^.!?]{{0,40}}?"
+            rf"\b(?:un|una|unos|unas)\s+(?:{_INSULTS_ES})\b"
         ),
     ),
     (
@@ -758,8 +1109,42 @@ TOXIC_RULES += [
                           rf"i will|i'll|let'?s|we should)\s+(?:\w+\s+)?(?:{_VIOLENT_FUZZY})"
                           rf"\w*\s+(?:a\s+)?(?:tod[oa]s|all|every|those|these|l[oa]s|you|te|ti)"
                           r"\b|\b(?:prefiero|quiero)\s+(?:" + _typos("morir") + r")\b")),
-    ("insult", 1.0, _rx(rf"\b(?:eres|sois|son|you(?:'re| are)|are)\s+(?:\w+\s+){{0,3}}?"
+    ("insult", 1.0, _rx(rf"\b(?:eres|sois|son|ser|you(?:'re| are)|are|be)\s+(?:\w+\s+){{0,3}}?"
                         rf"(?:{_INSULT_FUZZY})s?\b")),
+    ("insult", 1.0, _rx(rf"^\W*(?:you\s+|tu\s+)?(?:{_INSULTS_EN}|{_INSULTS_ES})(?:\s+(?:\w+\s+)?"
+                        rf"(?:{_INSULTS_EN}|{_INSULTS_ES}))+\W*$")),
+    # insults in third person or exclamations: "only a moron would ...", "qué patético eres"
+    ("insult", 1.0, _rx(rf"\b(?:only|just|solo|solamente|what kind of|typical|tipico de|tipica de)\s+"
+                        rf"(?:an?|un|una|some)\s+(?:\w+\s+)?(?:{_INSULTS_EN}|{_INSULTS_ES})\b")),
+    ("insult", 1.0, _rx(rf"\b(?:que|how|so)\s+(?:{_INSULTS_ES}|{_INSULTS_EN})\s+(?:eres|sois|es usted|"
+                        r"you are|you're|are you)\b|\bque\s+\w+\s+(?:mas|tan)\s+"
+                        rf"(?:{_INSULTS_ES})\b")),
+    # voseo and third person: "sos un pelotudo", "es un gilipollas incompetente"
+    ("insult", 1.0, _rx(rf"\b(?:sos|es|son|era|eran)\s+(?:un|una|unos|unas)\s+(?:\w+\s+)?"
+                        rf"(?!mierda\b|basura\b|asco\b)(?:{_INSULTS_ES})\b")),
+    ("hate", 1.0, _rx(rf"\b(?:{_GROUPS})\b[^.!?]{{0,30}}?\b(?:no sirven para|don'?t belong in|belong in the "
+                      r"kitchen|should stay in the kitchen|a la cocina|no valen para|are only good for|"
+                      r"solo sirven para)\b")),
+    # wishing violence on someone: "if only X had their throats cut", "ojalá fueran ..."
+    ("threat", 1.0, _rx(r"\b(?:if only|i wish|i hope|wish that|ojala|si tan solo|si solo)\b[^.!?]{0,70}?"
+                        r"\b(?:were|was|had|got|would be|be|fueran|fuesen|estuvieran|los|las|les)\s+"
+                        r"(?:\w+\s+){0,3}?(?:killed|dead|shot|murdered|hanged|hung|gassed|burned|"
+                        r"cut|slit|slaughtered|exterminated|degollad\w*|asesinad\w*|muert[oa]s|"
+                        r"matad\w*|fusilad\w*|quemad\w*|ahorcad\w*|exterminad\w*)\b")),
+    ("threat", 1.0, _rx(r"\b(?:throats?|necks?|cuellos?|gargantas?)\s+(?:\w+\s+)?(?:cut|slit|slashed|"
+                        r"snapped|broken|cortad\w*|rajad\w*|partid\w*)")),
+    ("threat", 1.0, _rx(r"\bgo\s+(?:fuck|fuk|fck|f\*ck|screw)\s+(?:your|them|him|her)sel(?:f|ves)\b|"
+                        r"\bcan all go (?:fuck|fuk|fck|die|to hell)\b")),
+    ("dehumanisation", 1.0, _rx(rf"\b(?:lives?|vidas?|vida)\s+(?:of|de)\s+(?:the\s+|l[oa]s\s+)?"
+                                rf"(?:{_GROUPS})\b[^.!?]{{0,30}}?\b(?:not worth|worth nothing|"
+                                r"don'?t matter|doesn'?t matter|no (?:vale|valen|importa|importan)|"
+                                r"vale menos|valen menos)")),
+    ("hate", 1.0, _rx(rf"\b(?:{_GROUPS})\s+(?:should|must|ought to|deserve to)\s+(?:all\s+)?be\s+"
+                      r"(?:\w+\s+)?(?:dumped|thrown (?:out|away)|put down|locked up|gassed|killed|"
+                      r"shot|wiped out|exterminated|eliminated|sterili[sz]ed|caged|burned)\b")),
+    ("violence", 1.0, _rx(rf"\b(?:voy a|vamos a|quiero|i will|i'll|i'm going to|going to)\s+"
+                          rf"(?:\w+\s+)?(?:{_VIOLENT_FUZZY})\w*\s+(?:a\s+|al\s+)?(?:es[eao]s?|"
+                          rf"aquel\w*|this|that|the next|el proximo|la proxima|next)\b")),
 ]  # fmt: skip
 
 
@@ -777,11 +1162,21 @@ _COUNTER = _rx(
     r"writing|post|posting)|call(?:ing)? out|condemn|denounce|stand against|"
     r"speak (?:up|out) against|hurts? to (?:see|hear|read)|sad to (?:see|hear)|"
     r"no particular|have no (?:\w+ )?(?:contempt|hatred)|"
+    r"saying (?:that )?|is (?:dehumani[sz]ing|hateful|racist|abusive)|"
+    r"es (?:deshumanizante|racista|odio|ofensivo)|"
     r"no esta bien|no es aceptable|inaceptable|deja de llamar|no llames|"
     r"la palabra|el termino|el insulto|llamar a alguien|decir que|"
     r"(?:la|una|las) amenazas? de|quien(?:es)? (?:diga|dicen|digan)|gente que dice|"
     r"denunciar|condenar|me duele (?:ver|oir|leer)|es triste (?:ver|oir)|"
     r"no tengo (?:ningun|nada de) (?:odio|desprecio))\b"
+)
+
+
+_MENTION = _rx(
+    r"\b(?:word|term|phrase|insult like|slur|quoted|quote|log|flagged|moderat\w*|policy|"
+    r"filter|classif\w*|labell?ed|why|example|palabra|termino|frase|insulto como|citad[oa]|"
+    r"cita|log|marco|marcad[oa]|moderacion|politica|filtro|clasific\w*|etiquetad[oa]|por que|"
+    r"ejemplo|toxic\w*|guard=\w+)\b"
 )
 
 
@@ -804,6 +1199,10 @@ def detect_toxicity(text: str) -> list[Finding]:
         score -= 1.0
     if score and _COUNTER.search(norm):
         score -= 1.0
+    if score >= THRESHOLD and _QUOTATION.search(norm):
+        outside = _QUOTATION.sub(" ", norm)
+        if _MENTION.search(outside) and _score(TOXIC_RULES, outside)[0] < THRESHOLD:
+            score = 0.0  # the abuse is only quoted, and the text talks about it
     if score < THRESHOLD:
         return []
     return [Finding("toxicity", "toxicity", min(1.0, score / 2), 0, len(text), ", ".join(reasons))]

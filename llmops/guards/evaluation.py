@@ -18,11 +18,20 @@ from typing import Any
 
 from llmops.errors import InvalidInputError
 
-# validators evaluated per direction (grounding and prompt leak need a context: not here)
-EVALUATED = {
-    "input": ("prompt_injection", "toxicity", "pii", "secrets"),
-    "output": ("toxicity", "pii", "secrets"),
-}
+# validators that judge a text alone; grounding and prompt leak need a context: not here
+CONTEXT_FREE = ("prompt_injection", "toxicity", "pii", "person_names", "secrets")
+
+
+def evaluated(profile: str) -> dict[str, tuple[str, ...]]:
+    """Per direction, the context-free validators that ``profile`` runs there: the
+    evaluation measures what the chat actually does."""
+    from llmops.guards.profiles import get_profile
+
+    prof = get_profile(profile)
+    return {
+        direction: tuple(r.validator for r in prof.rules(direction) if r.validator in CONTEXT_FREE)
+        for direction in ("input", "output")
+    }
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Counts:
 class EvalReport:
     dataset: str
     cases: int
+    profile: str = "default"
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_lang: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     benign: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -69,6 +79,7 @@ class EvalReport:
         return {
             "dataset": self.dataset,
             "cases": self.cases,
+            "profile": self.profile,
             "labels": self.labels,
             "by_lang": self.by_lang,
             "benign": self.benign,
@@ -117,12 +128,14 @@ def load_cases(path: Path) -> list[Case]:
     return cases
 
 
-def predict(text: str, direction: str, validators: dict[str, Any]) -> set[str]:
+def predict(
+    text: str, direction: str, validators: dict[str, Any], names: dict[str, tuple[str, ...]]
+) -> set[str]:
     """Labels the guards detect in ``text`` (the union over the direction's validators)."""
     from guardrails.validator_base import FailResult
 
     labels: set[str] = set()
-    for name in EVALUATED[direction]:
+    for name in names[direction]:
         result = validators[name].validate(text, {})
         if isinstance(result, FailResult):
             labels.update((result.metadata or {}).get("labels") or [name])
@@ -133,14 +146,16 @@ def _family(label: str) -> str:
     return "pii" if label.startswith("pii:") else label
 
 
-def evaluate(cases: Iterable[Case], dataset: str = "") -> EvalReport:
+def evaluate(cases: Iterable[Case], dataset: str = "", profile: str = "default") -> EvalReport:
     from llmops.guards.setup import configure
     from llmops.guards.validators import VALIDATORS
 
     configure()
-    validators = {name: cls(on_fail="noop") for name, cls in VALIDATORS.items()}
+    names = evaluated(profile)
+    used = set(names["input"]) | set(names["output"])
+    validators = {name: VALIDATORS[name](on_fail="noop") for name in used}
     cases = list(cases)
-    report = EvalReport(dataset=dataset, cases=len(cases))
+    report = EvalReport(dataset=dataset, cases=len(cases), profile=profile)
     overall: dict[str, Counts] = defaultdict(Counts)
     by_lang: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
     benign: dict[str, Counts] = defaultdict(Counts)
@@ -152,7 +167,7 @@ def evaluate(cases: Iterable[Case], dataset: str = "") -> EvalReport:
     for case in cases:
         t0 = time.perf_counter()
         try:
-            pred = predict(case.text, case.direction, validators)
+            pred = predict(case.text, case.direction, validators, names)
         except Exception as exc:  # noqa: BLE001 - one broken case is reported, not fatal
             report.errors.append({"id": case.id, "error": f"{type(exc).__name__}: {exc}"})
             continue

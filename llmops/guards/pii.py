@@ -41,6 +41,14 @@ DATASET_LABELS = {
 MIN_SCORE = {"PHONE": 0.4, "US_SSN": 0.3, "IP_ADDRESS": 0.5}
 PHONE_REGIONS = ("ES", "US", "GB", "DE", "FR", "IT", "PT", "MX", "AR", "CO", "CL", "PE", "IN")
 _QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
+# A number that follows a phone cue ("call me at", "Phone:", "llámame al") is a phone number
+# even when libphonenumber cannot place it in a region (short or oddly grouped numbers).
+_PHONE_CUE = re.compile(
+    r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call(?:ing)?(?: me)?(?: on| at)?|"
+    r"text(?: me)?(?: on| at)|reach me(?: on| at)?|answering(?: at| on)?|whatsapp|fax|"
+    r"tel[eé]fono|tlf|tfno|m[oó]vil|celular|ll[aá]ma(?:me|nos)?(?: al)?|ll[aá]meme(?: al)?|"
+    r"contacto|whats)\b[^\d\n]{0,12}?(\+?\(?\d[\d ().\-]{4,18}\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,10 @@ class PiiScanner:
             if label is None or r.score < MIN_SCORE.get(label, 0.5):
                 continue
             found.append(Entity(label, r.start, r.end, float(r.score)))
+        for m in _PHONE_CUE.finditer(text):
+            digits = sum(c.isdigit() for c in m.group(1))
+            if 6 <= digits <= 15:
+                found.append(Entity("PHONE", m.start(1), m.end(1), 0.45))
         return _dedupe(found)
 
     def redact(self, text: str) -> str:

@@ -63,13 +63,34 @@ PROFILES: dict[str, Profile] = {
             Rule("toxicity", "block"),
             Rule("secrets", "block"),
             Rule("pii", "block"),
+            Rule("person_names", "block"),
         ),
         output=(
             Rule("system_prompt_leak", "block"),
             Rule("toxicity", "block"),
             Rule("secrets", "block"),
             Rule("pii", "block"),
+            Rule("person_names", "fix"),
             Rule("grounding", "block"),
+        ),
+    ),
+    # the default, plus person names redacted (English only; see llmops.guards.names)
+    "privacy": Profile(
+        "privacy",
+        input=(
+            Rule("prompt_injection", "block"),
+            Rule("toxicity", "block"),
+            Rule("secrets", "fix"),
+            Rule("pii", "fix"),
+            Rule("person_names", "fix"),
+        ),
+        output=(
+            Rule("system_prompt_leak", "block"),
+            Rule("toxicity", "block"),
+            Rule("secrets", "fix"),
+            Rule("pii", "fix"),
+            Rule("person_names", "fix"),
+            Rule("grounding", "flag"),
         ),
     ),
     "monitor": Profile(

@@ -60,6 +60,37 @@ class DetectPii(Validator):
         )
 
 
+@register_validator(name="llmops/person_names", data_type="string")
+class DetectPersonNames(Validator):
+    """Person names in English text (spaCy's small English NER, offline). Fix: each name
+    replaced by ``<PERSON>``.
+
+    Ours because ``guardrails-ai-detect-pii`` would download its spaCy model at first use;
+    this one loads the pinned, packaged model (``llmops.guards.names``). Not in the default
+    profile: measured, it also flags persona names, product names and public figures.
+    """
+
+    def __init__(self, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, **kwargs)
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        from llmops.guards.names import find_names
+
+        text = str(value)
+        names = find_names(text)
+        if not names:
+            return PassResult()
+        fixed = text
+        for n in reversed(names):
+            fixed = f"{fixed[: n.start]}<PERSON>{fixed[n.end :]}"
+        return FailResult(
+            error_message=f"Person name(s) found: {len(names)}.",
+            fix_value=fixed,
+            error_spans=[ErrorSpan(start=n.start, end=n.end, reason="PERSON") for n in names],
+            metadata={**metadata, "labels": ["pii:person"]},
+        )
+
+
 @register_validator(name="llmops/secrets", data_type="string")
 class DetectSecrets(Validator):
     """API keys, tokens, private keys, connection strings and "my password is …" (EN/ES).
@@ -218,6 +249,7 @@ class CheckGrounding(Validator):
 
 VALIDATORS: dict[str, type[Validator]] = {
     "pii": DetectPii,
+    "person_names": DetectPersonNames,
     "secrets": DetectSecrets,
     "prompt_injection": DetectPromptInjection,
     "toxicity": DetectToxicity,
