@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
+from llmops.evals.cli import eval_app
 
 app = typer.Typer(
     help="llmops: offline RAG chat with a built-in LLMOps console.",
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(demo_app, name="demo")
 app.add_typer(guard_app, name="guard")
+app.add_typer(eval_app, name="eval")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 T = TypeVar("T")

@@ -145,7 +145,8 @@ def make_spec(**fields: Any) -> RuleSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "rule"
-        raise InvalidInputError(f"Alert rule {where}: {first['msg']}.") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidInputError(f"Alert rule {where}: {message}.") from None
 
 
 @dataclass

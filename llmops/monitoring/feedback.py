@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import aliased
 
 from llmops.errors import InvalidInputError
 from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
@@ -154,7 +155,8 @@ def iter_finetune(
         raise InvalidInputError("Fine-tuning data is built from thumbs-up answers, not down.")
     prompts: dict[str | None, str] = {}
     seen: set[str] = set()
-    down = exists().where(Feedback.trace_id == Trace.id, Feedback.score < 0.5)
+    other = aliased(Feedback)
+    down = exists().where(other.trace_id == Trace.id, other.score < 0.5).correlate(Trace)
     after = 0
     while True:
         stmt = (
