@@ -18,6 +18,7 @@ import typer
 
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
+from llmops.monitoring.cli import monitor_app
 
 app = typer.Typer(
     help="llmops: offline RAG chat with a built-in LLMOps console.",
@@ -40,6 +41,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(demo_app, name="demo")
 app.add_typer(guard_app, name="guard")
 app.add_typer(eval_app, name="eval")
+app.add_typer(monitor_app, name="monitor")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 T = TypeVar("T")
@@ -284,7 +286,8 @@ def demo_seed(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
     as_json: JsonOpt = False,
 ) -> None:
-    """Insert synthetic chat traffic (5 spans a trace, feedback, errors) into the store."""
+    """Write synthetic history (releases, errors, latency spikes, feedback, guard events)
+    through the span writer, so it is priced and rolled up like live traffic."""
     from llmops.demo import seed as run_seed
 
     def go() -> None:
@@ -295,7 +298,8 @@ def demo_seed(
         else:
             typer.echo(
                 f"seeded {report.traces:,} traces, {report.spans:,} spans, "
-                f"{report.feedback:,} feedback in {report.seconds:.1f}s"
+                f"{report.feedback:,} feedback, {report.guard_events:,} guard events "
+                f"in {report.seconds:.1f}s"
             )
 
     _guarded(go)
