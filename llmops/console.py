@@ -146,14 +146,24 @@ def breakdown_chart(rows: list[dict[str, Any]]) -> alt.Chart:
     )  # fmt: skip
 
 
-def confusion_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """A guard evaluation as table rows: one per label, then benign false-positive rates."""
+def eval_languages(results: dict[str, Any]) -> list[str]:
+    return sorted(results.get("by_lang") or {})
+
+
+def confusion_rows(results: dict[str, Any], lang: str | None = None) -> list[dict[str, Any]]:
+    """A guard evaluation as table rows: one per label, then benign false-positive rates;
+    with ``lang``, the same counts for that language's cases only."""
+    labels = (results.get("by_lang") or {}).get(lang, {}) if lang else results.get("labels")
     rows = [
         {"label": label, "support": m["support"], "TP": m["tp"], "FN": m["fn"], "FP": m["fp"],
          "TN": m["tn"], "precision": m["precision"], "recall": m["recall"], "FPR": m["fpr"]}
-        for label, m in (results.get("labels") or {}).items()
+        for label, m in (labels or {}).items()
+        if m["support"] or m["fp"]
     ]  # fmt: skip
-    for key, m in (results.get("benign") or {}).items():
+    benign = results.get("benign") or {}
+    if lang:
+        benign = {k: v for k, v in benign.items() if k == f"lang:{lang}"}
+    for key, m in benign.items():
         rows.append(
             {"label": f"benign · {key}", "support": m["fp"] + m["tn"], "TP": None, "FN": None,
              "FP": m["fp"], "TN": m["tn"], "precision": None, "recall": None, "FPR": m["fpr"]}

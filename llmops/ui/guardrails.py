@@ -104,6 +104,11 @@ def evaluations() -> None:
         return
     labels = [f"#{r['id']} {r['dataset']} · {r['cases']} cases · {r['created_at'][:16]}"
               for r in runs]  # fmt: skip
-    chosen = st.selectbox("Evaluation run", range(len(runs)), format_func=labels.__getitem__)
-    st.dataframe(console.confusion_rows(runs[chosen]["results"]), hide_index=True,
-                 width="stretch")  # fmt: skip
+    left, right = st.columns([3, 1])
+    chosen = left.selectbox("Evaluation run", range(len(runs)), format_func=labels.__getitem__)
+    results = runs[chosen]["results"]
+    lang = right.selectbox("Language", ["all", *console.eval_languages(results)], key="gr_lang")
+    rows = console.confusion_rows(results, None if lang == "all" else lang)
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"Profile: {results.get('profile', 'default')}. TP/FN/FP/TN per label; "
+               "benign rows: texts that should pass, and how many were flagged.")  # fmt: skip

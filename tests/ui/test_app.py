@@ -185,3 +185,9 @@ def test_guardrails_page_shows_the_blocked_turn_and_an_evaluation(admin_app: App
     events = next(t for t in tables if "validator" in t.columns and "excerpt" in t.columns)
     assert list(events["validator"]) == ["prompt_injection"]
     assert any("label" in t.columns and "prompt_injection" in set(t["label"]) for t in tables)
+    admin_app.selectbox(key="gr_lang").set_value("en").run()
+    assert not admin_app.exception, admin_app.exception
+    tables = [d.value for d in admin_app.dataframe]
+    confusion = next(t for t in tables if "label" in t.columns)
+    assert "prompt_injection" in set(confusion["label"])
+    assert "benign · lang:en" in set(confusion["label"])
