@@ -516,7 +516,7 @@ def _row_for(case: Case, dataset_id: int, version: int) -> DatasetItem:
         input=case.input,
         expected=case.expected,
         must_include=list(case.must_include) or None,
-        lang=case.lang,
+        lang=case.lang or detect_lang(case.input),
         tags=list(case.tags) or None,
         meta=dict(case.metadata) or None,
         origin_trace_id=case.origin_trace_id,
@@ -676,6 +676,18 @@ def sync_from_file(
         _audit(s, actor, "dataset.sync", name, version=version, added=len(add), removed=len(retire))
         s.flush()
         return _info(s, row), True
+
+
+DEMO_PATH = Path(__file__).resolve().parent / "data" / "demo.jsonl"
+DEMO_NAME = "demo"
+
+
+def load_demo(db: Database, *, actor: str = "system") -> DatasetInfo:
+    """Create (or bring up to date) the shipped demo dataset: English and Spanish questions
+    about the default knowledge base."""
+    cases = parse_jsonl(DEMO_PATH.read_bytes(), DEMO_PATH.name)
+    info, _ = sync_from_file(db, DEMO_NAME, cases, source="shipped:demo", actor=actor)
+    return info
 
 
 # -- from traces -------------------------------------------------------------------------------

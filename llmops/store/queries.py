@@ -58,9 +58,16 @@ class TraceDetail:
     trace: dict[str, Any]
     spans: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    # evaluator scores: online evaluation (trace_scores) and evaluation runs (eval_results)
+    scores: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trace": self.trace, "spans": self.spans, "feedback": self.feedback}
+        return {
+            "trace": self.trace,
+            "spans": self.spans,
+            "feedback": self.feedback,
+            "scores": self.scores,
+        }
 
 
 def _apply(stmt: Select[Any], f: TraceFilter) -> Any:
@@ -155,7 +162,31 @@ def get_trace(db: Database, trace_id: str) -> TraceDetail:
         fb = s.scalars(
             select(Feedback).where(Feedback.trace_id == trace.id).order_by(Feedback.created_at)
         ).all()
-        return TraceDetail(_row(trace), [_row(x) for x in spans], [_row(x) for x in fb])
+        return TraceDetail(
+            _row(trace), [_row(x) for x in spans], [_row(x) for x in fb], _scores(s, trace.id)
+        )
+
+
+def _scores(s: Any, trace_id: str) -> list[dict[str, Any]]:
+    """A trace's evaluator scores (both lookups use an index on trace_id)."""
+    from llmops.store.models import EvalResult, TraceScore
+
+    out = [
+        {"name": r.name, "value": r.value, "explanation": r.explanation, "source": r.source,
+         "run_id": None, "created_at": r.created_at.isoformat()}
+        for r in s.scalars(
+            select(TraceScore).where(TraceScore.trace_id == trace_id).order_by(TraceScore.name)
+        )
+    ]  # fmt: skip
+    for res in s.scalars(select(EvalResult).where(EvalResult.trace_id == trace_id)):
+        for name, value in sorted((res.scores or {}).items()):
+            if value is not None:
+                out.append(
+                    {"name": name, "value": value,
+                     "explanation": (res.explanations or {}).get(name), "source": "eval",
+                     "run_id": res.run_id, "created_at": res.created_at.isoformat()}
+                )  # fmt: skip
+    return out
 
 
 def release_ids(db: Database, limit: int = 200) -> list[str]:

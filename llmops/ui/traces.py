@@ -127,6 +127,19 @@ def trace_detail(trace_id: str) -> None:
             st.write(f"{thumb} {f['comment'] or ''} — {f['source']}, {f['created_at'][:19]}")
     else:
         st.caption("No feedback on this trace.")
+    if detail.scores:
+        st.markdown("**Scores**")
+        st.dataframe(
+            [
+                {"evaluator": sc["name"], "score": round(sc["value"], 3),
+                 "source": sc["source"] if not sc["run_id"] else f"run {sc['run_id']}",
+                 "explanation": sc["explanation"] or ""}
+                for sc in detail.scores
+            ],
+            hide_index=True,
+            width="stretch",
+            key="tr_scores",
+        )  # fmt: skip
     rows = console.span_rows(detail)
     st.markdown(f"**Spans** ({len(rows)})")
     if rows:

@@ -1,0 +1,541 @@
+"""``llmops eval …``: runs, comparisons, the CI gate, datasets and online scoring.
+
+Registered on the main command in ``llmops/cli.py``. ``--json`` prints one JSON document on
+stdout; progress bars go to stderr, so ``--json`` output stays parseable. Bad arguments and
+unknown ids print one line on stderr and exit 2; a failed gate exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+
+import typer
+
+if TYPE_CHECKING:
+    from llmops.evals.runner import EvalRunner, RunInfo
+    from llmops.runtime import Runtime
+
+eval_app = typer.Typer(
+    help="Evaluation: run a release over a dataset, compare runs, gate CI.",
+    no_args_is_help=True,
+)
+dataset_app = typer.Typer(help="Evaluation datasets.", no_args_is_help=True)
+eval_app.add_typer(dataset_app, name="dataset")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+T = TypeVar("T")
+
+
+# llmops.cli imports this module to register it: reach back into it lazily, at call time
+def _guarded(fn: Callable[[], T]) -> T:
+    from llmops import cli
+
+    return cli._guarded(fn)
+
+
+def _print_json(data: Any) -> None:
+    from llmops import cli
+
+    cli._print_json(data)
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    from llmops import cli
+
+    with cli._runtime() as rt:
+        yield rt
+
+
+ReleaseOpt = Annotated[
+    str, typer.Option("--release", "-r", help="Label, release id or release .json file.")
+]
+EvaluatorsOpt = Annotated[
+    str | None,
+    typer.Option("--evaluators", "-e", help="Comma-separated evaluators (default: the defaults)."),
+]
+
+
+def _names(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+@contextmanager
+def _bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A terminal progress bar on stderr, fed by the runner's progress callback."""
+    bar: Any = None
+    shown = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if not enabled:
+            return
+        if bar is None:
+            bar = typer.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if done > shown:
+            bar.update(done - shown)
+            shown = done
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+def _runner(rt: Runtime) -> EvalRunner:
+    from llmops.evals.runner import EvalRunner
+
+    return EvalRunner.from_runtime(rt)
+
+
+def _dataset_arg(rt: Runtime, dataset: str) -> str:
+    """A stored dataset's name, the shipped ``demo``, or a JSONL/CSV file (synced by name)."""
+    from llmops.evals import datasets as ds
+
+    path = Path(dataset)
+    if dataset.endswith((".jsonl", ".ndjson", ".json", ".csv")) or path.is_file():
+        cases = ds.read_cases(path)
+        info, _ = ds.sync_from_file(
+            rt.db, path.stem, cases, source=f"file:{path.name}", actor="cli"
+        )
+        return info.name
+    if dataset == ds.DEMO_NAME and ds.find_dataset(rt.db, dataset) is None:
+        return ds.load_demo(rt.db, actor="cli").name
+    return ds.get_dataset(rt.db, dataset).name
+
+
+def _run_json(rt: Runtime, run: RunInfo) -> dict[str, Any]:
+    from llmops.evals.runner import list_results
+
+    items: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        rows, total = list_results(rt.db, run.id, limit=500, offset=offset)
+        items += [
+            {"input": r.input, "output": r.output, "scores": r.scores, "trace_id": r.trace_id}
+            for r in rows
+        ]
+        offset += len(rows)
+        if not rows or offset >= total:
+            break
+    return {"run_id": run.id, "metrics": run.scores(), "items": items}
+
+
+def _summary(run: RunInfo) -> None:
+    m = run.metrics
+    typer.echo(
+        f"run {run.id} {run.status}: {m.get('items', {}).get('done', 0)}/{run.total_items} items"
+        f" · {run.dataset} v{run.dataset_version} · release {run.release_id}"
+    )
+    for name, s in (m.get("scores") or {}).items():
+        if s["mean"] is None:
+            typer.echo(f"  {name:<22} n/a ({s['not_applicable']} not applicable)")
+            continue
+        typer.echo(f"  {name:<22} {s['mean']:.3f}  [{s['low']:.3f}, {s['high']:.3f}]  n={s['n']}")
+    lat = m.get("latency_ms") or {}
+    if lat.get("p50") is not None:
+        typer.echo(f"  latency p50 {lat['p50']:.0f} ms · p95 {lat['p95']:.0f} ms")
+    if run.error:
+        typer.echo(f"  error: {run.error}", err=True)
+
+
+def _execute(rt: Runtime, runner: EvalRunner, run_id: str, as_json: bool) -> RunInfo:
+    cancel = threading.Event()
+    with _bar(True, f"evaluating {run_id}") as progress:
+        try:
+            return runner.run(run_id, progress=progress, cancel=cancel)
+        except KeyboardInterrupt:
+            typer.echo(f"\ninterrupted; resume with: llmops eval resume {run_id}", err=True)
+            raise
+
+
+@eval_app.command("run")
+def run_cmd(
+    dataset: Annotated[str, typer.Argument(help="Dataset name, `demo`, or a JSONL/CSV file.")],
+    release: ReleaseOpt = "production",
+    evaluators: EvaluatorsOpt = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64)] = None,
+    name: Annotated[str, typer.Option(help="A name for the run.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a release over a dataset with a progress bar; prints the scores."""
+
+    def go() -> None:
+        with _runtime() as rt:
+            runner = _runner(rt)
+            created = runner.create(
+                _dataset_arg(rt, dataset),
+                release,
+                evaluators=_names(evaluators),
+                concurrency=concurrency,
+                name=name,
+                actor="cli",
+            )
+            run = _execute(rt, runner, created.id, as_json)
+            rt.tracer.flush()
+            if as_json:
+                _print_json(_run_json(rt, run))
+            else:
+                _summary(run)
+        if run.status != "completed":
+            raise typer.Exit(1)
+
+    _guarded(go)
+
+
+@eval_app.command("resume")
+def resume_cmd(
+    run_id: Annotated[str, typer.Argument(help="An interrupted or cancelled run.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Finish an interrupted run; items already scored are not run again."""
+
+    def go() -> None:
+        with _runtime() as rt:
+            run = _execute(rt, _runner(rt), run_id, as_json)
+            if as_json:
+                _print_json(_run_json(rt, run))
+            else:
+                _summary(run)
+        if run.status != "completed":
+            raise typer.Exit(1)
+
+    _guarded(go)
+
+
+@eval_app.command("cancel")
+def cancel_cmd(run_id: Annotated[str, typer.Argument(help="A running run.")]) -> None:
+    """Ask a running run to stop (its runner stops within a second)."""
+    from llmops.evals.runner import cancel_run
+
+    def go() -> None:
+        with _runtime() as rt:
+            cancel_run(rt.db, run_id)
+        typer.echo(f"cancellation requested for {run_id}")
+
+    _guarded(go)
+
+
+@eval_app.command("runs")
+def runs_cmd(
+    dataset: Annotated[str | None, typer.Option(help="Only runs of this dataset.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List evaluation runs, newest first."""
+    from llmops.evals import datasets as ds
+    from llmops.evals.runner import list_runs
+
+    def go() -> None:
+        with _runtime() as rt:
+            ds_id = ds.get_dataset(rt.db, dataset).id if dataset else None
+            rows, _ = list_runs(rt.db, dataset_id=ds_id, limit=limit)
+        if as_json:
+            _print_json([r.as_dict() for r in rows])
+            return
+        for r in rows:
+            scores = " ".join(
+                f"{k}={v:.2f}" for k, v in list(r.scores().items())[:4] if v is not None
+            )
+            typer.echo(
+                f"{r.id}  {r.created_at[:16]}  {r.status:<10} {r.dataset} v{r.dataset_version}"
+                f"  {r.release_id}  {scores}"
+            )
+
+    _guarded(go)
+
+
+@eval_app.command("show")
+def show_cmd(
+    run_id: Annotated[str, typer.Argument(help="The run id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A run's aggregate scores (with 95% intervals) and, with --json, every item."""
+    from llmops.evals.runner import get_run
+
+    def go() -> None:
+        with _runtime() as rt:
+            run = get_run(rt.db, run_id)
+            if as_json:
+                _print_json({**run.as_dict(), **_run_json(rt, run)})
+                return
+            _summary(run)
+
+    _guarded(go)
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    run_a: Annotated[str, typer.Argument(help="Baseline run.")],
+    run_b: Annotated[str, typer.Argument(help="Candidate run.")],
+    metric: Annotated[str | None, typer.Option(help="Sort items by this evaluator.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Regressed items to list.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paired comparison: deltas with 95% CI and p-values, wins/losses, worst items."""
+    from llmops.evals.compare import compare_runs
+
+    def go() -> None:
+        with _runtime() as rt:
+            cmp = compare_runs(rt.db, run_a, run_b, metric=metric)
+        if as_json:
+            _print_json(cmp.as_dict())
+            return
+        typer.echo(f"{cmp.run_b.id} vs {cmp.run_a.id}: {len(cmp.items)} paired items")
+        for note in cmp.notes:
+            typer.echo(f"  note: {note}")
+        typer.echo(f"  {'metric':<22}{'a':>7}{'b':>7}{'delta':>8}  95% CI           p     W/L/T")
+        for m in cmp.metrics.values():
+            st = m.stats
+            typer.echo(
+                f"  {m.name:<22}{st.mean_a:>7.3f}{st.mean_b:>7.3f}{st.delta:>+8.3f}  "
+                f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}] {st.p_bootstrap:.3f} "
+                f"{st.wins}/{st.losses}/{st.ties}{' *' if m.significant else ''}"
+            )
+        for item in cmp.regressions()[:limit]:
+            typer.echo(f"  regressed {item.delta:+.3f}: {item.input[:70]}")
+            typer.echo(f"    traces {item.trace_a} → {item.trace_b}")
+
+    _guarded(go)
+
+
+@eval_app.command("gate")
+def gate_cmd(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name or file.")],
+    release: Annotated[str, typer.Option("--release", "-r", help="Candidate release.")],
+    baseline: Annotated[
+        str, typer.Option(help="Baseline label or release ('none' to skip).")
+    ] = "production",
+    min_: Annotated[
+        list[str] | None,
+        typer.Option("--min", help="METRIC=VALUE the candidate must reach (repeatable)."),
+    ] = None,
+    max_regression: Annotated[
+        float, typer.Option(help="Largest allowed drop of any quality metric vs the baseline.")
+    ] = 0.02,
+    evaluators: EvaluatorsOpt = None,
+    require_significance: Annotated[
+        bool, typer.Option(help="Fail a drop only when the paired bootstrap gives p < 0.05.")
+    ] = False,
+    fresh_baseline: Annotated[
+        bool, typer.Option(help="Always re-run the baseline instead of reusing a run.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a candidate release; exit 1 when a threshold or regression check fails."""
+    from llmops.evals.gate import parse_mins, run_gate
+
+    def go() -> bool:
+        mins = parse_mins(min_)
+        with _runtime() as rt:
+            runner = _runner(rt)
+            with _bar(True, "gate") as progress:
+                report = run_gate(
+                    runner,
+                    _dataset_arg(rt, dataset),
+                    release,
+                    baseline=None if baseline.lower() == "none" else baseline,
+                    mins=mins,
+                    max_regression=max_regression,
+                    evaluators=_names(evaluators),
+                    require_significance=require_significance,
+                    reuse_baseline=not fresh_baseline,
+                    progress=progress,
+                )
+            rt.tracer.flush()
+        if as_json:
+            _print_json(report.as_dict())
+        else:
+            typer.echo(report.render())
+        return report.passed
+
+    if not _guarded(go):
+        raise typer.Exit(1)
+
+
+@eval_app.command("evaluators")
+def evaluators_cmd(as_json: JsonOpt = False) -> None:
+    """Every registered evaluator, and why a disabled one cannot run here."""
+    from llmops.evals.evaluators import EvalContext, all_evaluators
+    from llmops.evals.judge import Judge
+
+    def go() -> None:
+        from llmops.config import get_settings
+
+        # the embedding model is always installed; do not load it just to list evaluators
+        ctx = EvalContext(embeddings=cast(Any, object()), judge=Judge.from_settings(get_settings()))
+        rows = [
+            {"name": e.name, "kind": e.kind, "default": e.default, "online": e.online,
+             "disabled": e.unavailable(ctx), "description": e.description}
+            for e in all_evaluators()
+        ]  # fmt: skip
+        if as_json:
+            _print_json(rows)
+            return
+        for r in rows:
+            flag = "default" if r["default"] else ""
+            typer.echo(f"{r['name']:<22}{r['kind']:<12}{flag:<8} {r['description']}")
+            if r["disabled"]:
+                typer.echo(f"{'':<22}disabled: {r['disabled']}")
+
+    _guarded(go)
+
+
+@eval_app.command("online")
+def online_cmd(
+    once: Annotated[bool, typer.Option(help="One pass, then exit (for cron).")] = False,
+    rate: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Sample rate (default: setting).")
+    ] = None,
+    settle: Annotated[
+        float, typer.Option(min=0.0, help="Only traces that started this many seconds ago.")
+    ] = 120.0,
+) -> None:
+    """Score a sample of live traffic with the cheap evaluators (a background worker)."""
+    import time
+
+    from llmops.evals.online import OnlineEvaluator
+
+    def go() -> None:
+        with _runtime() as rt:
+            worker = OnlineEvaluator.from_runtime(
+                rt, **({"rate": rate} if rate is not None else {}), settle_s=settle
+            )
+            if worker.rate <= 0:
+                from llmops.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    "Online evaluation is off.", hint="set LLMOPS_ONLINE_EVAL_RATE or pass --rate"
+                )
+            while True:
+                n = worker.run_once()
+                if n:
+                    typer.echo(f"scored {n} trace(s)", err=True)
+                if once:
+                    typer.echo(f"scored {worker.scored} trace(s) in total")
+                    return
+                time.sleep(worker.interval_s)
+
+    _guarded(go)
+
+
+# -- datasets ----------------------------------------------------------------------------------
+@dataset_app.command("list")
+def dataset_list(as_json: JsonOpt = False) -> None:
+    """Datasets with their current version and item count."""
+    from llmops.evals import datasets as ds
+
+    def go() -> None:
+        with _runtime() as rt:
+            rows = ds.list_datasets(rt.db, limit=500)
+        if as_json:
+            _print_json([r.as_dict() for r in rows])
+            return
+        for r in rows:
+            typer.echo(f"{r.name:<30} v{r.version:<4} {r.items:>6} items  {r.source or ''}")
+
+    _guarded(go)
+
+
+@dataset_app.command("import")
+def dataset_import(
+    path: Annotated[Path, typer.Argument(help="A .jsonl or .csv file.")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a file's cases as one new version (all or nothing; bad lines are listed)."""
+    from llmops.evals import datasets as ds
+
+    def go() -> None:
+        cases = ds.read_cases(path)
+        with _runtime() as rt:
+            info = ds.add_cases(rt.db, name or path.stem, cases, actor="cli")
+        if as_json:
+            _print_json({**info.as_dict(), "added": len(cases)})
+        else:
+            typer.echo(f"{info.name} v{info.version}: added {len(cases)}, {info.items} items")
+
+    _guarded(go)
+
+
+@dataset_app.command("export")
+def dataset_export(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    version: Annotated[int | None, typer.Option(min=0, help="Default: current.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout.")] = None,
+) -> None:
+    """Write a dataset version in the import format."""
+    from llmops.evals import datasets as ds
+
+    def go() -> None:
+        with _runtime() as rt:
+            text = ds.export_cases(rt.db, name, version=version, fmt=fmt)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {output}", err=True)
+
+    _guarded(go)
+
+
+@dataset_app.command("from-traces")
+def dataset_from_traces(
+    name: Annotated[str, typer.Argument(help="Dataset to add to (created if missing).")],
+    feedback: Annotated[str, typer.Option(help="down, up or any")] = "down",
+    guard_events: Annotated[bool, typer.Option(help="Only traces with guard events.")] = False,
+    days: Annotated[float | None, typer.Option(min=0.0, help="Only the last N days.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn chat traces (thumbs-down by default) into cases; skips ones already added."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmops.errors import InvalidInputError
+    from llmops.evals import datasets as ds
+
+    def go() -> None:
+        if feedback not in ("down", "up", "any"):
+            raise InvalidInputError(f"--feedback must be down, up or any, not {feedback!r}.")
+        q = ds.TraceQuery(
+            feedback=None if feedback == "any" else feedback,
+            guard_events=guard_events,
+            since=datetime.now(UTC) - timedelta(days=days) if days else None,
+        )
+        with _runtime() as rt:
+            rows, _ = ds.candidate_traces(rt.db, q, limit=limit)
+            added = (
+                ds.add_from_traces(rt.db, name, [r.id for r in rows], actor="cli") if rows else 0
+            )
+        if as_json:
+            _print_json({"dataset": name, "matched": len(rows), "added": added})
+        else:
+            typer.echo(f"{name}: {len(rows)} matching trace(s), {added} added")
+
+    _guarded(go)
+
+
+@dataset_app.command("demo")
+def dataset_demo(as_json: JsonOpt = False) -> None:
+    """Load (or update) the shipped demo dataset, English and Spanish."""
+    from llmops.evals import datasets as ds
+
+    def go() -> None:
+        with _runtime() as rt:
+            info = ds.load_demo(rt.db, actor="cli")
+        if as_json:
+            _print_json(info.as_dict())
+        else:
+            typer.echo(f"{info.name} v{info.version}: {info.items} items")
+
+    _guarded(go)

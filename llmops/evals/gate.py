@@ -1,0 +1,224 @@
+"""The CI gate: evaluate a candidate release and fail when it is not good enough.
+
+Two kinds of checks, each reported with its numbers:
+
+- ``--min METRIC=VALUE``: the candidate's mean score must reach the value;
+- ``--max-regression D``: on the items both runs scored, no quality metric (every evaluator
+  except latency and cost) may drop by more than ``D`` against the baseline release. With
+  ``require_significance`` a drop fails only when the paired bootstrap says it is not noise
+  (p < 0.05) — on a small dataset that lets real regressions through, so it is off by default.
+
+The baseline (``production`` by default) is evaluated on the same dataset version with the
+same evaluators, or an earlier completed run of it is reused: releases are immutable, so a
+run of the same release over the same version measures the same configuration.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from llmops.errors import InvalidInputError
+from llmops.evals.compare import Comparison, compare_runs, quality_metrics
+from llmops.evals.evaluators import get_evaluator
+from llmops.evals.runner import EvalRunner, Progress, RunInfo, get_run, resolve_release_ref
+from llmops.store.models import EvalRun
+
+
+@dataclass
+class Check:
+    kind: str  # min | regression | run
+    metric: str
+    passed: bool
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class GateReport:
+    candidate: RunInfo
+    baseline: RunInfo | None
+    comparison: Comparison | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "candidate": {
+                "run_id": self.candidate.id,
+                "release_id": self.candidate.release_id,
+                "metrics": self.candidate.scores(),
+            },
+            "baseline": None
+            if self.baseline is None
+            else {
+                "run_id": self.baseline.id,
+                "release_id": self.baseline.release_id,
+                "metrics": self.baseline.scores(),
+            },
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+    def render(self) -> str:
+        c = self.candidate
+        lines = [
+            f"eval gate: {'PASSED' if self.passed else 'FAILED'}",
+            f"  dataset  {c.dataset} v{c.dataset_version} ({c.total_items} items)",
+            f"  candidate {c.release_id} · run {c.id}",
+        ]
+        if self.baseline is not None:
+            lines.append(f"  baseline  {self.baseline.release_id} · run {self.baseline.id}")
+        for check in self.checks:
+            lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {check.message}")
+        return "\n".join(lines)
+
+
+def parse_mins(specs: list[str] | None) -> dict[str, float]:
+    """``["contains_all=0.8", ...]`` → ``{"contains_all": 0.8}``, with clear errors."""
+    out: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, raw = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InvalidInputError(f"--min {spec!r}: use METRIC=VALUE, e.g. contains_all=0.8")
+        get_evaluator(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidInputError(f"--min {spec!r}: {raw!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise InvalidInputError(f"--min {spec!r}: scores are between 0 and 1")
+        out[name] = value
+    return out
+
+
+def _reusable(runner: EvalRunner, dataset_id: int, version: int, release_id: str,
+              evaluators: list[str]) -> RunInfo | None:  # fmt: skip
+    with runner.db.session() as s:
+        rows = s.scalars(
+            select(EvalRun.id)
+            .where(
+                EvalRun.dataset_id == dataset_id,
+                EvalRun.dataset_version == version,
+                EvalRun.release_id == release_id,
+                EvalRun.status == "completed",
+            )
+            .order_by(EvalRun.created_at.desc())
+            .limit(20)
+        ).all()
+    for run_id in rows:
+        run = get_run(runner.db, run_id)
+        if set(evaluators) <= set(run.evaluators):
+            return run
+    return None
+
+
+def run_gate(
+    runner: EvalRunner,
+    dataset: str,
+    release: str,
+    *,
+    baseline: str | None = "production",
+    mins: dict[str, float] | None = None,
+    max_regression: float | None = 0.02,
+    evaluators: list[str] | None = None,
+    require_significance: bool = False,
+    reuse_baseline: bool = True,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    actor: str = "ci",
+) -> GateReport:
+    mins = mins or {}
+    if max_regression is not None and not 0.0 <= max_regression <= 1.0:
+        raise InvalidInputError("--max-regression must be between 0 and 1.")
+    names = list(evaluators) if evaluators else None
+    if names is not None:
+        missing = [m for m in mins if m not in names]
+        names += missing  # a --min metric is always evaluated
+    candidate_rel = resolve_release_ref(runner.db, release, actor=actor)
+    baseline_rel = resolve_release_ref(runner.db, baseline, actor=actor) if baseline else None
+    created = runner.create(
+        dataset, candidate_rel.id, evaluators=names, actor=actor, name=f"gate · {release}"
+    )
+    for metric in mins:
+        if metric not in created.evaluators:
+            raise InvalidInputError(f"--min {metric}: the evaluator is not part of this run.")
+    candidate = runner.run(created.id, progress=progress, cancel=cancel)
+    report = GateReport(candidate, None, None)
+    if candidate.status != "completed":
+        report.checks.append(
+            Check("run", "-", False, f"the candidate run did not complete: {candidate.status}"
+                  f"{' — ' + candidate.error if candidate.error else ''}")
+        )  # fmt: skip
+        return report
+    scores = candidate.scores()
+    for metric, threshold in mins.items():
+        value = scores.get(metric)
+        ok = value is not None and value >= threshold
+        shown = "n/a" if value is None else f"{value:.3f}"
+        report.checks.append(
+            Check("min", metric, ok, f"{metric} {shown} {'≥' if ok else '<'} {threshold:g}",
+                  value, threshold)
+        )  # fmt: skip
+    if baseline_rel is None or max_regression is None:
+        return report
+    if baseline_rel.id == candidate.release_id:
+        report.baseline = candidate
+        report.checks.append(
+            Check("regression", "-", True, "baseline is the candidate release: nothing to compare")
+        )
+        return report
+    base = (
+        _reusable(runner, candidate.dataset_id, candidate.dataset_version, baseline_rel.id,
+                  candidate.evaluators)
+        if reuse_baseline
+        else None
+    )  # fmt: skip
+    if base is None:
+        base_created = runner.create(
+            candidate.dataset_id,
+            baseline_rel.id,
+            evaluators=candidate.evaluators,
+            actor=actor,
+            name=f"gate baseline · {baseline}",
+        )
+        if base_created.dataset_version != candidate.dataset_version:
+            raise InvalidInputError("The dataset changed during the gate; run it again.")
+        base = runner.run(base_created.id, progress=progress, cancel=cancel)
+    report.baseline = base
+    if base.status != "completed":
+        report.checks.append(
+            Check("run", "-", False, f"the baseline run did not complete: {base.status}")
+        )
+        return report
+    comparison = compare_runs(runner.db, base.id, candidate.id)
+    report.comparison = comparison
+    for name in quality_metrics(list(comparison.metrics)):
+        m = comparison.metrics[name]
+        delta = m.stats.delta or 0.0
+        worse = delta < -max_regression
+        noise = require_significance and not m.significant
+        ok = not worse or noise
+        p = m.stats.p_bootstrap
+        detail = (
+            f"{name} {m.stats.mean_b:.3f} vs {m.stats.mean_a:.3f} (Δ {delta:+.3f}, "
+            f"95% CI {m.stats.ci_low:+.3f}…{m.stats.ci_high:+.3f}, p={p:.3f}; "
+            f"{m.stats.wins} better, {m.stats.losses} worse, {m.stats.ties} same)"
+        )
+        if worse and noise:
+            detail += " — a drop, but not significant"
+        elif worse:
+            detail += f" — drop beyond {max_regression:g}"
+        report.checks.append(Check("regression", name, ok, detail, delta, -max_regression))
+    return report

@@ -1,0 +1,701 @@
+"""Evaluation runs: the real chat pipeline of a release over one version of a dataset.
+
+Each item goes through ``ChatService`` exactly as a user's message would (guards, retrieval,
+model, tracing), as a trace in session ``eval:<run id>`` tagged with the run; an
+``evaluate`` span with the scores is added to that trace. Evaluators see what the trace saw:
+a ``CaptureSink`` in front of the span writer keeps each item's retrieved documents and its
+trace record (latency, tokens, cost) on their way to the store, so nothing is read back.
+
+Items run on a bounded thread pool. Results are written in small batches with the run's
+heartbeat; a run can be cancelled (an event, or ``cancel_run`` from another process) and
+resumed later without redoing the items it already recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from llmops.errors import InvalidInputError, NotFoundError
+from llmops.evals import datasets
+from llmops.evals.evaluators import EvalContext, EvalInput, Evaluator, resolve, score_all
+from llmops.evals.judge import rubric_for
+from llmops.evals.stats import mean_ci, percentile
+from llmops.releases import ReleaseInfo, get_release
+from llmops.store.db import Database
+from llmops.store.models import Dataset, DatasetItem, EvalResult, EvalRun, ReleaseLabel, utcnow
+from llmops.tracing.ids import new_span_id
+from llmops.tracing.records import GuardEventRecord, SpanRecord, TraceRecord
+from llmops.tracing.tracer import RecordSink, Tracer
+
+if TYPE_CHECKING:
+    from llmops.chat import ChatService, Guards
+    from llmops.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+TERMINAL = ("completed", "cancelled", "failed")
+STALE_AFTER = timedelta(seconds=60)  # a "running" run without a heartbeat for this long died
+
+
+# -- capture -----------------------------------------------------------------------------------
+@dataclass
+class Captured:
+    docs: list[Any] = field(default_factory=list)
+    trace: TraceRecord | None = None
+    root_span_id: str | None = None
+
+
+class CaptureSink:
+    """Forwards every record to the real sink and keeps what evaluators need, per trace."""
+
+    def __init__(self, inner: RecordSink) -> None:
+        self.inner = inner
+        self._seen: dict[str, Captured] = {}
+        self._lock = threading.Lock()
+
+    def _entry(self, trace_id: str) -> Captured:
+        with self._lock:
+            return self._seen.setdefault(trace_id, Captured())
+
+    def submit(self, record: SpanRecord | TraceRecord | GuardEventRecord) -> None:
+        self.inner.submit(record)
+        if isinstance(record, SpanRecord):
+            if record.kind == "retriever" and isinstance(record.output, list):
+                self._entry(record.trace_id).docs.extend(record.output)
+            elif record.parent_id is None:
+                self._entry(record.trace_id).root_span_id = record.span_id
+        elif isinstance(record, TraceRecord):
+            self._entry(record.id).trace = record
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self.inner.flush(timeout)
+
+    def pop(self, trace_id: str) -> Captured:
+        with self._lock:
+            return self._seen.pop(trace_id, None) or Captured()
+
+
+# -- runs in the store -------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    id: str
+    name: str
+    dataset_id: int
+    dataset: str
+    dataset_version: int
+    release_id: str
+    status: str
+    evaluators: list[str]
+    config: dict[str, Any]
+    total_items: int
+    done_items: int
+    metrics: dict[str, Any]
+    error: str | None
+    created_at: str
+    started_at: str | None
+    ended_at: str | None
+    updated_at: str | None
+    created_by: str
+
+    @property
+    def stalled(self) -> bool:
+        """Marked running but without a heartbeat for a minute: its process is gone."""
+        if self.status != "running" or not self.updated_at:
+            return False
+        from datetime import datetime
+
+        return utcnow() - datetime.fromisoformat(self.updated_at) > STALE_AFTER
+
+    def scores(self) -> dict[str, float | None]:
+        """Mean score per evaluator (the CLI's ``metrics`` shape)."""
+        return {k: v.get("mean") for k, v in (self.metrics.get("scores") or {}).items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _run_info(row: EvalRun, dataset: str) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        name=row.name,
+        dataset_id=row.dataset_id,
+        dataset=dataset,
+        dataset_version=row.dataset_version,
+        release_id=row.release_id,
+        status=row.status,
+        evaluators=list(row.evaluators or []),
+        config=dict(row.config or {}),
+        total_items=row.total_items,
+        done_items=row.done_items,
+        metrics=dict(row.metrics or {}),
+        error=row.error,
+        created_at=row.created_at.isoformat(),
+        started_at=_iso(row.started_at),
+        ended_at=_iso(row.ended_at),
+        updated_at=_iso(row.updated_at),
+        created_by=row.created_by,
+    )
+
+
+def get_run(db: Database, run_id: str) -> RunInfo:
+    with db.session() as s:
+        row = s.get(EvalRun, run_id.strip())
+        if row is None:
+            raise NotFoundError(f"Evaluation run {run_id!r} does not exist.")
+        name = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id)) or "?"
+        return _run_info(row, name)
+
+
+def list_runs(
+    db: Database,
+    *,
+    dataset_id: int | None = None,
+    release_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[RunInfo], int]:
+    """Newest first, filtered and paged in SQL (indexes on created_at, dataset, release)."""
+    conds = []
+    if dataset_id is not None:
+        conds.append(EvalRun.dataset_id == dataset_id)
+    if release_id:
+        conds.append(EvalRun.release_id == release_id)
+    if status:
+        conds.append(EvalRun.status == status)
+    stmt = (
+        select(EvalRun, Dataset.name)
+        .join(Dataset, Dataset.id == EvalRun.dataset_id)
+        .where(*conds)
+        .order_by(EvalRun.created_at.desc(), EvalRun.id.desc())
+        .limit(max(1, min(limit, 500)))
+        .offset(max(0, offset))
+    )
+    with db.session() as s:
+        rows = [_run_info(r, n) for r, n in s.execute(stmt)]
+        total = s.scalar(select(func.count()).select_from(EvalRun).where(*conds))
+        return rows, int(total or 0)
+
+
+def cancel_run(db: Database, run_id: str) -> None:
+    """Ask a running run to stop (the runner checks twice a second); a pending one stops now."""
+    with db.session() as s:
+        row = s.get(EvalRun, run_id)
+        if row is None:
+            raise NotFoundError(f"Evaluation run {run_id!r} does not exist.")
+        if row.status in TERMINAL:
+            raise InvalidInputError(f"Run {run_id} is already {row.status}.")
+        row.status = "cancelling" if row.status == "running" else "cancelled"
+        if row.status == "cancelled":
+            row.ended_at = utcnow()
+
+
+def resolve_release_ref(db: Database, ref: str, *, actor: str = "system") -> ReleaseInfo:
+    """A release from a label (production, canary, ...), a release id, or a JSON file with a
+    release configuration (created if new — how a CI job evaluates a candidate)."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidInputError("Name a release: a label, a release id or a config file.")
+    with db.session() as s:
+        label = s.get(ReleaseLabel, ref)
+        release_id = label.release_id if label is not None else None
+    if release_id is not None:
+        info = get_release(db, release_id)
+        info.label = ref
+        return info
+    path = Path(ref)
+    if ref.endswith(".json") or path.is_file():
+        return _release_from_file(db, path, actor)
+    try:
+        return get_release(db, ref)
+    except NotFoundError:
+        raise NotFoundError(
+            f"No release or label named {ref!r}.",
+            hint="use a label (production, staging, canary), a release id, or a .json config",
+        ) from None
+
+
+def _release_from_file(db: Database, path: Path, actor: str) -> ReleaseInfo:
+    import json
+
+    from pydantic import ValidationError
+
+    from llmops.releases import ReleaseConfig, create_release
+
+    if not path.is_file():
+        raise NotFoundError(f"Release file {str(path)!r} does not exist.")
+    try:
+        config = ReleaseConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path.name}: not a JSON release configuration ({exc}).") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"{path.name}: {where}: {first['msg']}") from None
+    return create_release(db, config, name=path.stem, description=f"from {path}", actor=actor)
+
+
+# -- the runner --------------------------------------------------------------------------------
+class EvalRunner:
+    """Creates and executes evaluation runs; thread-safe, one per process is enough."""
+
+    def __init__(
+        self,
+        chat: ChatService,
+        sink: CaptureSink,
+        *,
+        embeddings: Any = None,
+        judge: Any = None,
+        default_concurrency: int = 4,
+    ) -> None:
+        self.chat = chat
+        self.db = chat.db
+        self.sink = sink
+        self.embeddings = embeddings
+        self.judge = judge
+        self.default_concurrency = default_concurrency
+
+    @classmethod
+    def from_runtime(
+        cls, rt: Runtime, *, judge: Any = None, guards: Guards | None = None
+    ) -> EvalRunner:
+        """A runner over the runtime's store, knowledge base, guards and span writer."""
+        from llmops.chat import ChatService
+        from llmops.evals.judge import Judge
+
+        sink = CaptureSink(rt.writer)
+        chat = ChatService(
+            rt.settings,
+            rt.db,
+            rt.kb,
+            Tracer(sink),
+            guards=guards if guards is not None else rt.chat.guards,
+        )
+        return cls(
+            chat,
+            sink,
+            embeddings=rt.embeddings,
+            judge=judge if judge is not None else Judge.from_settings(rt.settings),
+            default_concurrency=rt.settings.eval_concurrency,
+        )
+
+    def context(self, params: dict[str, dict[str, Any]] | None = None) -> EvalContext:
+        return EvalContext(embeddings=self.embeddings, judge=self.judge, params=params)
+
+    # -- create -----------------------------------------------------------------------------
+    def create(
+        self,
+        dataset: str | int,
+        release: str,
+        *,
+        evaluators: list[str] | None = None,
+        concurrency: int | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+        name: str = "",
+        actor: str = "system",
+    ) -> RunInfo:
+        """A pending run of ``release`` over the dataset's current version."""
+        info = datasets.get_dataset(self.db, dataset)
+        if info.items == 0:
+            raise InvalidInputError(f"Dataset {info.name!r} has no items to evaluate.")
+        rel = resolve_release_ref(self.db, release, actor=actor)
+        chosen = resolve(evaluators, self.context(params))
+        workers = concurrency or self.default_concurrency
+        if not 1 <= workers <= 64:
+            raise InvalidInputError(f"Concurrency must be between 1 and 64, not {workers}.")
+        rubrics = {e.name: r for e in chosen if (r := rubric_for(e.name))}
+        config: dict[str, Any] = {
+            "concurrency": workers,
+            "params": params or {},
+            "release_name": rel.name,
+            "release_label": rel.label,
+            "model": rel.config.model.name,
+        }
+        if rubrics:
+            config["rubrics"] = rubrics
+            config["judge"] = getattr(self.judge, "name", None)
+        run_id = f"run_{secrets.token_hex(8)}"
+        with self.db.session() as s:
+            s.add(
+                EvalRun(
+                    id=run_id,
+                    name=name.strip()[:200] or f"{info.name} v{info.version} · {rel.name}",
+                    dataset_id=info.id,
+                    dataset_version=info.version,
+                    release_id=rel.id,
+                    status="pending",
+                    evaluators=[e.name for e in chosen],
+                    config=config,
+                    total_items=info.items,
+                    done_items=0,
+                    created_by=actor,
+                )
+            )
+        return get_run(self.db, run_id)
+
+    # -- execute ----------------------------------------------------------------------------
+    def run(
+        self,
+        run_id: str,
+        *,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunInfo:
+        """Execute (or resume) a run until it completes or is cancelled; returns its state."""
+        run = get_run(self.db, run_id)
+        if run.status == "completed":
+            return run
+        if run.status in ("running", "cancelling") and not run.stalled:
+            raise InvalidInputError(
+                f"Run {run_id} is already running (its runner reported in the last minute)."
+            )
+        cancel = cancel or threading.Event()
+        ctx = self.context(run.config.get("params") or {})
+        evaluators = resolve(run.evaluators, ctx)
+        items = datasets.all_items(self.db, run.dataset_id, run.dataset_version)
+        with self.db.session() as s:
+            done = set(s.scalars(select(EvalResult.item_id).where(EvalResult.run_id == run_id)))
+            row = s.get(EvalRun, run_id)
+            assert row is not None
+            row.status, row.error, row.updated_at = "running", None, utcnow()
+            row.started_at = row.started_at or utcnow()
+            row.total_items, row.done_items = len(items), len(done)
+        todo = [i for i in items if i.id not in done]
+        tags = ["eval", f"eval_run:{run_id}", f"dataset:{run.dataset}"]
+        state = _Progress(len(done), len(items), progress)
+        state.report()
+        status, error = "completed", None
+        try:
+            failures = self._execute(run, todo, evaluators, ctx, tags, cancel, state)
+            if failures:
+                status = "failed"
+                error = f"{len(failures)} item(s) failed (resuming retries them): {failures[0]}"
+            elif cancel.is_set():
+                status = "cancelled"
+        except BaseException as exc:  # interrupted (Ctrl-C, a Streamlit rerun) or a bug
+            cancel.set()
+            status = "cancelled" if not isinstance(exc, Exception) else "failed"
+            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
+            self._finish(run_id, status, error)
+            raise
+        return self._finish(run_id, status, error)
+
+    def _execute(
+        self,
+        run: RunInfo,
+        todo: list[datasets.Item],
+        evaluators: list[Evaluator],
+        ctx: EvalContext,
+        tags: list[str],
+        cancel: threading.Event,
+        state: _Progress,
+    ) -> list[str]:
+        """Answer and score ``todo``; returns the errors of items that failed outside the
+        chat pipeline (a bug or the store going away): they are not recorded, so a resume
+        retries them."""
+        workers = int(run.config.get("concurrency") or self.default_concurrency)
+        pending: list[dict[str, Any]] = []
+        failures: list[str] = []
+        last_write = last_poll = time.monotonic()
+        queue = iter(todo)
+
+        def collect(fut: Future[dict[str, Any]]) -> None:
+            exc = fut.exception()
+            if exc is not None:
+                log.error("evaluation item failed: %s: %s", type(exc).__name__, exc)
+                failures.append(f"{type(exc).__name__}: {exc}")
+            else:
+                pending.append(fut.result())
+                state.done += 1
+
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"eval-{run.id[-6:]}") as pool:
+            running: set[Future[dict[str, Any]]] = set()
+            try:
+                while True:
+                    while not cancel.is_set() and len(running) < 2 * workers:
+                        item = next(queue, None)
+                        if item is None:
+                            break
+                        running.add(pool.submit(self._one, run, item, evaluators, ctx, tags))
+                    if not running:
+                        break
+                    finished, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        collect(fut)
+                    now = time.monotonic()
+                    if pending and (len(pending) >= 32 or now - last_write > 0.25 or not running):
+                        self._write(run.id, pending)
+                        pending, last_write = [], now
+                    if now - last_poll > 0.5:
+                        last_poll = now
+                        if self._cancel_requested(run.id):
+                            cancel.set()
+                    if finished:
+                        state.report()
+            finally:
+                # interrupted or done: let started items finish and keep their results
+                for fut in running:
+                    if not fut.cancel():
+                        collect(fut)
+                if pending:
+                    self._write(run.id, pending)
+        return failures
+
+    def _one(
+        self,
+        run: RunInfo,
+        item: datasets.Item,
+        evaluators: list[Evaluator],
+        ctx: EvalContext,
+        tags: list[str],
+    ) -> dict[str, Any]:
+        """Answer one item through the chat pipeline and score it."""
+        t0 = time.perf_counter()
+        turn = self.chat.ask(
+            item.input,
+            session_id=f"{datasets.EVAL_SESSION_PREFIX}{run.id}",
+            release_id=run.release_id,
+            tags=tags,
+        )
+        seen = self.sink.pop(turn.trace_id)
+        trace = seen.trace
+        if trace is not None and trace.end_ns is not None:
+            latency_ms = (trace.end_ns - trace.start_ns) / 1e6
+        else:
+            latency_ms = (time.perf_counter() - t0) * 1000
+        span = SpanRecord(
+            trace_id=turn.trace_id,
+            span_id=new_span_id(),
+            parent_id=seen.root_span_id,
+            name="evaluate",
+            kind="evaluator",
+            start_ns=time.time_ns(),
+            attributes={"llmops.eval.run_id": run.id, "llmops.eval.item_id": item.id},
+        )
+        callbacks: list[Any] = []
+        if any("judge" in e.needs for e in evaluators):
+            from llmops.tracing.handler import TracingCallbackHandler
+
+            callbacks = [
+                TracingCallbackHandler(
+                    self.sink.inner.submit, trace_id=turn.trace_id, root_span_id=span.span_id
+                )
+            ]
+        case = EvalInput(
+            question=item.input,
+            answer=turn.answer,
+            expected=item.expected,
+            must_include=item.must_include,
+            contexts=[getattr(d, "page_content", str(d)) for d in seen.docs],
+            lang=item.lang or "en",
+            status=turn.status,
+            blocked=turn.blocked,
+            violations=[asdict(v) for v in turn.violations],
+            latency_ms=latency_ms,
+            cost=trace.cost if trace is not None else 0.0,
+            metadata=item.metadata,
+            callbacks=callbacks,
+        )
+        scores = score_all(evaluators, case, ctx)
+        span.end_ns = time.time_ns()
+        for name, sc in scores.items():
+            if sc.value is not None:
+                span.attributes[f"llmops.eval.score.{name}"] = sc.value
+        span.output = {name: sc.explanation for name, sc in scores.items()}
+        self.sink.inner.submit(span)
+        return {
+            "run_id": run.id,
+            "item_id": item.id,
+            "trace_id": turn.trace_id,
+            "output": turn.answer,
+            "scores": {n: sc.value for n, sc in scores.items()},
+            "explanations": {n: sc.explanation for n, sc in scores.items()},
+            "status": turn.status,
+            "error": turn.error,
+            "latency_ms": round(latency_ms, 3),
+            "cost": case.cost,
+            "created_at": utcnow(),
+        }
+
+    # -- store ------------------------------------------------------------------------------
+    def _write(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Insert results (a result already recorded — a concurrent resume — is kept) and
+        beat the heart, in one transaction."""
+        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(EvalResult).on_conflict_do_nothing(
+            index_elements=["run_id", "item_id"]
+        )
+        with self.db.session() as s:
+            s.execute(stmt, rows)
+            done = select(func.count()).where(EvalResult.run_id == run_id).scalar_subquery()
+            s.execute(
+                update(EvalRun)
+                .where(EvalRun.id == run_id)
+                .values(done_items=done, updated_at=utcnow())
+            )
+
+    def _cancel_requested(self, run_id: str) -> bool:
+        with self.db.session() as s:
+            return s.scalar(select(EvalRun.status).where(EvalRun.id == run_id)) == "cancelling"
+
+    def _finish(self, run_id: str, status: str, error: str | None) -> RunInfo:
+        metrics = aggregate(self.db, run_id)
+        with self.db.session() as s:
+            row = s.get(EvalRun, run_id)
+            assert row is not None
+            row.status, row.error, row.metrics = status, error, metrics
+            row.ended_at = row.updated_at = utcnow()
+            row.done_items = metrics["items"]["done"]
+        return get_run(self.db, run_id)
+
+
+class _Progress:
+    def __init__(self, done: int, total: int, callback: Progress | None) -> None:
+        self.done, self.total, self.callback = done, total, callback
+
+    def report(self) -> None:
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+# -- aggregates --------------------------------------------------------------------------------
+def aggregate(db: Database, run_id: str) -> dict[str, Any]:
+    """Per-evaluator means with 95% bootstrap intervals, per language, latency and cost.
+
+    Reads one run's results (indexed by run id), bounded by the dataset's size.
+    """
+    with db.session() as s:
+        rows = s.execute(
+            select(
+                EvalResult.scores,
+                EvalResult.status,
+                EvalResult.latency_ms,
+                EvalResult.cost,
+                DatasetItem.lang,
+            )
+            .join(DatasetItem, DatasetItem.id == EvalResult.item_id)
+            .where(EvalResult.run_id == run_id)
+        ).all()
+    values: dict[str, list[float]] = {}
+    skipped: dict[str, int] = {}
+    by_lang: dict[str, dict[str, list[float]]] = {}
+    statuses: dict[str, int] = {}
+    latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
+    for r in rows:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+        lang = r.lang or "?"
+        for name, value in (r.scores or {}).items():
+            if value is None:
+                skipped[name] = skipped.get(name, 0) + 1
+                continue
+            values.setdefault(name, []).append(float(value))
+            by_lang.setdefault(lang, {}).setdefault(name, []).append(float(value))
+    scores = {}
+    for name in sorted(set(values) | set(skipped)):
+        ci = mean_ci(values.get(name, []))
+        scores[name] = {**ci.as_dict(), "not_applicable": skipped.get(name, 0)}
+    return {
+        "scores": scores,
+        "by_lang": {
+            lang: {n: round(sum(v) / len(v), 6) for n, v in sorted(per.items())}
+            for lang, per in sorted(by_lang.items())
+        },
+        "items": {"done": len(rows), **statuses},
+        "latency_ms": {
+            "p50": percentile(latencies, 0.5),
+            "p95": percentile(latencies, 0.95),
+            "mean": round(sum(latencies) / len(latencies), 3) if latencies else None,
+        },
+        "cost": {
+            "total": round(sum(r.cost for r in rows), 8),
+            "mean": round(sum(r.cost for r in rows) / len(rows), 8) if rows else None,
+        },
+    }
+
+
+# -- reads for the console and the CLI ---------------------------------------------------------
+@dataclass
+class ResultRow:
+    item_id: int
+    input: str
+    expected: str | None
+    lang: str | None
+    output: str | None
+    scores: dict[str, float | None]
+    explanations: dict[str, str]
+    status: str
+    latency_ms: float | None
+    trace_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_results(
+    db: Database,
+    run_id: str,
+    *,
+    sort_by: str | None = None,
+    worst_first: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ResultRow], int]:
+    """One page of a run's results; ``sort_by`` an evaluator's score (unscored items last)."""
+    base = select(
+        EvalResult.item_id,
+        DatasetItem.input,
+        DatasetItem.expected,
+        DatasetItem.lang,
+        EvalResult.output,
+        EvalResult.scores,
+        EvalResult.explanations,
+        EvalResult.status,
+        EvalResult.latency_ms,
+        EvalResult.trace_id,
+    ).join(DatasetItem, DatasetItem.id == EvalResult.item_id)
+    stmt = base.where(EvalResult.run_id == run_id)
+    if sort_by:
+        key = EvalResult.scores[sort_by].as_float()
+        stmt = stmt.order_by(
+            key.is_(None), key.asc() if worst_first else key.desc(), EvalResult.item_id
+        )
+    else:
+        stmt = stmt.order_by(EvalResult.item_id)
+    stmt = stmt.limit(max(1, min(limit, 500))).offset(max(0, offset))
+    with db.session() as s:
+        rows = [
+            ResultRow(
+                item_id=r.item_id,
+                input=r.input,
+                expected=r.expected,
+                lang=r.lang,
+                output=r.output,
+                scores=dict(r.scores or {}),
+                explanations=dict(r.explanations or {}),
+                status=r.status,
+                latency_ms=r.latency_ms,
+                trace_id=r.trace_id,
+            )
+            for r in s.execute(stmt)
+        ]
+        total = s.scalar(
+            select(func.count()).select_from(EvalResult).where(EvalResult.run_id == run_id)
+        )
+        return rows, int(total or 0)
