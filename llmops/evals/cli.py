@@ -298,7 +298,7 @@ def compare_cmd(
             st = m.stats
             typer.echo(
                 f"  {m.name:<22}{st.mean_a:>7.3f}{st.mean_b:>7.3f}{st.delta:>+8.3f}  "
-                f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}] {st.p_bootstrap:.3f} "
+                f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}] {st.p_value or 1.0:.3f} "
                 f"{st.wins}/{st.losses}/{st.ties}{' *' if m.significant else ''}"
             )
         for item in cmp.regressions()[:limit]:
@@ -324,7 +324,7 @@ def gate_cmd(
     ] = 0.02,
     evaluators: EvaluatorsOpt = None,
     require_significance: Annotated[
-        bool, typer.Option(help="Fail a drop only when the paired bootstrap gives p < 0.05.")
+        bool, typer.Option(help="Fail a drop only when a paired test gives p < 0.05.")
     ] = False,
     fresh_baseline: Annotated[
         bool, typer.Option(help="Always re-run the baseline instead of reusing a run.")

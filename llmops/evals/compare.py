@@ -135,7 +135,7 @@ def compare_runs(db: Database, run_a: str, run_b: str, *, metric: str | None = N
         if not pairs:
             continue
         stats = paired([p[0] for p in pairs], [p[1] for p in pairs])
-        sig = stats.p_bootstrap is not None and stats.p_bootstrap < ALPHA and stats.delta != 0
+        sig = stats.p_value is not None and stats.p_value < ALPHA and stats.delta != 0
         metrics[name] = MetricDelta(name, stats, sig)
     sort_by = [metric] if metric else quality_metrics(list(metrics))
     items = []

@@ -5,8 +5,9 @@ Two kinds of checks, each reported with its numbers:
 - ``--min METRIC=VALUE``: the candidate's mean score must reach the value;
 - ``--max-regression D``: on the items both runs scored, no quality metric (every evaluator
   except latency and cost) may drop by more than ``D`` against the baseline release. With
-  ``require_significance`` a drop fails only when the paired bootstrap says it is not noise
-  (p < 0.05) — on a small dataset that lets real regressions through, so it is off by default.
+  ``require_significance`` a drop fails only when a paired test says it is not noise
+  (p < 0.05: the paired bootstrap, or the exact sign test below 20 items) — on a small
+  dataset that lets real regressions through, so it is off by default.
 
 The baseline (``production`` by default) is evaluated on the same dataset version with the
 same evaluators, or an earlier completed run of it is reused: releases are immutable, so a
@@ -210,7 +211,7 @@ def run_gate(
         worse = delta < -max_regression
         noise = require_significance and not m.significant
         ok = not worse or noise
-        p = m.stats.p_bootstrap
+        p = m.stats.p_value if m.stats.p_value is not None else 1.0
         detail = (
             f"{name} {m.stats.mean_b:.3f} vs {m.stats.mean_a:.3f} (Δ {delta:+.3f}, "
             f"95% CI {m.stats.ci_low:+.3f}…{m.stats.ci_high:+.3f}, p={p:.3f}; "

@@ -15,6 +15,7 @@ import numpy as np
 
 RESAMPLES = 2000
 SEED = 20240601
+MIN_BOOTSTRAP = 20  # paired items needed before the bootstrap p-value is used
 
 
 @dataclass
@@ -66,8 +67,14 @@ class Paired:
     p_bootstrap: float | None  # two-sided, paired bootstrap of the mean difference
     p_sign: float | None  # two-sided exact sign test on wins vs losses
 
+    @property
+    def p_value(self) -> float | None:
+        """The test to trust: the bootstrap from ``MIN_BOOTSTRAP`` pairs on; below that its
+        intervals are too optimistic, so the exact sign test decides."""
+        return self.p_bootstrap if self.n >= MIN_BOOTSTRAP else self.p_sign
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "p_value": self.p_value}
 
 
 def sign_test(wins: int, losses: int) -> float | None:

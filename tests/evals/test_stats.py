@@ -35,6 +35,9 @@ def test_paired_counts_wins_losses_ties_and_detects_a_real_drop() -> None:
     assert p.ci_high is not None and p.ci_high < 0
     assert p.p_bootstrap is not None and p.p_bootstrap < 0.01
     assert p.p_sign is not None and p.p_sign < 0.001
+    assert p.p_value == p.p_bootstrap  # 40 pairs: the bootstrap decides
+    tiny = paired([1.0] * 8, [0.0] * 4 + [1.0] * 4)
+    assert tiny.p_value == tiny.p_sign == pytest.approx(0.125)
 
     noise = paired([1.0, 0.0] * 10, [0.0, 1.0] * 10)
     assert noise.delta == 0 and noise.p_bootstrap is not None and noise.p_bootstrap > 0.5
