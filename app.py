@@ -13,7 +13,9 @@ from llmops.ui import auth
 st.set_page_config(page_title="llmops", page_icon="💬", layout="wide")
 
 CONSOLE = [
+    ("pages/overview.py", "Overview", "📈", "overview"),
     ("pages/traces.py", "Traces", "🔎", "traces"),
+    ("pages/feedback.py", "Feedback", "👍", "feedback"),
     ("pages/guardrails.py", "Guardrails", "🛡️", "guardrails"),
 ]
 

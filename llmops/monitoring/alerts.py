@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import func, select, update
 
 from llmops.errors import InvalidInputError, NotFoundError
-from llmops.monitoring.metrics import METRICS, Stats, window
+from llmops.monitoring.metrics import METRICS, Stats, format_value, window
 from llmops.store.db import Database
 from llmops.store.models import AlertEvent, AlertRule, AuditLog, utcnow
 
@@ -61,16 +61,7 @@ def parse_window(text: str | int) -> int:
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "no data"
-    unit = METRICS[metric].unit
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "ms":
-        return f"{value:,.0f} ms"
-    if unit == "usd":
-        return f"${value:,.4f}"
-    return f"{value:,.0f}"
+    return "no data" if value is None else format_value(metric, value)
 
 
 def _fmt_window(minutes: int) -> str:
@@ -266,6 +257,9 @@ class Evaluation:
         )
 
     def traces_path(self) -> str:
+        return "/traces?" + urlencode(self.traces_params())
+
+    def traces_params(self) -> dict[str, str]:
         """The Traces page filtered to the window (and to errors for error-rate rules)."""
         params = {
             "since": self.window_start.isoformat(timespec="seconds"),
@@ -279,7 +273,7 @@ class Evaluation:
             params["release"] = self.rule.release_id
         if self.rule.model:
             params["model"] = self.rule.model
-        return "/traces?" + urlencode(params)
+        return params
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -295,6 +289,7 @@ class Evaluation:
             "window_end": self.window_end.isoformat(),
             "message": self.message,
             "traces_path": self.traces_path(),
+            "traces_params": self.traces_params(),
         }
 
 

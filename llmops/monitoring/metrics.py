@@ -76,6 +76,20 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def format_value(metric: str, value: float | None) -> str:
+    """A metric's value for people: rates as %, latencies in ms, cost in USD."""
+    if value is None:
+        return "—"
+    unit = METRICS[metric].unit
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "ms":
+        return f"{value:,.0f} ms"
+    if unit == "usd":
+        return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
+    return f"{value:,.0f}"
+
+
 @dataclass(frozen=True)
 class Scope:
     """What to measure: a time range and optional release / model filters."""

@@ -26,6 +26,7 @@ class TraceFilter:
     status: str | None = None
     release_id: str | None = None
     session_id: str | None = None
+    model: str | None = None
     feedback: str | None = None  # up | down | none
     text: str | None = None
 
@@ -82,6 +83,8 @@ def _apply(stmt: Select[Any], f: TraceFilter) -> Any:
         conds.append(Trace.release_id == f.release_id)
     if f.session_id:
         conds.append(Trace.session_id == f.session_id)
+    if f.model:
+        conds.append(Trace.model == f.model)
     if f.feedback in ("up", "down"):
         good = Feedback.score >= 0.5 if f.feedback == "up" else Feedback.score < 0.5
         conds.append(exists().where(and_(Feedback.trace_id == Trace.id, good)))

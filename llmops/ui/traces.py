@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
@@ -17,17 +18,67 @@ STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
 FEEDBACK = {"any": None, "👍 up": "up", "👎 down": "down", "none": "none"}
 
 
+DRILL_PARAMS = ("since", "until", "status", "release", "model")
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "+").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def drill_window() -> tuple[datetime, datetime] | None:
+    """A window from the URL (``?since=...&until=...``, the Overview's drill-down links).
+
+    The first time a link is opened, its status and release preset the filters."""
+    qp = st.query_params
+    since, until = _when(qp.get("since")), _when(qp.get("until"))
+    if since is None or until is None or until <= since:
+        if qp.get("since") or qp.get("until"):
+            st.warning("The time window in the link is not valid; showing the usual range.")
+        return None
+    link = tuple(qp.get(k) for k in DRILL_PARAMS)
+    if st.session_state.get("tr_drill") != link:
+        st.session_state["tr_drill"] = link
+        status, release = qp.get("status"), qp.get("release")
+        st.session_state["tr_status"] = status if status in STATUSES else "any"
+        st.session_state["tr_release"] = release if release in release_ids() else "any"
+        st.session_state["tr_page"] = 0
+    return since, until
+
+
 def filter_bar() -> queries.TraceFilter:
+    window = drill_window()
+    model = st.query_params.get("model") if window else None
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 3])
-    when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="tr_range")
+    since: datetime | None
+    until: datetime | None
+    if window:
+        since, until = window
+        c1.markdown(f"**{since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC**")
+        if model:
+            c1.caption(f"model {model}")
+        if c1.button("Clear window", key="tr_clear_window"):
+            for key in DRILL_PARAMS:
+                st.query_params.pop(key, None)
+            st.rerun()
+    else:
+        when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="tr_range")
+        since, until = console.since_for(when), None
     status = c2.selectbox("Status", STATUSES, key="tr_status")
     release = c3.selectbox("Release", ["any", *release_ids()], key="tr_release")
     fb = c4.selectbox("Feedback", list(FEEDBACK), key="tr_feedback")
     text = c5.text_input("Search input, output or trace id", key="tr_text", max_chars=500)
     return queries.TraceFilter(
-        since=console.since_for(when),
+        since=since,
+        until=until,
         status=None if status == "any" else status,
         release_id=None if release == "any" else release,
+        model=model or None,
         feedback=FEEDBACK[fb],
         text=text.strip() or None,
     )
