@@ -53,7 +53,7 @@ class NameFinder:
                 f"The person-name model is not installed ({MODEL_PACKAGE}); "
                 "reinstall llmops or remove person_names from the guard profile."
             ) from exc
-        root = Path(package.__file__).resolve().parent
+        root = Path(str(package.__file__)).resolve().parent
         weights = next(root.glob("*/ner/model"), None)
         if weights is None or hashlib.sha256(weights.read_bytes()).hexdigest() != NER_SHA256:
             raise LLMOpsError(f"The person-name model at {root} does not match its pinned sha256")

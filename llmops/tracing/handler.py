@@ -15,12 +15,15 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from llmops.tracing.ids import new_trace_id, span_id_for_run
-from llmops.tracing.records import SpanRecord, TraceRecord
+from llmops.tracing.ids import new_trace_id, span_id_for_int, span_id_for_run
+from llmops.tracing.records import Record, RunRecord, SpanRecord, TraceRecord
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[[SpanRecord | TraceRecord], None]
+Sink = Callable[[Record], None]
+
+# A chain run in progress is a plain list (cheapest to build): these are its slots.
+_START, _PARENT, _TRACE, _SERIALIZED, _NAME, _INPUTS = range(6)
 
 
 def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
@@ -82,7 +85,8 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self.sink = sink
         self.trace_id = trace_id
         self.root_span_id = root_span_id
-        self._runs: dict[int, SpanRecord] = {}
+        # run id (as int) → a SpanRecord (models, retrievers, tools) or a list (chains)
+        self._runs: dict[int, Any] = {}
         self.input_tokens = 0
         self.output_tokens = 0
         self.first_token_ns: int | None = None
@@ -100,8 +104,9 @@ class TracingCallbackHandler(BaseCallbackHandler):
     ) -> None:
         parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
         parent_id: str | None
-        if parent is not None:
-            trace_id, parent_id = parent.trace_id, parent.span_id
+        if parent is not None and parent_run_id is not None:
+            trace_id = parent[_TRACE] if type(parent) is list else parent.trace_id
+            parent_id = span_id_for_int(parent_run_id.int)
         elif self.trace_id is not None:
             trace_id, parent_id = self.trace_id, self.root_span_id
         else:
@@ -160,7 +165,8 @@ class TracingCallbackHandler(BaseCallbackHandler):
             log.exception("tracing callback failed")
 
     # -- chains, prompts, parsers -----------------------------------------------------------
-    # The chain callbacks are the most frequent: written out without helper closures.
+    # Chains are most of a trace's runs. Their callbacks only timestamp and queue: the span
+    # (name, kind, ids, rendering) is built in the writer's thread from the RunRecord.
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -171,22 +177,58 @@ class TracingCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            name = kwargs.get("name") or _name(serialized, kwargs, "chain")
-            self._start(run_id, parent_run_id, name, _chain_kind(serialized, name), inputs)
+            runs = self._runs
+            parent = runs.get(parent_run_id.int) if parent_run_id is not None else None
+            if parent is not None and parent_run_id is not None:
+                trace_id = parent[_TRACE] if type(parent) is list else parent.trace_id
+                parent_int: int | None = parent_run_id.int
+            else:
+                trace_id, parent_int = self.trace_id or new_trace_id(), None
+            runs[run_id.int] = [
+                time.time_ns(), parent_int, trace_id, serialized, kwargs.get("name"), inputs
+            ]  # fmt: skip
         except Exception:
             log.exception("tracing callback failed")
+
+    def _end_chain(self, run_id: UUID, outputs: Any, error: BaseException | None) -> None:
+        try:
+            run = self._runs.pop(run_id.int, None)
+            if run is None:
+                return
+            if run[_PARENT] is None and self.trace_id is None:
+                self._end_unbound_chain(run_id, run, outputs, error)
+                return
+            self.sink(
+                RunRecord(
+                    run[_TRACE], run_id.int, run[_PARENT], self.root_span_id, run[_SERIALIZED],
+                    run[_NAME], run[_START], time.time_ns(), run[_INPUTS], outputs, error,
+                )
+            )  # fmt: skip
+        except Exception:
+            log.exception("tracing callback failed")
+
+    def _end_unbound_chain(
+        self, run_id: UUID, run: list[Any], outputs: Any, error: BaseException | None
+    ) -> None:
+        """A top-level chain of an unbound handler: its span and its trace row, at once."""
+        serialized, name = run[_SERIALIZED], run[_NAME]
+        name = name or _name(serialized, {}, "chain")
+        self._runs[run_id.int] = SpanRecord(
+            trace_id=run[_TRACE],
+            span_id=span_id_for_run(run_id),
+            parent_id=None,
+            name=name,
+            kind=_chain_kind(serialized, name),
+            start_ns=run[_START],
+            input=run[_INPUTS],
+        )
+        self._end(run_id, outputs, error=error)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._end(run_id, outputs)
-        except Exception:
-            log.exception("tracing callback failed")
+        self._end_chain(run_id, outputs, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._end(run_id, error=error)
-        except Exception:
-            log.exception("tracing callback failed")
+        self._end_chain(run_id, None, error)
 
     # -- models -----------------------------------------------------------------------------
     def _model_attrs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -218,12 +260,12 @@ class TracingCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        def go() -> None:
+        try:
             name = _name(serialized, kwargs, "chat_model")
             inputs = messages[0] if len(messages) == 1 else messages
             self._start(run_id, parent_run_id, name, "llm", inputs, self._model_attrs(kwargs))
-
-        self._guard(go)
+        except Exception:
+            log.exception("tracing callback failed")
 
     def on_llm_start(
         self,
@@ -257,43 +299,44 @@ class TracingCallbackHandler(BaseCallbackHandler):
                 self.first_token_ns = now
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        def go() -> None:
-            attrs: dict[str, Any] = {}
-            output: Any = None
-            generations = getattr(response, "generations", None) or []
-            first = generations[0][0] if generations and generations[0] else None
-            if first is not None:
-                message = getattr(first, "message", None)
-                output = message if message is not None else getattr(first, "text", None)
-                usage = getattr(message, "usage_metadata", None) if message is not None else None
-                meta = getattr(message, "response_metadata", None) or {}
-                if meta.get("model_name") or meta.get("model"):
-                    attrs["gen_ai.response.model"] = meta.get("model_name") or meta.get("model")
-                finish = meta.get("finish_reason") or meta.get("stop_reason")
-                if finish:
-                    attrs["gen_ai.response.finish_reasons"] = [str(finish)]
-                if usage:
-                    attrs["gen_ai.usage.input_tokens"] = int(usage.get("input_tokens", 0))
-                    attrs["gen_ai.usage.output_tokens"] = int(usage.get("output_tokens", 0))
-            if "gen_ai.usage.input_tokens" not in attrs:
-                token_usage = (getattr(response, "llm_output", None) or {}).get("token_usage")
-                if token_usage:
-                    attrs["gen_ai.usage.input_tokens"] = int(token_usage.get("prompt_tokens", 0))
-                    attrs["gen_ai.usage.output_tokens"] = int(
-                        token_usage.get("completion_tokens", 0)
-                    )
-            self.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
-            self.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
-            span = self._runs.get(run_id.int)
-            if span is not None:
-                model = attrs.get("gen_ai.response.model") or span.attributes.get(
-                    "gen_ai.request.model"
-                )
-                if model:
-                    self.models.append(str(model))
-            self._end(run_id, output, attributes=attrs)
+        try:
+            self._llm_end(run_id, response)
+        except Exception:
+            log.exception("tracing callback failed")
 
-        self._guard(go)
+    def _llm_end(self, run_id: UUID, response: Any) -> None:
+        attrs: dict[str, Any] = {}
+        output: Any = None
+        generations = getattr(response, "generations", None) or []
+        first = generations[0][0] if generations and generations[0] else None
+        if first is not None:
+            message = getattr(first, "message", None)
+            output = message if message is not None else getattr(first, "text", None)
+            usage = getattr(message, "usage_metadata", None) if message is not None else None
+            meta = getattr(message, "response_metadata", None) or {}
+            if meta.get("model_name") or meta.get("model"):
+                attrs["gen_ai.response.model"] = meta.get("model_name") or meta.get("model")
+            finish = meta.get("finish_reason") or meta.get("stop_reason")
+            if finish:
+                attrs["gen_ai.response.finish_reasons"] = [str(finish)]
+            if usage:
+                attrs["gen_ai.usage.input_tokens"] = int(usage.get("input_tokens", 0))
+                attrs["gen_ai.usage.output_tokens"] = int(usage.get("output_tokens", 0))
+        if "gen_ai.usage.input_tokens" not in attrs:
+            token_usage = (getattr(response, "llm_output", None) or {}).get("token_usage")
+            if token_usage:
+                attrs["gen_ai.usage.input_tokens"] = int(token_usage.get("prompt_tokens", 0))
+                attrs["gen_ai.usage.output_tokens"] = int(token_usage.get("completion_tokens", 0))
+        self.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
+        self.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
+        span = self._runs.get(run_id.int)
+        if span is not None:
+            model = attrs.get("gen_ai.response.model") or span.attributes.get(
+                "gen_ai.request.model"
+            )
+            if model:
+                self.models.append(str(model))
+        self._end(run_id, output, attributes=attrs)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         def go() -> None:

@@ -24,5 +24,8 @@ def span_id_for_run(run_id: uuid.UUID) -> str:
     LangChain's run ids are UUIDv7: time in the high half, counter and random bits in the
     low half; folding keeps ids unique within a process and spread across the id space.
     """
-    value = run_id.int
+    return span_id_for_int(run_id.int)
+
+
+def span_id_for_int(value: int) -> str:
     return f"{((value >> 64) ^ value) & _SPAN_MASK or 1:016x}"

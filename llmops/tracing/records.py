@@ -49,6 +49,55 @@ class TraceRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+class RunRecord:
+    """A finished chain run as the handler saw it: ids, timing and the raw callback payload.
+
+    Chains (sequences, lambdas, prompts, parsers) are most of a trace's runs, so their hot
+    path only timestamps and queues; the name, kind and span ids are worked out in the
+    writer's thread (``SpanWriter`` turns this into a span row).
+    """
+
+    __slots__ = (
+        "end_ns",
+        "error",
+        "inputs",
+        "name",
+        "outputs",
+        "parent",
+        "root_span_id",
+        "run",
+        "serialized",
+        "start_ns",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        trace_id: str,
+        run: int,
+        parent: int | None,
+        root_span_id: str | None,
+        serialized: dict[str, Any] | None,
+        name: str | None,
+        start_ns: int,
+        end_ns: int,
+        inputs: Any,
+        outputs: Any,
+        error: BaseException | None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.run = run  # the run id as an int; the span id is derived from it
+        self.parent = parent  # the parent run's int, or None: a child of ``root_span_id``
+        self.root_span_id = root_span_id
+        self.serialized = serialized
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.inputs = inputs
+        self.outputs = outputs
+        self.error = error
+
+
 @dataclass(slots=True)
 class GuardEventRecord:
     trace_id: str
@@ -60,3 +109,6 @@ class GuardEventRecord:
     excerpt: str | None = None
     release_id: str | None = None
     at_ns: int = field(default_factory=time.time_ns)
+
+
+Record = SpanRecord | TraceRecord | GuardEventRecord | RunRecord

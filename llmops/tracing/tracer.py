@@ -14,9 +14,7 @@ from typing import Any, Protocol
 
 from llmops.tracing.handler import TracingCallbackHandler
 from llmops.tracing.ids import new_span_id, new_trace_id
-from llmops.tracing.records import GuardEventRecord, SpanRecord, TraceRecord
-
-Record = SpanRecord | TraceRecord | GuardEventRecord
+from llmops.tracing.records import Record, SpanRecord, TraceRecord
 
 log = logging.getLogger(__name__)
 

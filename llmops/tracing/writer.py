@@ -26,14 +26,15 @@ import orjson
 
 from llmops.monitoring import rollups
 from llmops.store.db import Database
-from llmops.tracing.records import GuardEventRecord, SpanRecord, TraceRecord
+from llmops.tracing.handler import _chain_kind, _error_text, _name
+from llmops.tracing.ids import span_id_for_int
+from llmops.tracing.records import GuardEventRecord, Record, RunRecord, SpanRecord, TraceRecord
 from llmops.tracing.render import MAX_TEXT, to_jsonable, to_text
 
 log = logging.getLogger(__name__)
 
 Redactor = Callable[[str], str]
 Row = tuple[Any, ...] | list[Any]
-Record = SpanRecord | TraceRecord | GuardEventRecord
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -266,6 +267,19 @@ class SpanWriter:
         is final here and a spooled row replays unchanged.
         """
         clean = self._clean
+        if isinstance(rec, RunRecord):
+            run_start, run_end = rec.start_ns, rec.end_ns
+            name = rec.name or _name(rec.serialized, {}, "chain")
+            parent = span_id_for_int(rec.parent) if rec.parent is not None else rec.root_span_id
+            error = rec.error
+            return "span", (
+                rec.trace_id, span_id_for_int(rec.run), parent, name[:200],
+                _chain_kind(rec.serialized, name), _ts(run_start), _ts(run_end), _duration(run_start, run_end),
+                "ok" if error is None else "error",
+                None if error is None else clean(_error_text(error)),
+                clean(rec.inputs), clean(rec.outputs),
+                None if error is None else self._clean_attrs({"error.type": type(error).__name__}),
+            )  # fmt: skip
         if isinstance(rec, SpanRecord):
             start, end = rec.start_ns, rec.end_ns
             return "span", (
@@ -283,6 +297,7 @@ class SpanWriter:
                 json.dumps(rec.tags) if rec.tags is not None else None,
                 self._clean_attrs(rec.attributes),
             )  # fmt: skip
+        assert isinstance(rec, GuardEventRecord)
         return "event", (
             rec.trace_id, rec.span_id, rec.validator, rec.direction, rec.action,
             clean(rec.message) or "", clean(rec.excerpt), rec.release_id, _ts(rec.at_ns),
