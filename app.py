@@ -17,6 +17,7 @@ CONSOLE = [
     ("pages/traces.py", "Traces", "🔎", "traces"),
     ("pages/feedback.py", "Feedback", "👍", "feedback"),
     ("pages/guardrails.py", "Guardrails", "🛡️", "guardrails"),
+    ("pages/evals.py", "Evaluations", "🧪", "evals"),
 ]
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True, url_path="chat")
