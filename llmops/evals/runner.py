@@ -36,7 +36,7 @@ from llmops.releases import ReleaseInfo, get_release
 from llmops.store.db import Database
 from llmops.store.models import Dataset, DatasetItem, EvalResult, EvalRun, ReleaseLabel, utcnow
 from llmops.tracing.ids import new_span_id
-from llmops.tracing.records import GuardEventRecord, SpanRecord, TraceRecord
+from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.tracer import RecordSink, Tracer
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class CaptureSink:
         with self._lock:
             return self._seen.setdefault(trace_id, Captured())
 
-    def submit(self, record: SpanRecord | TraceRecord | GuardEventRecord) -> None:
+    def submit(self, record: Record) -> None:
         self.inner.submit(record)
         if isinstance(record, SpanRecord):
             if record.kind == "retriever" and isinstance(record.output, list):
