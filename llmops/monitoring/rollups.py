@@ -116,60 +116,84 @@ def _upsert_sql(dialect: str) -> tuple[str, str]:
 
 @dataclass
 class Pending:
-    """What one write adds to the rollups: filled before the insert, applied after it."""
+    """What one write adds to the rollups: filled before the insert, applied after it.
 
-    rollups: dict[tuple[str, int, str, str], list[float]] = field(default_factory=dict)
-    hist: dict[tuple[str, str, int, str, str, int], int] = field(default_factory=dict)
+    Traces are added up per (hour, release, model) first; the hour and day rows are derived
+    from those few cells in ``apply``, so the per-trace work is one cell and two bins.
+    """
 
-    def _cell(self, grain: str, bucket: int, release: str, model: str) -> list[float]:
-        key = (grain, bucket, release, model)
-        cell = self.rollups.get(key)
+    cells: dict[tuple[int, str, str], list[float]] = field(default_factory=dict)
+    bins: dict[tuple[int, str, str, str, int], int] = field(default_factory=dict)
+
+    def _cell(self, key: tuple[int, str, str]) -> list[float]:
+        cell = self.cells.get(key)
         if cell is None:
-            cell = self.rollups[key] = [0] * len(SUMS)
+            cell = self.cells[key] = [0] * len(SUMS)
         return cell
 
     def add_trace(self, row: Row, ix: _Ix, *, violating: bool) -> None:
-        hour = hour_epoch(row[ix.started])
-        release = row[ix.release] or ""
-        model = row[ix.model] or ""
+        hour, release, model = (
+            hour_epoch(row[ix.started]),
+            row[ix.release] or "",
+            row[ix.model] or "",
+        )
+        key = (hour, release, model)
+        c = self.cells.get(key)
+        if c is None:
+            c = self.cells[key] = [0] * len(SUMS)
+        c[0] += 1
         status = row[ix.status]
+        if status == "error":
+            c[1] += 1
+        elif status == "blocked":
+            c[2] += 1
         latency = row[ix.latency]
+        if latency is not None:
+            c[3] += 1
+            c[4] += latency
+            k = (hour, release, model, "latency", bin_of(latency))
+            self.bins[k] = self.bins.get(k, 0) + 1
         ttft = row[ix.ttft]
-        for grain, width in GRAINS:
-            bucket = hour - hour % width
-            c = self._cell(grain, bucket, release, model)
-            c[0] += 1
-            if status == "error":
-                c[1] += 1
-            elif status == "blocked":
-                c[2] += 1
-            if latency is not None:
-                c[3] += 1
-                c[4] += latency
-                key = (grain, "latency", bucket, release, model, bin_of(latency))
-                self.hist[key] = self.hist.get(key, 0) + 1
-            if ttft is not None:
-                c[5] += 1
-                c[6] += ttft
-                key = (grain, "ttft", bucket, release, model, bin_of(ttft))
-                self.hist[key] = self.hist.get(key, 0) + 1
-            c[7] += row[ix.tin] or 0
-            c[8] += row[ix.tout] or 0
-            c[9] += row[ix.cost] or 0.0
-            if violating:
-                c[10] += 1
+        if ttft is not None:
+            c[5] += 1
+            c[6] += ttft
+            k = (hour, release, model, "ttft", bin_of(ttft))
+            self.bins[k] = self.bins.get(k, 0) + 1
+        c[7] += row[ix.tin] or 0
+        c[8] += row[ix.tout] or 0
+        c[9] += row[ix.cost] or 0.0
+        if violating:
+            c[10] += 1
 
     def add_violation(self, started_at: Any, release: str | None, model: str | None) -> None:
-        hour = hour_epoch(started_at)
-        for grain, width in GRAINS:
-            self._cell(grain, hour - hour % width, release or "", model or "")[10] += 1
+        self._cell((hour_epoch(started_at), release or "", model or ""))[10] += 1
+
+    def rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The upsert rows of every grain (hour cells summed into their days)."""
+        rollups: dict[tuple[str, int, str, str], list[float]] = {}
+        hist: dict[tuple[str, str, int, str, str, int], int] = {}
+        for (hour, release, model), cell in self.cells.items():
+            for grain, width in GRAINS:
+                key = (grain, hour - hour % width, release, model)
+                target = rollups.get(key)
+                if target is None:
+                    rollups[key] = list(cell)
+                else:
+                    for i, v in enumerate(cell):
+                        target[i] += v
+        for (hour, release, model, metric, b), n in self.bins.items():
+            for grain, width in GRAINS:
+                hkey = (grain, metric, hour - hour % width, release, model, b)
+                hist[hkey] = hist.get(hkey, 0) + n
+        return [(*k, *v) for k, v in rollups.items()], [(*k, n) for k, n in hist.items()]
 
     def apply(self, conn: Connection, dialect: str) -> None:
         rollup_sql, hist_sql = _upsert_sql(dialect)
-        if self.rollups:
-            conn.exec_driver_sql(rollup_sql, [(*k, *v) for k, v in self.rollups.items()])
-        if self.hist:
-            conn.exec_driver_sql(hist_sql, [(*k, n) for k, n in self.hist.items()])
+        rollup_rows, hist_rows = self.rows()
+        if rollup_rows:
+            conn.exec_driver_sql(rollup_sql, rollup_rows)
+        if hist_rows:
+            conn.exec_driver_sql(hist_sql, hist_rows)
 
 
 def prepare(
