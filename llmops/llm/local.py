@@ -8,9 +8,9 @@ sentence matches the question well enough it says that the knowledge base does n
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +23,16 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from llmops.llm.prompts import parse_rag_message
-from llmops.text import count_tokens, detect_lang, split_sentences, terms
+from llmops.text import (
+    STOPWORDS,
+    count_tokens,
+    detect_lang,
+    fold,
+    split_sentences,
+    stem,
+    terms,
+    words,
+)
 
 NOT_COVERED = {
     "en": (
@@ -39,7 +48,42 @@ NOT_COVERED = {
 }
 
 _COPULA = re.compile(r"^(?:\S+\s+){1,6}(is|are|es|son|significa|means)\b", re.I)
-_DEFINITION = re.compile(r"^(what|que|qué)\b|\b(what is|what are|qué es|que es|qué son)\b", re.I)
+_DEFINITION = re.compile(
+    r"\b(what is|what are|what's|what does \S+(?: \S+)? mean|define|qu[eé] es|qu[eé] son|"
+    r"qu[eé] significa|qu[eé] significan)\b",
+    re.I,
+)
+_WHY = re.compile(r"^\W*(why|por ?qu[eé])\b", re.I)
+_REASON = re.compile(
+    r"\b(because|so that|since|therefore|which means|porque|ya que|para que|de modo que|"
+    r"así que|por eso|por lo que)\b",
+    re.I,
+)
+_COMPOUND = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
+
+# Words that frame a question rather than name its topic ("what is *included* in a
+# release?", "¿qué *incluye*…?"). When the sources never use one, it counts at a third of its
+# weight, so a source that names the topic but phrases it differently is not dismissed.
+_FRAMING = frozenset(
+    terms(
+        """include included includes contain contains containing happen happens happened mean
+        means work works need needs use used uses make makes made decide decides choose
+        chooses pick picks stand stands call called define kind type way thing things give
+        given get gets keep keeps put puts consist consists involve involves
+        incluye incluyen incluir contiene contienen pasa ocurre ocurren significa significan
+        funciona funcionan usa usan usar decide deciden decidir elige eligen elegir tipo
+        tipos forma manera cosa cosas consiste consisten implica implican"""
+    )
+)
+# Framing verbs that say the same thing: asking what X "includes" is asking what it contains.
+_SAME = [
+    frozenset(terms(group))
+    for group in (
+        "include includes included contain contains consist consists comprise comprises "
+        "bundle bundles",
+        "incluye incluyen incluir contiene contienen contener consta constan consiste consisten",
+    )
+]
 
 
 @dataclass
@@ -47,10 +91,45 @@ class _Candidate:
     source_rank: int
     source_id: int
     position: int
+    paragraph: int
     text: str
     terms: frozenset[str]
     lang: str
     score: float = 0.0
+
+
+def _terms_of(text: str) -> frozenset[str]:
+    """Content stems plus hyphenated compounds kept whole ("thumbs-down" → "thumbsdown"),
+    whose parts alone would lose their meaning (``down`` is a stop word)."""
+    found = set(terms(text))
+    found.update(fold(a + b) for a, b in _COMPOUND.findall(text))
+    return frozenset(found)
+
+
+def _joined(text: str) -> dict[str, tuple[str, str]]:
+    """Adjacent content words written as one ("roll back" → "rollback"), with their parts."""
+    ws = [w for w in words(text) if len(w) > 1 and w not in STOPWORDS]
+    return {stem(a + b): (stem(a), stem(b)) for a, b in itertools.pairwise(ws)}
+
+
+_SUFFIXES = ("s", "es", "d", "ed", "ing", "er", "ers")
+
+
+def _variants(q_terms: set[str], vocabulary: set[str]) -> dict[str, frozenset[str]]:
+    """Terms of the sources that count as a question term: itself, or an inflection of it —
+    one is the other plus a plural, past or -ing ending (stand/stands, use/used,
+    release/released). Terms are already cut to six letters, so this only matters for
+    short words; a bare prefix is not enough (past is not pasta)."""
+    out = {}
+    for q in q_terms:
+        hits = {q}
+        if len(q) >= 3:
+            for t in vocabulary:
+                short, long_ = (q, t) if len(q) <= len(t) else (t, q)
+                if long_ != short and long_.startswith(short) and long_[len(short) :] in _SUFFIXES:
+                    hits.add(t)
+        out[q] = frozenset(hits)
+    return out
 
 
 def _defines(sentence: str, q_terms: list[str]) -> bool:
@@ -93,41 +172,62 @@ class LocalModel(BaseChatModel):
             text = " ".join(str(p) for p in text)
         question, sources = parse_rag_message(text)
         lang = detect_lang(question)
-        q_terms = terms(question)
-        if not q_terms or not sources:
+        q_set = set(_terms_of(question))
+        if not q_set or not sources:
             return NOT_COVERED[lang]
 
         candidates: list[_Candidate] = []
         for rank, src in enumerate(sources):
-            for pos, sentence in enumerate(split_sentences(src.text)):
-                if _is_heading_like(sentence):
-                    continue
-                candidates.append(
-                    _Candidate(
-                        rank,
-                        src.id,
-                        pos,
-                        sentence,
-                        frozenset(terms(sentence)),
-                        detect_lang(sentence),
-                    )
-                )
+            position = 0
+            for paragraph, line in enumerate(src.text.splitlines()):
+                for sentence in split_sentences(line):
+                    position += 1
+                    if _is_heading_like(sentence):
+                        continue
+                    candidates.append(
+                        _Candidate(rank, src.id, position, paragraph, sentence,
+                                   _terms_of(sentence), detect_lang(sentence))
+                    )  # fmt: skip
         if not candidates:
             return NOT_COVERED[lang]
 
+        # A question term is matched by itself, an inflection of it (see _variants), a
+        # same-meaning framing verb, or a compound it forms with its neighbour ("roll back"
+        # matches "rollback").
+        vocabulary = {t for c in candidates for t in c.terms}
+        variants = {q: set(v) for q, v in _variants(q_set, vocabulary).items()}
+        for q in q_set:
+            for group in _SAME:
+                if q in group:
+                    variants[q] |= group
+        for joined, parts in _joined(question).items():
+            if joined in vocabulary:
+                for part in parts:
+                    if part in variants:
+                        variants[part].add(joined)
+
+        def matches(q: str, c: _Candidate) -> bool:
+            return not variants[q].isdisjoint(c.terms)
+
         # Inverse sentence frequency: terms found everywhere (e.g. "llmops") weigh less.
-        df = Counter(t for c in candidates for t in c.terms)
         n = len(candidates)
-        weight = {t: math.log(1 + n / (1 + df.get(t, 0))) + 0.1 for t in set(q_terms)}
+        weight = {}
+        for q in q_set:
+            df = sum(matches(q, c) for c in candidates)
+            framing = 0.3 if q in _FRAMING and df == 0 else 1.0
+            weight[q] = (math.log(1 + n / (1 + df)) + 0.1) * framing
         total = sum(weight.values())
         wants_definition = bool(_DEFINITION.search(question))
+        wants_reason = bool(_WHY.search(question))
+        q_list = sorted(q_set)
         for c in candidates:
-            matched = sum(w for t, w in weight.items() if t in c.terms)
-            score = matched / total
+            score = sum(w for q, w in weight.items() if matches(q, c)) / total
             if wants_definition and re.search(r"\b(is|are|es|son)\b", c.text, re.I):
                 score *= 1.15
-                if _defines(c.text, q_terms):
+                if _defines(c.text, q_list):
                     score *= 1.4  # "X is ..." answers "what is X?"
+            if wants_reason and _REASON.search(c.text):
+                score *= 1.3  # "why ...?" is answered by a reason
             score *= 1.25 if c.lang == lang else 1.0
             score *= 1.0 - 0.04 * c.source_rank
             score /= 1.0 + max(0, len(c.text.split()) - 45) / 60  # prefer focused sentences
@@ -135,10 +235,15 @@ class LocalModel(BaseChatModel):
 
         ranked = sorted(candidates, key=lambda c: (-c.score, c.source_rank, c.position))
         best = ranked[0]
-        covered = sum(w for t, w in weight.items() if t in best.terms) / total
+        covered = sum(w for q, w in weight.items() if matches(q, best)) / total
         if covered < self.min_coverage:
             return NOT_COVERED[lang]
 
+        # The rest of the best sentence's paragraph usually carries on its thought.
+        for c in ranked[1:]:
+            if c.source_id == best.source_id and c.paragraph == best.paragraph:
+                c.score *= 1.2
+        ranked[1:] = sorted(ranked[1:], key=lambda c: (-c.score, c.source_rank, c.position))
         chosen = [best]
         seen_terms = set(best.terms)
         for c in ranked[1:]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +32,83 @@ from llmops.config import Settings
 from llmops.store.db import Database
 from llmops.store.models import Document as DocumentRow
 from llmops.store.models import utcnow
-from llmops.text import detect_lang, terms
+from llmops.text import detect_lang, split_sentences, terms
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = {".md", ".markdown", ".txt", ".pdf"}
 RRF_K = 60
+SPLITTER_VERSION = "sections-2"
+EXACT_MAX = 20_000  # up to this many chunks, dense search is an exact scan of a matrix in memory
+INDEX_TTL_S = 60.0
+
+_LIST_ITEM = re.compile(r"^\s*([-*•+]|\d{1,3}[.)])\s+")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+
+
+def _sections(text: str, title: str) -> list[tuple[str, list[str]]]:
+    """(heading, paragraphs) per markdown section. A paragraph is a block of lines joined
+    with spaces (so wrapped markdown and PDF text become whole sentences); list items stay
+    paragraphs of their own."""
+    sections: list[tuple[str, list[str]]] = [(title, [])]
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        current: list[str] = []
+        for raw in block.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            heading = _HEADING.match(line)
+            if heading:
+                if current:
+                    sections[-1][1].append(" ".join(current))
+                    current = []
+                if len(heading.group(1)) > 1:  # "# Title" is the document, not a section
+                    sections.append((f"{title} — {heading.group(2)}", []))
+                continue
+            if _LIST_ITEM.match(line):
+                if current:
+                    sections[-1][1].append(" ".join(current))
+                current = [line]
+                continue
+            current.append(line)
+        if current:
+            sections[-1][1].append(" ".join(current))
+    return [(h, paras) for h, paras in sections if paras]
+
+
+def split_markdown(text: str, title: str, *, size: int = 700, overlap: int = 100) -> list[str]:
+    """Chunks that never cross a section and never cut a sentence.
+
+    Each chunk starts with a ``## <title> — <section>`` line, so a chunk carries its context
+    into the embedding, the keyword index and the model's sources; sentences are packed up
+    to ``size`` characters, and a section that needs several chunks repeats the last
+    sentence (when shorter than ``overlap`` × 2) at the start of the next one.
+    """
+    chunks: list[str] = []
+    for heading, paragraphs in _sections(text, title):
+        head = f"## {heading}"
+        lines: list[str] = []  # the chunk being filled: paragraphs, or parts of one
+        length = len(head)
+        for paragraph in paragraphs:
+            listed = _LIST_ITEM.match(paragraph)  # a list item keeps its marker
+            sentences = [paragraph] if listed else split_sentences(paragraph) or [paragraph]
+            line: list[str] = []
+            for sentence in sentences:
+                if length + len(sentence) + 1 > size and (lines or line):
+                    if line:
+                        lines.append(" ".join(line))
+                    chunks.append("\n".join([head, *lines]))
+                    carry = line[-1] if line and len(line[-1]) <= 2 * overlap else None
+                    line = [carry] if carry else []
+                    lines = []
+                    length = len(head) + (len(carry) + 1 if carry else 0)
+                line.append(sentence)
+                length += len(sentence) + 1
+            if line:
+                lines.append(" ".join(line))
+        if lines:
+            chunks.append("\n".join([head, *lines]))
+    return chunks
 
 
 @dataclass
@@ -114,20 +187,13 @@ class KnowledgeBase:
             collection_metadata={"hnsw:space": "cosine"},
         )
         self._lock = threading.Lock()
-        self._bm25: Any = None
-        self._bm25_docs: list[Document] = []
-        self._bm25_count = -1
+        self._cache: _Index | None = None
 
     # -- ingest -----------------------------------------------------------------------------
     def _split(self, text: str, source: str, title: str, lang: str, digest: str) -> list[Document]:
-        from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-        splitter = RecursiveCharacterTextSplitter(
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            separators=["\n## ", "\n### ", "\n\n", "\n", ". ", " "],
+        pieces = split_markdown(
+            text, title, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap
         )
-        pieces = [p.strip() for p in splitter.split_text(text) if p.strip()]
         return [
             Document(
                 page_content=piece,
@@ -165,11 +231,12 @@ class KnowledgeBase:
                 continue
             self._ingest_text(text, source, path, report)
         with self._lock:
-            self._bm25_count = -1
+            self._cache = None
         return report
 
     def _ingest_text(self, text: str, source: str, path: Path, report: IngestReport) -> None:
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        # the splitter's version is part of the hash: a better splitter re-chunks once
+        digest = hashlib.sha256(f"{SPLITTER_VERSION}\n{text}".encode()).hexdigest()
         with self.db.session() as s:
             row = s.scalar(select(DocumentRow).where(DocumentRow.source == source))
             if row is not None and row.content_hash == digest:
@@ -218,77 +285,129 @@ class KnowledgeBase:
         return int(self.vectors._collection.count())
 
     # -- retrieval --------------------------------------------------------------------------
-    def _lexical_index(self) -> tuple[Any, list[Document]]:
+    def _index(self) -> _Index:
+        """The in-memory side of the collection: documents, their terms, BM25 and (for
+        collections up to ``EXACT_MAX`` chunks) the embedding matrix. Rebuilt when the
+        collection's size changes or after ``INDEX_TTL_S`` (another process may ingest)."""
         from rank_bm25 import BM25Okapi
 
         with self._lock:
             n = self.count()
-            if self._bm25_count != n:
-                data = self.vectors.get(include=["documents", "metadatas"])
-                docs = [
-                    Document(page_content=text or "", metadata=dict(meta or {}), id=i)
-                    for i, text, meta in zip(
-                        data["ids"], data["documents"], data["metadatas"], strict=False
-                    )
-                ]
-                corpus = [terms(d.page_content) or ["_"] for d in docs]
-                self._bm25 = BM25Okapi(corpus) if corpus else None
-                self._bm25_docs = docs
-                self._bm25_count = n
-            return self._bm25, self._bm25_docs
+            now = time.monotonic()
+            cached = self._cache
+            if cached is not None and cached.count == n and now - cached.built < INDEX_TTL_S:
+                return cached
+            exact = n <= EXACT_MAX
+            include: Any = ["documents", "metadatas", *(["embeddings"] if exact else [])]
+            data = self.vectors.get(include=include)
+            docs = [
+                Document(page_content=text or "", metadata=dict(meta or {}), id=i)
+                for i, text, meta in zip(
+                    data["ids"], data["documents"], data["metadatas"], strict=False
+                )
+            ]
+            corpus = [terms(d.page_content) or ["_"] for d in docs]
+            matrix = None
+            if exact and docs:
+                matrix = np.asarray(data["embeddings"], dtype=np.float32)
+            self._cache = _Index(
+                count=n,
+                built=now,
+                docs=docs,
+                ids=[str(d.metadata.get("chunk_id") or d.id) for d in docs],
+                term_sets=[frozenset(c) for c in corpus],
+                bm25=BM25Okapi(corpus) if corpus else None,
+                matrix=matrix,
+            )
+            return self._cache
 
     def search(self, query: str, k: int = 4, min_score: float = 0.2) -> list[Document]:
-        """Top ``k`` chunks by fused rank, each with ``metadata["score"]`` = cosine similarity."""
-        if self.count() == 0:
+        """Top ``k`` chunks by fused rank, each with ``metadata["score"]`` = cosine similarity.
+
+        Dense cosine similarity and BM25 over accent-folded stems are fused by reciprocal
+        rank, then weighted by query coverage — the idf-weighted share of the question's
+        terms a chunk contains (a coordination factor: BM25 alone lets a chunk that repeats
+        one common term outrank one that has every term once; a chunk with none keeps half
+        its score).
+        """
+        index = self._index()
+        if not index.docs:
             return []
         q_vec = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        depth = max(3 * k, 12)
-        dense = self.vectors.similarity_search_by_vector_with_relevance_scores(
-            q_vec.tolist(), k=depth
-        )
-        fused: dict[str, float] = {}
-        by_id: dict[str, Document] = {}
-        cosine: dict[str, float] = {}
-        for rank, (doc, distance) in enumerate(dense):  # Chroma returns cosine *distance*
-            cid = doc.metadata.get("chunk_id") or doc.id or str(rank)
-            by_id[cid] = doc
-            cosine[cid] = 1.0 - float(distance)
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-        bm25, docs = self._lexical_index()
+        depth = max(5 * k, 25)
+        fused: dict[int, float] = {}
+        cosine: dict[int, float] = {}
+        if index.matrix is not None:
+            sims = index.matrix @ q_vec
+            for rank, idx in enumerate(np.argsort(-sims)[:depth]):
+                cosine[int(idx)] = float(sims[idx])
+                fused[int(idx)] = 1.0 / (RRF_K + rank)
+        else:  # a large collection: Chroma's approximate index
+            position = {cid: i for i, cid in enumerate(index.ids)}
+            dense = self.vectors.similarity_search_by_vector_with_relevance_scores(
+                q_vec.tolist(), k=depth
+            )
+            for rank, (doc, distance) in enumerate(dense):  # Chroma returns cosine *distance*
+                idx = position.get(str(doc.metadata.get("chunk_id") or doc.id))
+                if idx is not None:
+                    cosine[idx] = 1.0 - float(distance)
+                    fused[idx] = 1.0 / (RRF_K + rank)
         q_terms = terms(query)
         # all-MiniLM-L6-v2 is English-only: for Spanish questions keyword ranks count double
         lexical_weight = 2.0 if detect_lang(query) == "es" else 1.0
-        lexical: dict[str, float] = {}
-        if bm25 is not None and q_terms:
-            scores = bm25.get_scores(q_terms)
+        lexical: set[int] = set()
+        if index.bm25 is not None and q_terms:
+            scores = index.bm25.get_scores(q_terms)
             for rank, idx in enumerate(np.argsort(-scores)[:depth]):
                 if scores[idx] <= 0:
                     break
-                doc = docs[int(idx)]
-                cid = doc.metadata.get("chunk_id") or str(doc.id)
-                by_id.setdefault(cid, doc)
-                lexical[cid] = float(scores[idx])
-                fused[cid] = fused.get(cid, 0.0) + lexical_weight / (RRF_K + rank)
-        missing = [cid for cid in fused if cid not in cosine]
-        if missing:
-            got = self.vectors.get(ids=[by_id[c].id or c for c in missing], include=["embeddings"])
-            for cid_, emb in zip(got["ids"], got["embeddings"], strict=False):
-                key = next((c for c in missing if (by_id[c].id or c) == cid_), cid_)
-                cosine[key] = float(np.dot(q_vec, np.asarray(emb, dtype=np.float32)))
-        ranked = sorted(fused, key=lambda c: -fused[c])
+                lexical.add(int(idx))
+                fused[int(idx)] = fused.get(int(idx), 0.0) + lexical_weight / (RRF_K + rank)
+            idf = {t: max(float(index.bm25.idf.get(t, 0.0)), 0.05) for t in set(q_terms)}
+            total = sum(idf.values())
+            for idx in fused:
+                covered = sum(w for t, w in idf.items() if t in index.term_sets[idx]) / total
+                fused[idx] *= 0.5 + 0.5 * covered
+        if index.matrix is None:
+            missing = [i for i in fused if i not in cosine]
+            if missing:
+                got = self.vectors.get(ids=[index.docs[i].id or "" for i in missing],
+                                       include=["embeddings"])  # fmt: skip
+                vectors = dict(zip(got["ids"], got["embeddings"], strict=False))
+                for i in missing:
+                    emb = vectors.get(index.docs[i].id or "")
+                    if emb is not None:
+                        cosine[i] = float(np.dot(q_vec, np.asarray(emb, dtype=np.float32)))
+        else:
+            for i in fused:
+                if i not in cosine:
+                    cosine[i] = float(index.matrix[i] @ q_vec)
         results: list[Document] = []
-        for cid in ranked:
-            sim = cosine.get(cid, 0.0)
-            if sim < min_score and cid not in lexical:
+        for idx in sorted(fused, key=lambda i: -fused[i]):
+            sim = cosine.get(idx, 0.0)
+            if sim < min_score and idx not in lexical:
                 continue
-            doc = by_id[cid]
+            doc = index.docs[idx]
             meta = dict(doc.metadata)
             meta["score"] = round(sim, 4)
-            meta["chunk_id"] = cid
-            results.append(Document(page_content=doc.page_content, metadata=meta, id=cid))
+            meta["chunk_id"] = index.ids[idx]
+            results.append(
+                Document(page_content=doc.page_content, metadata=meta, id=index.ids[idx])
+            )
             if len(results) >= k:
                 break
         return results
+
+
+@dataclass
+class _Index:
+    count: int
+    built: float
+    docs: list[Document]
+    ids: list[str]
+    term_sets: list[frozenset[str]]
+    bm25: Any
+    matrix: np.ndarray | None
 
 
 class KnowledgeRetriever(BaseRetriever):
