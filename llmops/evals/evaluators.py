@@ -276,8 +276,11 @@ def normalize(text: str) -> str:
 
 
 def declines(answer: str) -> bool:
-    """The answer says it cannot answer (in English or Spanish)."""
-    return bool(_DECLINE.search(normalize(answer)))
+    """The answer opens by saying it cannot answer (English or Spanish). Only the first
+    sentence counts: an answer may quote a source that says what the knowledge base does not
+    cover without declining itself."""
+    sentences = split_sentences(strip_citations(answer))
+    return bool(sentences) and bool(_DECLINE.search(normalize(sentences[0])))
 
 
 def _claims(answer: str) -> list[tuple[str, set[str]]]:
