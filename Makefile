@@ -39,6 +39,8 @@ bench: init
 	$(BIN)/python bench/tracing_overhead.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/chat_turn.py
+	$(BIN)/python bench/evals.py
+	$(BIN)/python bench/evals.py --quality
 
 format: setup
 	$(BIN)/ruff format .

@@ -247,7 +247,8 @@ def runs_cmd(
                 f"{k}={v:.2f}" for k, v in list(r.scores().items())[:4] if v is not None
             )
             typer.echo(
-                f"{r.id}  {r.created_at[:16]}  {r.status:<10} {r.dataset} v{r.dataset_version}"
+                f"{r.id}  {r.created_at[:16]}  {'stalled' if r.stalled else r.status:<10} "
+                f"{r.dataset} v{r.dataset_version}"
                 f"  {r.release_id}  {scores}"
             )
 
