@@ -90,6 +90,8 @@ def test_refusal_rewards_declining_only_out_of_scope_questions() -> None:
     made_up = EvalInput("q", "Paris.", metadata={"expect_decline": True})
     assert _run("refusal", made_up).value == 0.0
     assert _run("refusal", EvalInput("q", "Canaries help.")).value == 1.0
+    quoting = "La deriva es un cambio gradual. [1] Aparece con temas que la base no cubre. [1]"
+    assert _run("refusal", EvalInput("q", quoting)).value == 1.0  # only the opening counts
 
 
 def test_guard_pass_expects_a_block_only_for_attacks() -> None:
