@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from llmops.ui import feedback
+from llmops.ui import feedback, overview
 
+overview.require_admin()
 st.title("Feedback")
 view = feedback.filter_bar()
 feedback.summary(view)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from llmops.ui import overview
 
+overview.require_admin()
 st.title("Overview")
 flt = overview.filter_bar()
 overview.alert_banner()

@@ -91,8 +91,18 @@ def time_chart(
         tooltip=[alt.Tooltip("when:N", title="bucket"), alt.Tooltip("series:N", title="group"),
                  alt.Tooltip("shown:N", title=m.label), alt.Tooltip("samples:Q", title="samples")],
     )  # fmt: skip
-    mark = base.mark_bar() if m.unit in ("count", "tokens", "usd") else base.mark_line(point=True)
-    return mark.add_params(pick).properties(height=height)
+    bars = m.unit in ("count", "tokens", "usd")
+    return _pickable(base, base.mark_bar() if bars else base.mark_line(), visible=not bars, pick=pick,
+                     height=height)  # fmt: skip
+
+
+def _pickable(
+    base: alt.Chart, mark: alt.Chart, *, visible: bool, pick: Any, height: int
+) -> alt.LayerChart:
+    """The mark plus a point layer that carries the click selection: Vega-Lite's ``nearest``
+    works on points (not on lines or bars), so a click anywhere picks the closest bucket."""
+    points = base.mark_point(filled=True, size=36, opacity=1 if visible else 0).add_params(pick)
+    return alt.layer(mark, points).properties(height=height)
 
 
 def percentile_chart(
@@ -111,19 +121,14 @@ def percentile_chart(
                              "shown": f"{values[q]:,.0f} ms"})  # fmt: skip
     title = "Latency (ms)" if kind == "latency" else "Time to first token (ms)"
     pick = alt.selection_point(name=PICK, fields=["bucket"], on="click", nearest=True)
-    return (
-        alt.Chart(alt.Data(values=data))
-        .mark_line(point=True)
-        .encode(
-            x=_x(),
-            y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
-            tooltip=[alt.Tooltip("when:N", title="bucket"), alt.Tooltip("series:N", title="series"),
-                     alt.Tooltip("shown:N", title="value")],
-        )
-        .add_params(pick)
-        .properties(height=height)
+    base = alt.Chart(alt.Data(values=data)).encode(
+        x=_x(),
+        y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("when:N", title="bucket"), alt.Tooltip("series:N", title="series"),
+                 alt.Tooltip("shown:N", title="value")],
     )  # fmt: skip
+    return _pickable(base, base.mark_line(), visible=True, pick=pick, height=height)
 
 
 def picked(selection: Any) -> datetime | None:

@@ -86,14 +86,21 @@ def _marks(dialect: str, n: int) -> str:
 
 
 def _select_in(conn: Connection, dialect: str, sql: str, ids: Iterable[str]) -> list[Any]:
-    """Run ``sql`` (with one ``{in}`` placeholder list) over ``ids`` in chunks."""
+    """Run ``sql`` (with one ``{in_}`` membership test) over ``ids`` in chunks.
+
+    PostgreSQL gets ``= ANY(array)``: psycopg prepares statements it runs often, and the
+    generic plan of a 500-item ``IN`` list (with no statistics yet, e.g. autovacuum off)
+    estimates the whole table and scans it, where ``ANY`` keeps the index (measured: 2 s vs
+    about 1 ms per batch at 220k traces)."""
     items = list(ids)
     out: list[Any] = []
     for i in range(0, len(items), _IN_CHUNK):
         chunk = items[i : i + _IN_CHUNK]
-        out.extend(
-            conn.exec_driver_sql(sql.format(marks=_marks(dialect, len(chunk))), tuple(chunk))
-        )
+        if dialect == "sqlite":
+            query = sql.format(in_=f"IN ({_marks(dialect, len(chunk))})")
+            out.extend(conn.exec_driver_sql(query, tuple(chunk)))
+        else:
+            out.extend(conn.exec_driver_sql(sql.format(in_="= ANY(%s)"), (chunk,)))
     return out
 
 
@@ -211,7 +218,7 @@ def prepare(
     stored = {
         r[0]
         for r in _select_in(
-            conn, dialect, "SELECT id FROM traces WHERE id IN ({marks})", {r[ix.id] for r in traces}
+            conn, dialect, "SELECT id FROM traces WHERE id {in_}", {r[ix.id] for r in traces}
         )
     }
     fresh: dict[str, int] = {}
@@ -228,7 +235,7 @@ def prepare(
         for r in _select_in(
             conn,
             dialect,
-            "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id IN ({marks})",
+            "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id {in_}",
             set(fresh) | event_traces,
         )
     }
@@ -237,7 +244,7 @@ def prepare(
         pending.add_trace(traces[i], ix, violating=tid in earlier or tid in event_traces)
     late = event_traces - set(fresh) - earlier  # first event of a trace stored before
     if late:
-        sql = "SELECT started_at, release_id, model FROM traces WHERE id IN ({marks})"
+        sql = "SELECT started_at, release_id, model FROM traces WHERE id {in_}"
         for started, release, model in _select_in(conn, dialect, sql, late):
             pending.add_violation(started, release, model)
     return pending
@@ -317,7 +324,7 @@ def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildRepo
             for r in _select_in(
                 conn,
                 dialect,
-                "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id IN ({marks})",
+                "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id {in_}",
                 ids,
             )
         }
