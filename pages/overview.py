@@ -8,7 +8,6 @@ from llmops.ui import overview
 overview.require_admin()
 st.title("Overview")
 flt = overview.filter_bar()
-overview.alert_banner()
 overview.dashboard(flt)
 with st.expander("Alert rules and history"):
     overview.alerts_panel()

@@ -166,12 +166,13 @@ def alert_banner() -> None:
 
 
 def dashboard(f: OverviewFilter) -> None:
-    """KPIs, charts and breakdown; re-run on a timer when auto-refresh is on."""
+    """Alert banner, KPIs, charts and breakdown; re-run on a timer when auto-refresh is on."""
     every = runtime().settings.overview_refresh_s if f.refresh else None
     st.fragment(_dashboard, run_every=every)(f)
 
 
 def _dashboard(f: OverviewFilter) -> None:
+    alert_banner()
     scope = f.scope()
     period = metrics.period_for(scope)
     data = dashboard_data(scope, f.group)

@@ -74,6 +74,10 @@ def test_kpis_charts_and_breakdown_match_the_store(admin_app: AppTest) -> None:
     breakdown = next(d.value for d in at.dataframe if "thumbs-up rate" in d.value.columns)
     assert set(breakdown["group"]) >= {"llmops-local", "gpt-4o-mini"}
 
+    at.toggle(key="ov_refresh").set_value(True).run()  # the dashboard becomes a timed fragment
+    assert not at.exception, at.exception
+    assert _metrics(at)["Traces"][0] == f"{total:,}"
+
 
 def test_release_filter_narrows_every_number(admin_app: AppTest) -> None:
     at = _pick(_open(admin_app), "ov_range", "Last 7 days")
