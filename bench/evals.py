@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/evals.py [--items 200] [--concurrency 4] [--json]
     .venv/bin/python bench/evals.py --quality [--failures]
+    .venv/bin/python bench/evals.py --breakdown [--items 200]
 
-Throughput: a 200-item run (the demo dataset's questions, repeated) through the real
+Throughput: a 200-item run (the demo dataset's questions, each made unique with a case
+number so no cache is hit across items) through the real
 Runtime — store, span writer, guards, embeddings, Chroma, LocalModel — with the cheap
 evaluators (no embeddings, no judge), after a warm-up run. Then the same run with the
 embedding evaluators, and with tracing off (the runner's sink drops every record) to show
@@ -32,6 +34,7 @@ HOLDOUT = ROOT / "bench" / "data" / "evals_holdout.jsonl"
 
 CHEAP = ["contains_all", "must_include_recall", "groundedness", "context_recall", "refusal",
          "guard_pass", "latency", "cost"]  # fmt: skip
+EMBEDDING = ["answer_relevance", "semantic_similarity"]
 QUALITY = ["contains_all", "groundedness", "answer_relevance", "context_recall", "refusal"]
 
 
@@ -57,7 +60,20 @@ def throughput(items: int, concurrency: int) -> dict[str, Any]:
 
     rt = _runtime()
     demo = ds.parse_jsonl(ds.DEMO_PATH.read_bytes())
-    ds.add_cases(rt.db, "bench", [demo[i % len(demo)] for i in range(items)])
+    made = 0
+
+    def dataset() -> str:
+        """A fresh dataset: every input unique (a case number) across all runs, so no cache
+        (redaction, embeddings) is hit by a later run."""
+        nonlocal made
+        cases = []
+        for i in range(items):
+            case = ds.Case(**{**demo[i % len(demo)].__dict__})
+            case.input = f"{case.input} (case {made * items + i})"
+            cases.append(case)
+        made += 1
+        return ds.add_cases(rt.db, f"bench-{made}", cases).name
+
     traced = EvalRunner.from_runtime(rt)
     untraced = EvalRunner.from_runtime(rt)
     sink = CaptureSink(NullSink())  # keeps what evaluators need, stores nothing
@@ -66,7 +82,7 @@ def throughput(items: int, concurrency: int) -> dict[str, Any]:
     untraced.chat._chains.clear()
 
     def timed(runner: EvalRunner, evaluators: list[str]) -> dict[str, float]:
-        run = runner.create("bench", "production", evaluators=evaluators, concurrency=concurrency)
+        run = runner.create(dataset(), "production", evaluators=evaluators, concurrency=concurrency)
         c0, t0 = _cpu(), time.perf_counter()
         done = runner.run(run.id)
         rt.tracer.flush(60)  # traced runs: every span in the store before the clock stops
@@ -82,8 +98,7 @@ def throughput(items: int, concurrency: int) -> dict[str, Any]:
         "concurrency": concurrency,
         "cheap_traced": timed(traced, CHEAP),
         "cheap_untraced": timed(untraced, CHEAP),
-        "with_embeddings_traced": timed(traced, [*CHEAP, "answer_relevance",
-                                                 "semantic_similarity"]),  # fmt: skip
+        "with_embeddings_traced": timed(traced, [*CHEAP, *EMBEDDING]),
     }
     t, u = out["cheap_traced"], out["cheap_untraced"]
     out["tracing_overhead"] = {
@@ -91,10 +106,49 @@ def throughput(items: int, concurrency: int) -> dict[str, Any]:
         "cpu_ms_per_item": round(t["cpu_ms_per_item"] - u["cpu_ms_per_item"], 1),
     }
     serial = EvalRunner.from_runtime(rt)
-    run = serial.create("bench", "production", evaluators=CHEAP, concurrency=1)
+    run = serial.create(dataset(), "production", evaluators=CHEAP, concurrency=1)
     t0 = time.perf_counter()
     serial.run(run.id)
     out["cheap_traced_serial"] = {"items_per_s": round(items / (time.perf_counter() - t0), 1)}
+    rt.close()
+    return out
+
+
+def breakdown(turns: int) -> dict[str, Any]:
+    """Where an item's time goes: the same questions answered serially by the chat pipeline
+    without guards and tracing, with guards, with guards and tracing (the writer's thread,
+    which redacts every span, included: it is flushed before the clock stops), then the
+    cheap evaluators alone. Milliseconds of process CPU per turn."""
+    from llmops.chat import ChatService, NoGuards
+    from llmops.evals import datasets as ds
+    from llmops.evals.evaluators import EvalContext, EvalInput, resolve, score_all
+    from llmops.tracing.tracer import Tracer
+
+    rt = _runtime()
+    qs = [c.input for c in ds.parse_jsonl(ds.DEMO_PATH.read_bytes())]
+    bare = ChatService(rt.settings, rt.db, rt.kb, Tracer(), guards=NoGuards())
+    guarded = ChatService(rt.settings, rt.db, rt.kb, Tracer(), guards=rt.chat.guards)
+    out: dict[str, Any] = {"turns": turns}
+    for name, ask in (("chat_only", bare.ask), ("with_guards", guarded.ask),
+                      ("with_guards_and_tracing", rt.chat.ask)):  # fmt: skip
+        for q in qs[:10]:
+            ask(q)  # warm-up
+        rt.tracer.flush(60)
+        c0, t0 = _cpu(), time.perf_counter()
+        for i in range(turns):
+            ask(qs[i % len(qs)])
+        rt.tracer.flush(60)
+        out[name] = {"cpu_ms": round(1000 * (_cpu() - c0) / turns, 1),
+                     "wall_ms": round(1000 * (time.perf_counter() - t0) / turns, 1)}  # fmt: skip
+    ctx = EvalContext()
+    evaluators = resolve(CHEAP, ctx)
+    turn = rt.chat.ask(qs[0])
+    case = EvalInput(qs[0], turn.answer, must_include=["x"], contexts=[turn.answer] * 4,
+                     latency_ms=50.0)  # fmt: skip
+    c0 = _cpu()
+    for _ in range(turns):
+        score_all(evaluators, case, ctx)
+    out["cheap_evaluators"] = {"cpu_ms": round(1000 * (_cpu() - c0) / turns, 2)}
     rt.close()
     return out
 
@@ -133,9 +187,15 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--quality", action="store_true", help="demo-dataset quality instead")
     ap.add_argument("--failures", action="store_true", help="with --quality: list failures")
+    ap.add_argument("--breakdown", action="store_true", help="CPU per pipeline stage instead")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    result = quality(args.failures) if args.quality else throughput(args.items, args.concurrency)
+    if args.quality:
+        result = quality(args.failures)
+    elif args.breakdown:
+        result = breakdown(args.items)
+    else:
+        result = throughput(args.items, args.concurrency)
     if args.json:
         print(json.dumps(result, indent=2))
         return

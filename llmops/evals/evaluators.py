@@ -250,6 +250,13 @@ def resolve(names: Iterable[str] | None, ctx: EvalContext) -> list[Evaluator]:
 def score_all(
     evaluators: Sequence[Evaluator], case: EvalInput, ctx: EvalContext
 ) -> dict[str, Score]:
+    if ctx.embeddings is not None and any("embeddings" in e.needs for e in evaluators):
+        # one batch for the texts the embedding evaluators compare, instead of one call each
+        texts = [case.question, strip_citations(case.answer), case.expected or ""]
+        try:
+            ctx.embed(*[t for t in texts if t])
+        except Exception:  # each evaluator then reports its own failure
+            log.warning("could not embed the texts of a case", exc_info=True)
     return {e.name: e(case, ctx) for e in evaluators}
 
 
