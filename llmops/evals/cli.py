@@ -148,7 +148,7 @@ def _summary(run: RunInfo) -> None:
         typer.echo(f"  error: {run.error}", err=True)
 
 
-def _execute(rt: Runtime, runner: EvalRunner, run_id: str, as_json: bool) -> RunInfo:
+def _execute(runner: EvalRunner, run_id: str) -> RunInfo:
     cancel = threading.Event()
     with _bar(True, f"evaluating {run_id}") as progress:
         try:
@@ -180,7 +180,7 @@ def run_cmd(
                 name=name,
                 actor="cli",
             )
-            run = _execute(rt, runner, created.id, as_json)
+            run = _execute(runner, created.id)
             rt.tracer.flush()
             if as_json:
                 _print_json(_run_json(rt, run))
@@ -201,7 +201,7 @@ def resume_cmd(
 
     def go() -> None:
         with _runtime() as rt:
-            run = _execute(rt, _runner(rt), run_id, as_json)
+            run = _execute(_runner(rt), run_id)
             if as_json:
                 _print_json(_run_json(rt, run))
             else:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from llmops.errors import InvalidInputError, NotFoundError
+from llmops.errors import InvalidInputError, NotFoundError, UserFacingError
 from llmops.evals import datasets
 from llmops.evals.evaluators import EvalContext, EvalInput, Evaluator, resolve, score_all
 from llmops.evals.judge import rubric_for
@@ -288,11 +288,16 @@ class EvalRunner:
             Tracer(sink),
             guards=guards if guards is not None else rt.chat.guards,
         )
+        if judge is None:
+            try:
+                judge = Judge.from_settings(rt.settings)
+            except UserFacingError as exc:  # e.g. the judge's API key is missing
+                log.warning("LLM judge disabled: %s", exc)
         return cls(
             chat,
             sink,
             embeddings=rt.embeddings,
-            judge=judge if judge is not None else Judge.from_settings(rt.settings),
+            judge=judge,
             default_concurrency=rt.settings.eval_concurrency,
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from llmops.config import Settings
+from llmops.errors import InvalidInputError
 from llmops.evals import datasets as ds
 from llmops.evals.evaluators import EvalContext, EvalInput, get_evaluator
 from llmops.evals.judge import RUBRICS, Judge, parse_grade
@@ -44,6 +45,16 @@ def test_no_judge_without_a_real_model(llmops_home: Any) -> None:
     assert Judge.from_settings(Settings(home=llmops_home)) is None
     local = Settings(home=llmops_home, eval_judge_provider="local", eval_judge_model="x")
     assert Judge.from_settings(local) is None
+
+
+def test_a_hosted_judge_without_its_key_says_which_variable_to_set(
+    llmops_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    hosted = Settings(home=llmops_home, eval_judge_provider="openai", eval_judge_model="gpt-x")
+    with pytest.raises(InvalidInputError, match="API key") as err:
+        Judge.from_settings(hosted)
+    assert "OPENAI_API_KEY" in str(err.value)
 
 
 def test_correctness_uses_the_rubric_and_keeps_the_reasoning(

@@ -126,6 +126,17 @@ def test_start_a_run_from_the_form_and_read_its_detail(admin_app: AppTest) -> No
     worst = list(results["contains_all"].dropna())
     assert worst == sorted(worst) or at.selectbox(key="ev_sort").value == "(dataset order)"
 
+    # each case's trace shows its scores on the Traces page
+    trace_id = results["trace"][0].split("=", 1)[1]
+    runtime().tracer.flush()
+    at.query_params.clear()
+    at.query_params["trace"] = trace_id
+    at.switch_page("pages/traces.py").run()
+    assert not at.exception, at.exception
+    shown = _table(at, "evaluator")
+    assert set(shown["evaluator"]) <= {"contains_all", "groundedness"}
+    assert all(src == f"run {run_id}" for src in shown["source"])
+
 
 def test_runs_list_and_compare_view(admin_app: AppTest) -> None:
     first, second = _run_demo(), _run_demo()
