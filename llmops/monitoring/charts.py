@@ -71,7 +71,7 @@ def _x() -> alt.X:
 
 def time_chart(
     series: list[Stats], metric: str, grain: str, names: dict[str, str], *, height: int = 220
-) -> alt.Chart:
+) -> alt.LayerChart:
     """One metric over time, a line (or stacked bars for counts) per group."""
     m = METRICS[metric]
     data = []
@@ -102,12 +102,12 @@ def _pickable(
     """The mark plus a point layer that carries the click selection: Vega-Lite's ``nearest``
     works on points (not on lines or bars), so a click anywhere picks the closest bucket."""
     points = base.mark_point(filled=True, size=36, opacity=1 if visible else 0).add_params(pick)
-    return alt.layer(mark, points).properties(height=height)
+    return alt.LayerChart(layer=[mark, points], height=height)
 
 
 def percentile_chart(
     series: list[Stats], kind: str, grain: str, names: dict[str, str], *, height: int = 220
-) -> alt.Chart:
+) -> alt.LayerChart:
     """p50/p95/p99 lines (one group), or p95 per group when grouped."""
     grouped = len({s.group for s in series}) > 1 or any(s.group for s in series)
     data = []

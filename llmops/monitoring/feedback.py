@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 
 from llmops.errors import InvalidInputError
 from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
+from llmops.monitoring.metrics import analytic_session
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, Feedback, Release, Trace
 
@@ -124,7 +125,7 @@ def list_feedback(
         .limit(limit + 1)
         .offset(max(0, offset))
     )
-    with db.session() as s:
+    with analytic_session(db) as s:
         rows = [FeedbackRow(*r) for r in s.execute(stmt)]
     return rows[:limit], len(rows) > limit
 
@@ -139,7 +140,7 @@ def iter_feedback(db: Database, f: FeedbackFilter, *, chunk: int = CHUNK) -> Ite
             .order_by(Feedback.id)
             .limit(chunk)
         )
-        with db.session() as s:
+        with analytic_session(db) as s:
             rows = [FeedbackRow(*r) for r in s.execute(stmt)]
         if not rows:
             return
@@ -175,7 +176,7 @@ def iter_finetune(
             .order_by(Feedback.id)
             .limit(chunk)
         )
-        with db.session() as s:
+        with analytic_session(db) as s:
             rows = s.execute(stmt).all()
             missing = {r[2] for r in rows} - set(prompts)
             if missing:

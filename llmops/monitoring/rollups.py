@@ -215,6 +215,10 @@ def prepare(
     if not traces and not events:
         return None
     ix = index_of(trace_columns)
+    if dialect == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
+        # Plan these lookups for the table as it is now: a generic plan cached while the
+        # table was small (psycopg prepares repeated statements) would keep scanning it.
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     stored = {
         r[0]
         for r in _select_in(
