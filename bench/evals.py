@@ -3,6 +3,7 @@
     .venv/bin/python bench/evals.py [--items 200] [--concurrency 4] [--json]
     .venv/bin/python bench/evals.py --quality [--failures]
     .venv/bin/python bench/evals.py --breakdown [--items 200]
+    .venv/bin/python bench/evals.py --suggestions 100000
 
 Throughput: a 200-item run (the demo dataset's questions, each made unique with a case
 number so no cache is hit across items) through the real
@@ -115,7 +116,7 @@ def throughput(items: int, concurrency: int) -> dict[str, Any]:
 
 
 def breakdown(turns: int) -> dict[str, Any]:
-    """Where an item's time goes: the same questions answered serially by the chat pipeline
+    """Where an item's time goes: unique questions answered serially by the chat pipeline
     without guards and tracing, with guards, with guards and tracing (the writer's thread,
     which redacts every span, included: it is flushed before the clock stops), then the
     cheap evaluators alone. Milliseconds of process CPU per turn."""
@@ -136,7 +137,7 @@ def breakdown(turns: int) -> dict[str, Any]:
         rt.tracer.flush(60)
         c0, t0 = _cpu(), time.perf_counter()
         for i in range(turns):
-            ask(qs[i % len(qs)])
+            ask(f"{qs[i % len(qs)]} (turn {i} of {name})")  # unique: no cache carries over
         rt.tracer.flush(60)
         out[name] = {"cpu_ms": round(1000 * (_cpu() - c0) / turns, 1),
                      "wall_ms": round(1000 * (time.perf_counter() - t0) / turns, 1)}  # fmt: skip
@@ -149,6 +150,30 @@ def breakdown(turns: int) -> dict[str, Any]:
     for _ in range(turns):
         score_all(evaluators, case, ctx)
     out["cheap_evaluators"] = {"cpu_ms": round(1000 * (_cpu() - c0) / turns, 2)}
+    rt.close()
+    return out
+
+
+def suggestions(traces: int) -> dict[str, Any]:
+    """The Evaluations page's suggestion list (thumbs-down traces not yet in a dataset, with
+    their comment and guard-event count) over ``traces`` synthetic traces: ms per page."""
+    from llmops.demo import seed
+    from llmops.evals import datasets as ds
+
+    os.environ["LLMOPS_HOME"] = tempfile.mkdtemp(prefix="llmops-bench-evals-")
+    from llmops.runtime import Runtime
+
+    rt = Runtime()
+    seed(rt.db, traces=traces)
+    out: dict[str, Any] = {"traces": traces}
+    for name, q in (("thumbs_down", ds.TraceQuery()),
+                    ("guard_events", ds.TraceQuery(feedback=None, guard_events=True))):  # fmt: skip
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            _, total = ds.candidate_traces(rt.db, q, limit=25)
+            times.append(1000 * (time.perf_counter() - t0))
+        out[name] = {"matching": total, "page_ms_median": round(sorted(times)[2], 1)}
     rt.close()
     return out
 
@@ -188,10 +213,13 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true", help="demo-dataset quality instead")
     ap.add_argument("--failures", action="store_true", help="with --quality: list failures")
     ap.add_argument("--breakdown", action="store_true", help="CPU per pipeline stage instead")
+    ap.add_argument("--suggestions", type=int, metavar="TRACES", help="suggestion list timing")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.quality:
         result = quality(args.failures)
+    elif args.suggestions:
+        result = suggestions(args.suggestions)
     elif args.breakdown:
         result = breakdown(args.items)
     else:
