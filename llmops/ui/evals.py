@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from llmops import console
 from llmops.errors import UserFacingError
 from llmops.evals import charts, datasets
 from llmops.evals.compare import Comparison, compare_runs
@@ -114,8 +115,8 @@ def _comparison(run_a: str, run_b: str, metric: str | None) -> Comparison:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _suggestions(offset: int) -> tuple[list[datasets.TraceCandidate], int]:
-    return datasets.candidate_traces(runtime().db, limit=PAGE_SIZE, offset=offset)
+def _suggestions(q: datasets.TraceQuery, offset: int) -> tuple[list[datasets.TraceCandidate], int]:
+    return datasets.candidate_traces(runtime().db, q, limit=PAGE_SIZE, offset=offset)
 
 
 def _refresh() -> None:
@@ -539,12 +540,22 @@ def compare_view(run_a: str, run_b: str) -> None:
 
 
 # -- suggestions -------------------------------------------------------------------------------
+FEEDBACK = {"👎 thumbs-down": "down", "👍 thumbs-up": "up", "any": None}
+
+
 def suggestions_section() -> None:
-    st.caption("Chat turns with a thumbs-down that no dataset holds yet: one click from a case.")
-    offset = _pager("ev_sugg_page", _suggestions(0)[1])
-    rows, _ = _suggestions(offset)
+    st.caption("Chat turns that no dataset holds yet — thumbs-down ones by default: one click "
+               "from a test case.")  # fmt: skip
+    c1, c2, c3 = st.columns(3)
+    fb = c1.selectbox("Feedback", list(FEEDBACK), key="ev_sugg_fb")
+    when = c2.selectbox("Time range", list(console.TIME_RANGES), index=4, key="ev_sugg_range")
+    guarded = c3.toggle("Only with guardrail events", key="ev_sugg_guard")
+    q = datasets.TraceQuery(feedback=FEEDBACK[fb], guard_events=guarded,
+                            since=console.since_for(when))  # fmt: skip
+    offset = _pager("ev_sugg_page", _suggestions(q, 0)[1])
+    rows, _ = _suggestions(q, offset)
     if not rows:
-        st.info("No thumbs-down traces waiting.")
+        st.info("No traces waiting with these filters.")
         return
     st.dataframe(
         [{"time": r.started_at.strftime("%Y-%m-%d %H:%M"), "question": r.input,

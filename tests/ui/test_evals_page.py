@@ -175,7 +175,8 @@ def test_a_stopped_run_offers_resume(admin_app: AppTest) -> None:
     assert any("cancelled" in w.value for w in at.warning)
     at.button(key="ev_resume").click().run()
     assert not at.exception
-    assert _wait_for_run(run.id).status == "completed"
+    background().join()  # the resumed run's thread, started by the click
+    assert get_run(runtime().db, run.id).status == "completed"
 
 
 def test_thumbs_down_traces_become_cases_in_one_click(admin_app: AppTest) -> None:
@@ -197,5 +198,8 @@ def test_thumbs_down_traces_become_cases_in_one_click(admin_app: AppTest) -> Non
     assert item.origin_trace_id == turn.trace_id
     assert item.expected == "A canary uses a sticky hash of the session."
     at.run()
-    assert any("No thumbs-down traces waiting" in i.value for i in at.info)
+    assert any("No traces waiting" in i.value for i in at.info)
+    at.selectbox(key="ev_sugg_fb").set_value("any")
+    at.toggle(key="ev_sugg_guard").set_value(True).run()
+    assert any("No traces waiting" in i.value for i in at.info)  # no guard events at all
     assert list_runs(rt.db)[1] == 0
