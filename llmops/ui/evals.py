@@ -245,7 +245,9 @@ def datasets_section() -> None:
         + (f" · source {info.source}" if info.source else "")
     )
     c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-    version = c1.selectbox("Version", list(range(info.version, -1, -1)), key="ev_version")
+    # widget keys per dataset (and version): a choice never outlives the list it came from
+    versions = list(range(info.version, -1, -1))
+    version = c1.selectbox("Version", versions, key=f"ev_version_{info.id}_{info.version}")
     text = c2.text_input("Search input or expected answer", key="ev_item_text", max_chars=200)
     for col, fmt in ((c3, "jsonl"), (c4, "csv")):
         col.download_button(
@@ -255,7 +257,7 @@ def datasets_section() -> None:
             mime="text/csv" if fmt == "csv" else "application/jsonl",
             key=f"ev_export_{fmt}",
         )
-    offset = _pager("ev_items_page", _items(name, version, text, 0)[1])
+    offset = _pager(f"ev_items_page_{info.id}", _items(name, version, text, 0)[1])
     items, _ = _items(name, version, text, offset)
     st.dataframe(
         [{"id": i.id, "input": i.input, "expected": i.expected or "",
@@ -273,7 +275,7 @@ def datasets_section() -> None:
         "Edit an item of this page",
         [None, *by_id],
         format_func=lambda i: "—" if i is None else f"#{i} · {by_id[i].input[:80]}",
-        key="ev_edit_pick",
+        key=f"ev_edit_pick_{info.id}",
     )
     if pick is not None:
         item = by_id[pick]

@@ -80,7 +80,8 @@ def test_import_pasted_cases_browse_edit_and_bad_lines(admin_app: AppTest) -> No
     assert list(table["input"]) == [c["input"] for c in CASES]
 
     first_id = int(table["id"][0])
-    at.selectbox(key="ev_edit_pick").set_value(first_id).run()
+    info = ds.get_dataset(runtime().db, "support")
+    at.selectbox(key=f"ev_edit_pick_{info.id}").set_value(first_id).run()
     at.text_area(key=f"ev_edit_{first_id}_expected").input("The value 95 percent stay under.")
     at.button(key=f"FormSubmitter:ev_edit_{first_id}-Save").click().run()
     assert not at.exception, at.exception
