@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -78,14 +78,19 @@ class FeedbackRow:
         return d
 
 
-def _conditions(f: FeedbackFilter) -> list[Any]:
+def _conditions(f: FeedbackFilter, *, newest_first: bool = False) -> list[Any]:
     fb, t = Feedback, Trace
     conds: list[Any] = []
     if f.since is not None:
         conds.append(fb.created_at >= f.since)
     if f.until is not None:
         conds.append(fb.created_at < f.until)
-    if f.release_id:
+    if f.release_id and newest_first:
+        # Keep the planner on "walk feedback by time, look each trace up, stop at the page":
+        # with an indexable release test both SQLite and PostgreSQL first collect every
+        # trace of the release and sort (measured 100-250 ms at 1M traces vs under 1 ms).
+        conds.append(t.release_id.concat("") == f.release_id)
+    elif f.release_id:
         conds.append(t.release_id == f.release_id)
     if f.model:
         conds.append(t.model == f.model)
@@ -118,9 +123,18 @@ def list_feedback(
 ) -> tuple[list[FeedbackRow], bool]:
     """Newest first; returns the page and whether an older page exists."""
     limit = max(1, min(limit, 500))
+    since = f.since
+    if f.release_id:
+        with db.session() as s:
+            first = s.scalar(
+                select(func.min(Trace.started_at)).where(Trace.release_id == f.release_id)
+            )
+        if first is None:
+            return [], False  # a release that never served a turn has no ratings
+        since = max(since, first) if since is not None else first  # none can predate it
     stmt = (
         _select(300)
-        .where(*_conditions(f))
+        .where(*_conditions(replace(f, since=since), newest_first=True))
         .order_by(Feedback.created_at.desc(), Feedback.id.desc())
         .limit(limit + 1)
         .offset(max(0, offset))

@@ -36,6 +36,8 @@ def test_list_filters_and_pages(seeded: Database) -> None:
     release = down[0].release_id
     mine, _ = fbm.list_feedback(seeded, FeedbackFilter(release_id=release), limit=500)
     assert mine and {r.release_id for r in mine} == {release}
+    assert len(mine) == min(500, _count(seeded, Trace.release_id == release))
+    assert fbm.list_feedback(seeded, FeedbackFilter(release_id="rel_never_served")) == ([], False)
     page2, _ = fbm.list_feedback(seeded, FeedbackFilter(), limit=10, offset=10)
     assert not {r.id for r in rows} & {r.id for r in page2}
     since = END - timedelta(hours=6)
