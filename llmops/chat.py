@@ -116,6 +116,8 @@ class Guards(Protocol):
 
     def blocks_output(self, release: ReleaseInfo) -> bool: ...
 
+    def warm_up(self) -> None: ...
+
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult: ...
 
     def check_output(
@@ -134,6 +136,9 @@ class NoGuards:
 
     def blocks_output(self, release: ReleaseInfo) -> bool:
         return False
+
+    def warm_up(self) -> None:
+        return None
 
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult:
         return GuardResult(text)

@@ -86,6 +86,21 @@ class Runtime:
                 )
             return self._chat
 
+    def warm_up(self) -> threading.Thread:
+        """Load the heavy parts (embeddings, Chroma, guardrails, Presidio) in a background
+        thread, so the first chat turn does not pay for them and start-up stays fast."""
+
+        def go() -> None:
+            try:
+                self.chat.guards.warm_up()
+                self.kb.search("What is LLMOps?", k=1)
+            except Exception:  # warming is best effort; the turn loads lazily
+                log.warning("warm-up failed; parts will load on first use", exc_info=True)
+
+        thread = threading.Thread(target=go, name="llmops-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         self.writer.close()
         self.db.dispose()

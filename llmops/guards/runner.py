@@ -78,6 +78,14 @@ class GuardRunner:
     def blocks_output(self, release: ReleaseInfo) -> bool:
         return self.profile(release).blocks("output")
 
+    def warm_up(self) -> None:
+        """Import guardrails and build Presidio (its e-mail check loads the public-suffix
+        list on first use, ~0.8 s) before the first chat turn needs them."""
+        profile = self.profile(None)
+        sample = "Write to jane@example.com or call +34 612 345 678."
+        for direction in ("input", "output"):
+            self.run(sample, direction, profile, {"context": [sample], "system_prompt": ""})
+
     def _guard(self, profile: Profile, direction: Direction) -> Any:
         key = (profile.name, direction)
         guards: dict[tuple[str, str], Any] = self._local.__dict__.setdefault("guards", {})

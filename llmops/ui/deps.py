@@ -15,7 +15,9 @@ from llmops.store import queries
 
 @st.cache_resource(show_spinner="Starting llmops…")
 def runtime() -> Runtime:
-    return Runtime()
+    rt = Runtime()
+    rt.warm_up()  # models and guards load in the background; the page renders at once
+    return rt
 
 
 @st.cache_data(ttl=5, show_spinner=False)
