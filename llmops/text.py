@@ -96,3 +96,19 @@ def split_sentences(text: str) -> list[str]:
 def clean_control(text: str) -> str:
     """Remove control and bidi-override characters, keep newlines and tabs."""
     return _CONTROL.sub("", text)
+
+
+_CITATION = re.compile(r"\s*\[\d{1,3}\]")
+_DECLINE = re.compile(
+    r"\b(does not cover|do not cover|doesn t cover|not covered|i do not know|i don t know|"
+    r"cannot answer|can t answer|unable to answer|no cubre|no lo se|no se la respuesta|"
+    r"no puedo responder)\b"
+)
+
+
+def declines(answer: str) -> bool:
+    """The answer opens by saying it cannot answer (English or Spanish). Only the first
+    sentence counts: an answer may quote a source that says what the knowledge base does not
+    cover without declining itself."""
+    sentences = split_sentences(_CITATION.sub("", answer))
+    return bool(sentences) and bool(_DECLINE.search(" ".join(words(sentences[0]))))

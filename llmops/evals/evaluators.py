@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmops.errors import InvalidInputError
-from llmops.text import split_sentences, terms, words
+from llmops.text import declines, split_sentences, terms, words
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -266,11 +266,6 @@ def _load_builtins() -> None:
 
 # -- text helpers ------------------------------------------------------------------------------
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")
-_DECLINE = re.compile(
-    r"\b(does not cover|do not cover|doesn t cover|not covered|i do not know|i don t know|"
-    r"cannot answer|can t answer|unable to answer|no cubre|no lo se|no se la respuesta|"
-    r"no puedo responder)\b"
-)
 
 
 def strip_citations(text: str) -> str:
@@ -280,14 +275,6 @@ def strip_citations(text: str) -> str:
 def normalize(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form: folded words joined by one space."""
     return " ".join(words(strip_citations(text)))
-
-
-def declines(answer: str) -> bool:
-    """The answer opens by saying it cannot answer (English or Spanish). Only the first
-    sentence counts: an answer may quote a source that says what the knowledge base does not
-    cover without declining itself."""
-    sentences = split_sentences(strip_citations(answer))
-    return bool(sentences) and bool(_DECLINE.search(normalize(sentences[0])))
 
 
 def _claims(answer: str) -> list[tuple[str, set[str]]]:

@@ -25,7 +25,7 @@ from guardrails.validator_base import (
 )
 
 from llmops.guards import pii, secrets
-from llmops.text import split_sentences, terms
+from llmops.text import declines, split_sentences, terms
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 
@@ -218,9 +218,9 @@ class CheckGrounding(Validator):
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         context = [set(terms(c)) for c in metadata.get("context") or []]
-        if not context:
-            return PassResult()
         text = str(value)
+        if not context or declines(text):
+            return PassResult()  # no sources, or an answer that says it cannot answer
         spans: list[ErrorSpan] = []
         pos = 0
         for sentence in split_sentences(text):
