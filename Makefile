@@ -39,6 +39,7 @@ bench: init
 	$(BIN)/python bench/tracing_overhead.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/chat_turn.py
+	$(BIN)/python bench/dashboards.py --traces 100000
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/evals.py --quality
 
