@@ -136,6 +136,9 @@ def summary(view: FeedbackView) -> None:
 
 
 def comments(view: FeedbackView) -> None:
+    if st.session_state.get("fb_page_of") != view:  # new filters start at the first page
+        st.session_state["fb_page_of"] = view
+        st.session_state["fb_page"] = 0
     page = st.session_state.get("fb_page", 0)
     rows, more = fbm.list_feedback(
         runtime().db, view.flt(), limit=PAGE_SIZE, offset=page * PAGE_SIZE
