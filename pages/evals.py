@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from llmops.ui import evals
+from llmops.ui import auth, evals
 
+auth.require_admin()
 st.title("Evaluations")
 run_id = st.query_params.get("run")
 pair = st.query_params.get("compare")

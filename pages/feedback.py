@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from llmops.ui import feedback, overview
+from llmops.ui import auth, feedback
 
-overview.require_admin()
+auth.require_admin()
 st.title("Feedback")
 view = feedback.filter_bar()
 feedback.summary(view)

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from llmops.ui import guardrails
+from llmops.ui import auth, guardrails
 
+auth.require_admin()
 st.title("Guardrails")
 flt, unit = guardrails.filter_bar()
 guardrails.overview(flt, unit)

@@ -3,9 +3,9 @@ rates over a range, by release or model, with alerts and a drill-down into the t
 
 import streamlit as st
 
-from llmops.ui import overview
+from llmops.ui import auth, overview
 
-overview.require_admin()
+auth.require_admin()
 st.title("Overview")
 flt = overview.filter_bar()
 overview.dashboard(flt)

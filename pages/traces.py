@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from llmops.ui import traces
+from llmops.ui import auth, traces
 
+auth.require_admin()
 st.title("Traces")
 trace_id = st.query_params.get("trace")
 if trace_id:

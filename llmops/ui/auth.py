@@ -89,3 +89,16 @@ def sign_out() -> None:
     st.session_state.pop(ADMIN_KEY, None)
     if oidc_configured() and st.user.is_logged_in:
         st.logout()
+
+
+def require_admin() -> None:
+    """Stop a console page for anyone but a signed-in admin.
+
+    app.py registers console pages only for admins, but a freshly started server answers
+    the very first request for a page URL (``/traces``) by running that ``pages/`` script
+    directly, before app.py has registered anything: every console page calls this first.
+    """
+    if not is_admin():
+        st.warning("The console needs an admin sign-in.")
+        st.markdown("[Sign in](/signin)")
+        st.stop()

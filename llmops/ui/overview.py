@@ -16,7 +16,6 @@ import streamlit as st
 from llmops.errors import UserFacingError
 from llmops.monitoring import alerts, charts, metrics, pricing
 from llmops.monitoring.metrics import METRICS, Scope, Stats
-from llmops.ui import auth
 from llmops.ui.chat import current_user
 from llmops.ui.deps import release_ids, runtime
 
@@ -42,15 +41,6 @@ CHARTS = (
     ("violation_rate", "Guard violation rate"),
 )
 DRILL_STATUS = {"error_rate": "error"}
-
-
-def require_admin() -> None:
-    """Defense in depth for the console pages: Streamlit serves ``pages/`` scripts directly
-    (without app.py's gate) when a fresh server's first request is a page URL."""
-    if not auth.is_admin():
-        st.warning("The console needs an admin sign-in.")
-        st.markdown("[Sign in](/signin)")
-        st.stop()
 
 
 def actor() -> str:

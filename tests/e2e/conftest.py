@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +60,20 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def server(e2e_home: Path) -> Iterator[str]:
+@contextmanager
+def _streamlit(home: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1 until it answers /_stcore/health."""
     if not Path(CHROMIUM).exists():
         pytest.skip("browser tests need Chromium: apt-get install -y chromium (README: Testing)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extra)")
     port = _free_port()
     env = {
         **os.environ,
-        "LLMOPS_HOME": str(e2e_home),
+        "LLMOPS_HOME": str(home),
         auth.HASH_KEY: auth.hash_password(ADMIN_PASSWORD),
     }
-    log = (e2e_home / "streamlit.log").open("wb")
+    log_path = home / f"streamlit-{port}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -103,7 +106,7 @@ def server(e2e_home: Path) -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((e2e_home / "streamlit.log").read_text(errors="replace"))
+                raise RuntimeError(log_path.read_text(errors="replace"))
             time.sleep(0.2)
         yield url
     finally:
@@ -113,6 +116,19 @@ def server(e2e_home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(e2e_home: Path) -> Iterator[str]:
+    with _streamlit(e2e_home) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_server(e2e_home: Path) -> Iterator[str]:
+    """A server that has answered no request yet."""
+    with _streamlit(e2e_home) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

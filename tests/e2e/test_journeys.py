@@ -12,7 +12,7 @@ from sqlalchemy import select
 from llmops.store.db import Database
 from llmops.store.models import Feedback, Trace
 
-from .conftest import ADMIN_PASSWORD
+from .conftest import ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +82,27 @@ def test_console_is_unreachable_without_signing_in(page: Any, server: str) -> No
     page.get_by_label("Admin password").wait_for()
     assert page.get_by_role("heading", name="Traces").count() == 0
     assert page.get_by_role("link", name="Traces").count() == 0
+
+
+@pytest.mark.parametrize("path", ["traces", "overview", "evals"])
+def test_a_fresh_servers_first_request_for_a_console_page_is_refused(
+    browser: Any, fresh_server: str, path: str
+) -> None:
+    """Before app.py has run once, Streamlit answers /<page> by running pages/<page>.py
+    directly; the page itself must refuse."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{fresh_server}/{path}")
+        page.get_by_text("The console needs an admin sign-in.").wait_for()
+        assert (
+            page.get_by_role("heading", name=re.compile("Traces|Overview|Evaluations")).count() == 0
+        )
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"fresh-server-{path}.png"), full_page=True)
+        context.close()
 
 
 def test_deep_link_opens_the_trace_after_sign_in(page: Any, server: str) -> None:

@@ -43,7 +43,26 @@ def test_non_admin_cannot_reach_console_pages(app: AppTest) -> None:
         app.switch_page("pages/traces.py")
 
 
-@pytest.mark.parametrize("page", ["pages/chat.py", "pages/traces.py", "pages/guardrails.py"])
+CONSOLE_PAGES = [
+    "pages/overview.py",
+    "pages/traces.py",
+    "pages/feedback.py",
+    "pages/evals.py",
+    "pages/guardrails.py",
+]
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES)
+def test_a_console_page_run_directly_refuses_anyone_but_an_admin(page: str) -> None:
+    """A fresh server answers a first request for /traces by running pages/traces.py
+    itself, without app.py's navigation: each console page must check for itself."""
+    at = AppTest.from_file(str(Path(__file__).parents[2] / page), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["The console needs an admin sign-in."]
+    assert not at.dataframe and not at.metric and not at.title
+
+
+@pytest.mark.parametrize("page", ["pages/chat.py", *CONSOLE_PAGES])
 def test_every_page_renders_for_an_admin(admin_app: AppTest, page: str) -> None:
     admin_app.run()
     assert "traces" in _pages(admin_app)
