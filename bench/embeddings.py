@@ -105,7 +105,10 @@ def compare(ours: Path, ref: Path) -> dict[str, object]:
     top_a = np.argsort(-(a["q"] @ a["p"].T), axis=1)[:, :5]
     top_b = np.argsort(-(b["q"] @ b["p"].T), axis=1)[:, :5]
     overlap = np.mean([len(set(x) & set(y)) / 5 for x, y in zip(top_a, top_b, strict=True)])
-    out["same_text_cosine"] = {"mean": round(float(cos.mean()), 4), "min": round(float(cos.min()), 4)}
+    out["same_text_cosine"] = {
+        "mean": round(float(cos.mean()), 4),
+        "min": round(float(cos.min()), 4),
+    }
     out["top5_overlap"] = round(float(overlap), 3)
     return out
 
