@@ -45,10 +45,14 @@ _QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
 # IPv4/IPv6-looking group. Presidio (its phone matcher above all) costs ~1.5 ms per 1,000
 # characters, so long texts are analysed only in windows around these candidates; a text
 # without any (most knowledge-base passages) is not analysed at all.
+# A digit run inside a longer word (a hex hash, an id) is not one: at most one letter may
+# lead or trail it (Spanish NIE X1234567L, DNI 12345678Z).
 _CANDIDATE = re.compile(
-    r"@|\d(?:[ .\-()/]{0,2}\d){5,}|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
+    r"@|(?<![\w.,])[A-Za-z]?\+?\(?\d(?:[ .\-()/]{0,2}\d){5,}(?![A-Za-z]{2}|\d)|"
+    r"\b[A-Z]{2}\d{2}[A-Z0-9 ]{10,}|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
     r"\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{0,4}){2,7}\b"
 )
+_DECIMAL = re.compile(r"[A-Za-z]?\d{1,4}[.,]\d{4,}")  # 0.7342156: a score, not an identifier
 _WINDOW = 80  # characters of context kept on each side of a candidate
 _WHOLE = 600  # texts up to this long are analysed whole
 # A number that follows a phone cue ("call me at", "Phone:", "llámame al") is a phone number
@@ -144,7 +148,11 @@ class PiiScanner:
 def _windows(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` worth analysing: all of a short text, else merged windows around
     every candidate (nothing when there is no candidate)."""
-    spans = [(max(0, m.start() - _WINDOW), m.end() + _WINDOW) for m in _CANDIDATE.finditer(text)]
+    spans = [
+        (max(0, m.start() - _WINDOW), m.end() + _WINDOW)
+        for m in _CANDIDATE.finditer(text)
+        if not _DECIMAL.fullmatch(m.group())
+    ]
     if not spans:
         return []
     if len(text) <= _WHOLE:

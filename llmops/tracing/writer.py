@@ -121,6 +121,19 @@ def _duration(start_ns: int, end_ns: int | None) -> float | None:
     return None if end_ns is None else round((end_ns - start_ns) / 1e6, 3)
 
 
+def _redact_strings(value: Any, redact: Redactor, depth: int = 0) -> Any:
+    """``value`` with every string inside it redacted (containers rebuilt, numbers kept)."""
+    if isinstance(value, str):
+        return redact(value)
+    if depth > 6 or isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _redact_strings(v, redact, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_strings(v, redact, depth + 1) for v in value]
+    return redact(to_text(value) or "")
+
+
 def _json_default(obj: Any) -> Any:
     value = to_jsonable(obj)
     return value if not isinstance(value, type(obj)) else repr(obj)[:500]
@@ -251,14 +264,19 @@ class SpanWriter:
         return self.redact(text) if self.redact is not None else text
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
-        """Attributes as a JSON document (one C-level dump; objects fall back to repr)."""
+        """Attributes as a JSON document (one C-level dump; objects fall back to repr).
+
+        Redaction applies to the string values only: the numbers (timestamps, token counts,
+        scores) are ours, and scanning them for phone or card numbers is most of the cost.
+        """
         if not attrs:
             return None
+        if self.redact is not None:
+            attrs = _redact_strings(attrs, self.redact)
         try:
-            text = orjson.dumps(attrs, default=_json_default).decode()
+            return orjson.dumps(attrs, default=_json_default).decode()
         except (TypeError, ValueError):
-            text = json.dumps(to_jsonable(attrs), ensure_ascii=False, default=str)
-        return self.redact(text) if self.redact is not None else text
+            return json.dumps(to_jsonable(attrs), ensure_ascii=False, default=str)
 
     def _render_one(self, rec: Record) -> tuple[str, Row]:
         """One record as the values of its table's columns, in ``_TABLES`` order.
