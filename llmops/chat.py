@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, R
 
 from llmops.config import Settings
 from llmops.errors import LLMOpsError, StoreError, UserFacingError
+from llmops.llm.local import LocalModel
 from llmops.llm.prompts import escape_question, format_sources, rag_prompt
 from llmops.llm.providers import build_chat_model
 from llmops.rag.knowledge import KnowledgeBase, KnowledgeRetriever
@@ -166,6 +167,16 @@ def _complete(pending: str) -> int:
     return last
 
 
+_PIECE = re.compile(r"\S+\s*")
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """Checked text, streamed a few words at a time (for the typewriter effect)."""
+    words = _PIECE.findall(text)
+    for i in range(0, len(words), 4):
+        yield "".join(words[i : i + 4])
+
+
 def _friendly_error(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
@@ -216,6 +227,7 @@ class ChatService:
         self.guards: Guards = guards or NoGuards()
         self._model_factory = model_factory or (lambda cfg: build_chat_model(cfg.model))
         self._chains: dict[str, Runnable[Any, Any]] = {}
+        self._fast_models: set[str] = set()  # releases whose model answers at once
         self._lock = threading.Lock()
         self._last_release: ReleaseInfo | None = None
 
@@ -248,6 +260,8 @@ class ChatService:
                 kb=self.kb, k=cfg.retrieval.k, min_score=cfg.retrieval.min_score
             )
             model = self._model_factory(cfg)
+            if isinstance(model, LocalModel):
+                self._fast_models.add(release.id)
             to_prompt: Runnable[Any, Any] = RunnableLambda(
                 lambda x: {
                     "question": escape_question(x["question"]),
@@ -338,6 +352,10 @@ class ChatService:
         stopped = False
         try:
             chain = self.chain(release)
+            # A remote model streams slowly: check each finished sentence before it is shown.
+            # The local model writes its whole answer in milliseconds: check it once, then
+            # stream the checked text.
+            per_sentence = guarded and release.id not in self._fast_models
             config: RunnableConfig = {
                 "callbacks": [ctx.handler],
                 "metadata": {"session_id": session_id, "release_id": release.id},
@@ -359,6 +377,8 @@ class ChatService:
                 if not guarded:
                     yield content
                     continue
+                if not per_sentence:
+                    continue  # the whole answer is checked below, before anything is shown
                 # A blocking output guard sees every sentence before the user does.
                 pending += content
                 cut = _complete(pending)
@@ -400,7 +420,7 @@ class ChatService:
             full = checked_out.text
             rest = full[len(shown) :] if full.startswith(shown) else ""
             if rest.strip():
-                yield rest.rstrip()
+                yield from _pieces(rest.rstrip())
             answer = full.strip()
         turn.answer = answer
         turn.citations = self._citations(answer, docs, cfg)

@@ -163,3 +163,29 @@ def test_guardrails_writes_nothing_to_home_and_sends_no_metrics(
     assert list(home.iterdir()) == []
     assert no_egress == []
     assert os.environ["NLTK_DATA"].endswith("nltk_data")
+
+
+class CountingGuards(GuardRunner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.outputs: list[str] = []
+
+    def run(self, text: str, direction: Any, profile: Any, metadata: dict[str, Any]) -> Any:
+        if direction == "output":
+            self.outputs.append(text)
+        return super().run(text, direction, profile, metadata)
+
+
+def test_the_local_models_answer_is_checked_once_then_streamed(
+    settings: Settings, db: Database, kb: Any, writer: SpanWriter
+) -> None:
+    """The offline model answers at once: one output check of the whole answer (not one per
+    sentence), and the checked text still reaches the page in several chunks."""
+    guards = CountingGuards()
+    chat = ChatService(settings, db, kb, Tracer(writer), guards=guards)
+    stream = chat.respond("How do canary releases work and how do I roll one back?")
+    chunks = [c for c in stream if c]
+    turn = stream.turn
+    assert turn is not None and not turn.blocked and turn.status == "ok"
+    assert guards.outputs == [turn.answer]
+    assert len(chunks) > 1 and "".join(chunks).strip() == turn.answer
