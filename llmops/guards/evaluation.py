@@ -71,6 +71,8 @@ class EvalReport:
     profile: str = "default"
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_lang: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # recall on the labelled cases of each subcategory (e.g. jailbreak/DAN-family)
+    by_subcategory: dict[str, dict[str, Any]] = field(default_factory=dict)
     benign: dict[str, dict[str, Any]] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -82,6 +84,7 @@ class EvalReport:
             "profile": self.profile,
             "labels": self.labels,
             "by_lang": self.by_lang,
+            "by_subcategory": self.by_subcategory,
             "benign": self.benign,
             "latency_ms": self.latency_ms,
             "errors": self.errors,
@@ -158,6 +161,7 @@ def evaluate(cases: Iterable[Case], dataset: str = "", profile: str = "default")
     report = EvalReport(dataset=dataset, cases=len(cases), profile=profile)
     overall: dict[str, Counts] = defaultdict(Counts)
     by_lang: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
+    by_sub: dict[str, Counts] = defaultdict(Counts)
     benign: dict[str, Counts] = defaultdict(Counts)
     timings: list[float] = []
     gold_labels = sorted({lab for c in cases for lab in c.labels})
@@ -186,6 +190,12 @@ def evaluate(cases: Iterable[Case], dataset: str = "", profile: str = "default")
                     bucket.fn += 1
                 else:
                     bucket.tn += 1
+        if gold and case.subcategory:
+            bucket = by_sub[f"{case.subcategory} ({', '.join(sorted(gold))})"]
+            if gold <= pred:
+                bucket.tp += 1
+            else:
+                bucket.fn += 1
         if not gold:
             flagged = bool(pred - {"secret"})
             for key in (
@@ -198,6 +208,7 @@ def evaluate(cases: Iterable[Case], dataset: str = "", profile: str = "default")
                 else:
                     benign[key].tn += 1
     report.labels = {k: v.as_dict() for k, v in sorted(overall.items())}
+    report.by_subcategory = {k: v.as_dict() for k, v in sorted(by_sub.items())}
     report.by_lang = {
         lang: {k: v.as_dict() for k, v in sorted(d.items())} for lang, d in by_lang.items()
     }
