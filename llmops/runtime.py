@@ -19,6 +19,7 @@ from llmops.tracing.writer import SpanWriter
 
 if TYPE_CHECKING:
     from llmops.chat import ChatService
+    from llmops.evals.online import OnlineEvaluator
     from llmops.rag.embeddings import MiniLMEmbeddings
     from llmops.rag.knowledge import KnowledgeBase
 
@@ -51,6 +52,7 @@ class Runtime:
         self._embeddings: MiniLMEmbeddings | None = None
         self._kb: KnowledgeBase | None = None
         self._chat: ChatService | None = None
+        self._online: OnlineEvaluator | None = None
 
     @property
     def embeddings(self) -> MiniLMEmbeddings:
@@ -101,6 +103,19 @@ class Runtime:
         thread.start()
         return thread
 
+    def start_online_evaluation(self) -> bool:
+        """Score a sample of live traffic in a background thread when
+        ``LLMOPS_ONLINE_EVAL_RATE`` is above 0 (never on the chat's hot path). Returns
+        whether a worker was started."""
+        if self.settings.online_eval_rate <= 0 or self._online is not None:
+            return False
+        from llmops.evals.online import OnlineEvaluator
+
+        self._online = OnlineEvaluator.from_runtime(self).start()
+        return True
+
     def close(self) -> None:
+        if self._online is not None:
+            self._online.stop()
         self.writer.close()
         self.db.dispose()

@@ -110,3 +110,23 @@ def test_retriever_outputs_are_read_leniently(raw: str | None) -> None:
 
     out = _contexts(raw)
     assert isinstance(out, list) and all(isinstance(x, str) for x in out)
+
+
+def test_the_app_runtime_starts_a_worker_only_when_a_rate_is_set(tmp_path: Any) -> None:
+    from llmops.config import Settings
+    from llmops.runtime import Runtime
+
+    off = Runtime(Settings(home=tmp_path / "off"))
+    try:
+        assert off.start_online_evaluation() is False
+    finally:
+        off.close()
+    on = Runtime(Settings(home=tmp_path / "on", online_eval_rate=0.5))
+    try:
+        assert on.start_online_evaluation() is True
+        assert on.start_online_evaluation() is False  # one worker a process
+        worker = on._online
+        assert worker is not None and worker._thread is not None and worker._thread.is_alive()
+    finally:
+        on.close()
+    assert not worker._thread.is_alive()
