@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     guard_profile: str = Field(
         "default", description="Guard profile for releases that do not name one."
     )
-    otlp_endpoint: str | None = Field(None, description="Also export spans over OTLP/HTTP.")
 
     # -- evaluation (llmops/evals, docs/evaluation.md) --
     eval_concurrency: int = Field(4, ge=1, le=64, description="Items an eval run answers at once.")
