@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.store.db import Database
 from llmops.store.models import (
+    EVAL_SESSION_PREFIX,
     AuditLog,
     Dataset,
     DatasetItem,
@@ -44,8 +45,6 @@ FORMATS = ("jsonl", "csv")
 MAX_INPUT_CHARS = 100_000
 MAX_CASES = 100_000
 MAX_PHRASE_CHARS = 500
-EVAL_SESSION_PREFIX = "eval:"  # session id of the traces an evaluation run produces
-
 _NAME = re.compile(r"^\w[\w .:\-]{0,199}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")

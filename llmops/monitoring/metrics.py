@@ -33,6 +33,7 @@ from sqlalchemy import (
     extract,
     func,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -43,6 +44,7 @@ from llmops.errors import InvalidInputError
 from llmops.monitoring.histogram import QUANTILES, bin_value
 from llmops.store.db import Database
 from llmops.store.models import (
+    EVAL_SESSION_PREFIX,
     Feedback,
     GuardEvent,
     LatencyHistogram,
@@ -351,7 +353,12 @@ def _raw(q: _Query, period: Period) -> None:
     epoch = _epoch(t.started_at, dialect)
     b: Any = (epoch - epoch % width) if q.bucketed else literal_column("0")
     g = _group_expr(q.group, t.release_id, t.model)
-    where = [t.started_at >= period.since, t.started_at < period.until]
+    where = [
+        t.started_at >= period.since,
+        t.started_at < period.until,
+        # live traffic only, as in the rollups: evaluation runs' cases are not users
+        or_(t.session_id.is_(None), ~t.session_id.startswith(EVAL_SESSION_PREFIX)),
+    ]
     if q.scope.release_id:
         where.append(t.release_id == q.scope.release_id)
     if q.scope.model:

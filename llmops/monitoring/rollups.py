@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 
 from llmops.monitoring.histogram import bin_of
 from llmops.monitoring.pricing import PriceBook, load_book
+from llmops.store.models import EVAL_SESSION_PREFIX
 
 Row = tuple[Any, ...] | list[Any]
 GRAINS: tuple[tuple[str, int], ...] = (("hour", 3600), ("day", 86400))
@@ -51,6 +52,7 @@ class _Ix(NamedTuple):
     tin: int
     tout: int
     cost: int
+    session: int
 
 
 def index_of(columns: Sequence[str]) -> _Ix:
@@ -58,7 +60,22 @@ def index_of(columns: Sequence[str]) -> _Ix:
     return _Ix(
         pos["id"], pos["release_id"], pos["model"], pos["status"], pos["started_at"],
         pos["latency_ms"], pos["ttft_ms"], pos["input_tokens"], pos["output_tokens"], pos["cost"],
+        pos["session_id"],
     )  # fmt: skip
+
+
+def is_live(session_id: Any) -> bool:
+    """Live traffic, not an evaluation run's case (those are kept out of the rollups)."""
+    return not (session_id or "").startswith(EVAL_SESSION_PREFIX)
+
+
+def live_sql(alias: str = "traces") -> str:
+    """The same test in raw SQL (no LIKE: a literal % is a placeholder to psycopg)."""
+    n = len(EVAL_SESSION_PREFIX)
+    return (
+        f"({alias}.session_id IS NULL OR "
+        f"substr({alias}.session_id, 1, {n}) <> '{EVAL_SESSION_PREFIX}')"
+    )
 
 
 _HOURS: dict[str, int] = {}
@@ -245,10 +262,11 @@ def prepare(
     }
     pending = Pending()
     for tid, i in fresh.items():
-        pending.add_trace(traces[i], ix, violating=tid in earlier or tid in event_traces)
+        if is_live(traces[i][ix.session]):
+            pending.add_trace(traces[i], ix, violating=tid in earlier or tid in event_traces)
     late = event_traces - set(fresh) - earlier  # first event of a trace stored before
     if late:
-        sql = "SELECT started_at, release_id, model FROM traces WHERE id {in_}"
+        sql = f"SELECT started_at, release_id, model FROM traces WHERE {live_sql()} AND id {{in_}}"
         for started, release, model in _select_in(conn, dialect, sql, late):
             pending.add_violation(started, release, model)
     return pending
@@ -267,7 +285,7 @@ def _price(traces: list[Row], positions: Iterable[int], ix: _Ix, book: PriceBook
 # -- rebuild from what is stored ---------------------------------------------------------------
 _REBUILD_COLUMNS = (
     "id", "release_id", "model", "status", "started_at", "latency_ms", "ttft_ms",
-    "input_tokens", "output_tokens", "cost",
+    "input_tokens", "output_tokens", "cost", "session_id",
 )  # fmt: skip
 
 
@@ -313,7 +331,7 @@ def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildRepo
     conn.exec_driver_sql("DELETE FROM metric_rollups")
     mark = "?" if dialect == "sqlite" else "%s"
     select = (
-        f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM traces WHERE id > {mark} "
+        f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM traces WHERE id > {mark} AND {live_sql()} "
         f"ORDER BY id LIMIT {int(chunk)}"
     )
     ix = index_of(_REBUILD_COLUMNS)
@@ -338,7 +356,7 @@ def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildRepo
         pending.apply(conn, dialect)
         total += len(rows)
         after = ids[-1]
-    conn.exec_driver_sql(feedback_rollup_sql(dialect))
+    conn.exec_driver_sql(feedback_rollup_sql(dialect, where=live_sql("t")))
     rollup_rows = conn.exec_driver_sql("SELECT count(*) FROM metric_rollups").scalar() or 0
     hist_rows = conn.exec_driver_sql("SELECT count(*) FROM latency_histograms").scalar() or 0
     return RebuildReport(total, int(rollup_rows), int(hist_rows))

@@ -94,6 +94,11 @@ class ReleaseLabel(Base):
     updated_by: Mapped[str] = mapped_column(String(200), default="system")
 
 
+# Evaluation runs answer their cases through the real chat pipeline; their traces carry a
+# session id with this prefix, so monitoring can tell them from live traffic.
+EVAL_SESSION_PREFIX = "eval:"
+
+
 class Trace(Base):
     """One chat turn (or evaluation item): the root of a span tree plus its aggregates."""
 
