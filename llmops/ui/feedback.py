@@ -24,6 +24,7 @@ from llmops.monitoring.metrics import Stats
 from llmops.store.db import Database
 from llmops.ui.deps import release_ids, runtime
 from llmops.ui.overview import RANGES, actor, models, now, release_label, release_names
+from llmops.ui.widgets import pager
 
 PAGE_SIZE = 25
 EXPORTS = (
@@ -164,14 +165,7 @@ def comments(view: FeedbackView) -> None:
         selection_mode="multi-row",
         column_config={"trace": st.column_config.LinkColumn("trace", display_text="open")},
     )  # fmt: skip
-    prev, info, nxt = st.columns([1, 3, 1])
-    if prev.button("← Newer", disabled=page == 0, key="fb_prev"):
-        st.session_state["fb_page"] = page - 1
-        st.rerun()
-    info.caption(f"Page {page + 1}")
-    if nxt.button("Older →", disabled=not more, key="fb_next"):
-        st.session_state["fb_page"] = page + 1
-        st.rerun()
+    pager("fb_page", page, more=more, caption=f"Page {page + 1}")
     if datasets_available():
         selected = [rows[i].trace_id for i in (event.selection.rows if event is not None else [])]
         add_to_dataset(rows, selected)

@@ -8,6 +8,7 @@ from llmops import console
 from llmops.guards import report
 from llmops.guards.validators import VALIDATORS
 from llmops.ui.deps import release_ids, runtime
+from llmops.ui.widgets import page_count, pager
 
 PAGE_SIZE = 25
 
@@ -85,15 +86,8 @@ def event_list(flt: report.EventFilter) -> None:
         width="stretch",
         column_config={"trace": st.column_config.LinkColumn("trace", display_text="open")},
     )
-    prev, info, nxt = st.columns([1, 3, 1])
-    pages = max(1, -(-total // PAGE_SIZE))
-    if prev.button("← Newer", disabled=page == 0, key="gr_prev"):
-        st.session_state["gr_page"] = page - 1
-        st.rerun()
-    info.caption(f"Page {page + 1} of {pages}")
-    if nxt.button("Older →", disabled=page + 1 >= pages, key="gr_next"):
-        st.session_state["gr_page"] = page + 1
-        st.rerun()
+    pages = page_count(total, PAGE_SIZE)
+    pager("gr_page", page, more=page + 1 < pages, caption=f"Page {page + 1} of {pages}")
 
 
 def evaluations() -> None:

@@ -18,6 +18,7 @@ from llmops.monitoring import alerts, charts, metrics, pricing
 from llmops.monitoring.metrics import METRICS, Scope, Stats
 from llmops.ui.chat import current_user
 from llmops.ui.deps import release_ids, runtime
+from llmops.ui.widgets import page_count, pager
 
 RANGES: dict[str, timedelta] = {
     "Last hour": timedelta(hours=1),
@@ -389,15 +390,8 @@ def alert_history() -> None:
         width="stretch",
         key="ov_history",
     )  # fmt: skip
-    pages = max(1, -(-total // 20))
-    prev, info, nxt = st.columns([1, 3, 1])
-    if prev.button("← Newer", disabled=page == 0, key="ov_hist_prev"):
-        st.session_state["ov_hist_page"] = page - 1
-        st.rerun()
-    info.caption(f"Page {page + 1} of {pages}")
-    if nxt.button("Older →", disabled=page + 1 >= pages, key="ov_hist_next"):
-        st.session_state["ov_hist_page"] = page + 1
-        st.rerun()
+    pages = page_count(total, 20)
+    pager("ov_hist_page", page, more=page + 1 < pages, caption=f"Page {page + 1} of {pages}")
 
 
 # -- prices ------------------------------------------------------------------------------------

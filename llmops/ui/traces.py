@@ -12,6 +12,7 @@ from llmops import console
 from llmops.errors import NotFoundError
 from llmops.store import queries
 from llmops.ui.deps import release_ids, runtime, trace_page
+from llmops.ui.widgets import page_count, pager
 
 PAGE_SIZE = 25
 STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
@@ -105,7 +106,7 @@ def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
 def trace_list(flt: queries.TraceFilter) -> None:
     page = st.session_state.get("tr_page", 0)
     items, total = trace_page(flt, PAGE_SIZE, page * PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = page_count(total, PAGE_SIZE)
     if page >= pages:
         st.session_state["tr_page"] = page = 0
         items, total = trace_page(flt, PAGE_SIZE, 0)
@@ -124,14 +125,12 @@ def trace_list(flt: queries.TraceFilter) -> None:
     if selected:
         st.query_params["trace"] = items[selected[0]].id
         st.rerun()
-    prev, info, nxt = st.columns([1, 3, 1])
-    if prev.button("← Newer", disabled=page == 0):
-        st.session_state["tr_page"] = page - 1
-        st.rerun()
-    info.caption(f"Page {page + 1} of {pages} · {total:,} traces")
-    if nxt.button("Older →", disabled=page + 1 >= pages):
-        st.session_state["tr_page"] = page + 1
-        st.rerun()
+    pager(
+        "tr_page",
+        page,
+        more=page + 1 < pages,
+        caption=f"Page {page + 1} of {pages} · {total:,} traces",
+    )
 
 
 def _json(value: Any) -> None:

@@ -210,3 +210,27 @@ def test_guardrails_page_shows_the_blocked_turn_and_an_evaluation(admin_app: App
     confusion = next(t for t in tables if "label" in t.columns)
     assert "prompt_injection" in set(confusion["label"])
     assert "benign · lang:en" in set(confusion["label"])
+
+
+def test_traces_page_pages_through_the_list(admin_app: AppTest) -> None:
+    from datetime import UTC, datetime
+
+    from llmops.tracing.ids import new_trace_id
+    from llmops.tracing.records import TraceRecord
+
+    admin_app.run()
+    rt = runtime()
+    now = datetime.now(UTC).timestamp()
+    for i in range(30):  # more than a page (25)
+        start = int((now - i) * 1e9)
+        rt.writer.submit(
+            TraceRecord(id=new_trace_id(), name="chat", start_ns=start, end_ns=start + 1000,
+                        input=f"paging question {i}")
+        )  # fmt: skip
+    rt.tracer.flush()
+    admin_app.switch_page("pages/traces.py").run()
+    assert len(admin_app.dataframe[0].value) == 25
+    admin_app.button(key="tr_page_next").click().run()
+    assert not admin_app.exception, admin_app.exception
+    assert len(admin_app.dataframe[0].value) == 5
+    assert admin_app.session_state["tr_page"] == 1

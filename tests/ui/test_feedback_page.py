@@ -51,7 +51,7 @@ def test_counts_and_rates_match_the_store(admin_app: AppTest) -> None:
 def test_filters_page_and_link_each_rating_to_its_trace(admin_app: AppTest) -> None:
     at = _open(admin_app)
     assert len(_table(at)) == page.PAGE_SIZE
-    at.button(key="fb_next").click().run()
+    at.button(key="fb_page_next").click().run()
     assert at.session_state["fb_page"] == 1
     at.toggle(key="fb_down").set_value(True)
     at.toggle(key="fb_comment").set_value(True).run()
@@ -59,7 +59,7 @@ def test_filters_page_and_link_each_rating_to_its_trace(admin_app: AppTest) -> N
     rows = _table(at)
     assert set(rows[""]) == {"👎"} and all(rows["comment"])
     first_page = list(rows["trace"])
-    at.button(key="fb_next").click().run()
+    at.button(key="fb_page_next").click().run()
     assert not at.exception, at.exception
     assert not set(_table(at)["trace"]) & set(first_page)
     link = first_page[0]
