@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,7 @@ DEFAULT_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
 class Settings(BaseSettings):
     """Runtime configuration. Field names map to ``LLMOPS_<NAME>`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="LLMOPS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(Path("data"), description="Root directory of all state.")
     database_url: str | None = Field(
@@ -41,6 +42,22 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(4000, ge=1, description="Longest accepted chat message.")
     redact_pii: bool = Field(
         True, description="Redact personal data and credentials before anything is stored."
+    )
+    redact_names: Literal["context", "ner", "off"] = Field(
+        "context",
+        description="Person names in stored text: 'context' redacts names introduced as such "
+        "(\"my name is …\", \"me llamo …\", \"Dr. …\"); 'ner' also runs the English "
+        "named-entity model on every stored text (slower); 'off' keeps names.",
+    )
+    user_id_mode: Literal["auto", "hash", "raw"] = Field(
+        "auto",
+        description="How user ids are stored: 'hash' stores a keyed hash (HMAC-SHA256) instead "
+        "of the id, 'raw' the id itself, 'auto' hashes ids that are e-mail addresses.",
+    )
+    user_id_key: str | None = Field(
+        None,
+        description="Key of the user-id hash; replicas sharing a store must share it. Default: "
+        "a random key created once in $LLMOPS_HOME/user-id.key.",
     )
     guard_profile: str = Field(
         "default", description="Guard profile for releases that do not name one."
@@ -88,6 +105,30 @@ class Settings(BaseSettings):
     trace_batch_size: int = Field(500, ge=1, description="Spans per store transaction.")
     trace_flush_interval_s: float = Field(0.2, gt=0, description="Max delay before a write.")
     trace_retry_interval_s: float = Field(2.0, gt=0, description="Retry delay when down.")
+    trace_queue_max: int = Field(
+        200_000,
+        ge=100,
+        description="Records the writer queues in memory; beyond it new records are refused "
+        "(counted, logged, shown on the Overview) instead of growing without bound.",
+    )
+    trace_hold_max: int = Field(
+        100_000,
+        ge=0,
+        description="Rendered records kept in memory while neither the store nor the spool "
+        "can take them (disk full); beyond it they are dropped, counted and logged.",
+    )
+    spool_dir_override: Path | None = Field(
+        None,
+        alias="LLMOPS_SPOOL_DIR",
+        description="Where traces are spooled while the store is down (default "
+        "$LLMOPS_HOME/spool); put it on another disk than the database.",
+    )
+
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For header is believed (e.g. 127.0.0.1 behind nginx on the same host).",
+    )
 
     # monitoring (docs/monitoring.md)
     alert_webhook_url: str | None = Field(
@@ -113,7 +154,7 @@ class Settings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        return self.home / "spool"
+        return self.spool_dir_override or self.home / "spool"
 
     def ensure_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -362,7 +362,7 @@ def seed(
             at = ts if direction == "input" else t_fin
             rows["event"].append(
                 (tid, g_in if direction == "input" else root, validator, direction, action,
-                 message, None, release_id, fmt(at))
+                 message, None, release_id, fmt(at), span_id())
             )  # fmt: skip
             n_events += 1
         if status != "blocked" and rand() < (0.3 if status == "error" else 0.12):

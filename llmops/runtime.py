@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from llmops.config import Settings, get_settings
+from llmops.privacy import user_id_mapper
 from llmops.redaction import redact
 from llmops.releases import ReleaseInfo, ensure_default_release
 from llmops.store.db import Database
@@ -46,6 +47,9 @@ class Runtime:
             flush_interval_s=self.settings.trace_flush_interval_s,
             retry_interval_s=self.settings.trace_retry_interval_s,
             redact=redact if self.settings.redact_pii else None,
+            user_ids=user_id_mapper(self.settings),
+            queue_max=self.settings.trace_queue_max,
+            hold_max=self.settings.trace_hold_max,
         )
         self.tracer = Tracer(self.writer)
         self._lock = threading.RLock()

@@ -216,13 +216,53 @@ class GuardEvent(Base):
     excerpt: Mapped[str | None] = mapped_column(Text)
     release_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Chosen when the event is recorded: a replayed event (spool, retry) is stored once.
+    event_id: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
+        Index("uq_guard_events_trace_event", "trace_id", "event_id", unique=True),
         Index("ix_guard_events_created_at", "created_at"),
         Index("ix_guard_events_trace_id", "trace_id"),
         Index("ix_guard_events_validator_created", "validator", "created_at"),
         Index("ix_guard_events_release_created", "release_id", "created_at"),
     )
+
+
+class Quarantine(Base):
+    """A record the store rejected (a data error, not an outage), kept with the error.
+
+    The trace writer stores every other record of the batch and puts the bad one here, so
+    one bad row never stops tracing. ``record`` is the rendered row (already redacted) as
+    JSON with its column names; ``llmops db doctor --retry`` tries them again.
+    """
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    record: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20), default="writer")
+
+    __table_args__ = (Index("ix_quarantine_at", "at"),)
+
+
+class TracingIncident(Base):
+    """Records the trace writer could not keep (refused by a full queue, or dropped when
+    neither the store nor the spool could take them), written once the store answers."""
+
+    __tablename__ = "tracing_incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))  # refused | dropped
+    records: Mapped[int] = mapped_column(Integer)
+    process: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_tracing_incidents_at", "at"),)
 
 
 class GuardEvalRun(Base):

@@ -61,7 +61,16 @@ def _chain_kind(serialized: dict[str, Any] | None, name: str) -> str:
 
 
 def _error_text(error: BaseException) -> str:
+    if isinstance(error, GeneratorExit):
+        return "cancelled: the caller stopped reading the stream"
     return f"{type(error).__name__}: {error}"
+
+
+def error_status(error: BaseException | None) -> str:
+    """A span's status for how its run ended: a stream closed early is ``cancelled``."""
+    if error is None:
+        return "ok"
+    return "cancelled" if isinstance(error, GeneratorExit) else "error"
 
 
 class TracingCallbackHandler(BaseCallbackHandler):
@@ -135,7 +144,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         span.end_ns = time.time_ns()
         span.output = output
         if error is not None:
-            span.status = "error"
+            span.status = error_status(error)
             span.error = _error_text(error)
             span.attributes["error.type"] = type(error).__name__
         if attributes:

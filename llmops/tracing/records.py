@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops.tracing.ids import new_span_id
+
 
 @dataclass(slots=True)
 class SpanRecord:
@@ -109,6 +111,8 @@ class GuardEventRecord:
     excerpt: str | None = None
     release_id: str | None = None
     at_ns: int = field(default_factory=time.time_ns)
+    # chosen once, so a replayed event is stored once
+    event_id: str = field(default_factory=new_span_id)
 
 
 Record = SpanRecord | TraceRecord | GuardEventRecord | RunRecord

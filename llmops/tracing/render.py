@@ -2,11 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 MAX_TEXT = 16_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sanitize(text: str) -> str:
+    """``text`` as every backend stores it: no NUL (PostgreSQL refuses it in text) and no
+    lone surrogates (not encodable as UTF-8; Python makes them of invalid bytes in argv),
+    each replaced by U+FFFD. The common case, ASCII without NUL, costs two C-level scans."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def sanitize_json(doc: str) -> str:
+    """A JSON document as every backend stores it: escaped NULs become U+FFFD as well."""
+    doc = sanitize(doc)
+    return doc.replace("\\u0000", "\\ufffd") if "\\u0000" in doc else doc
+
+
+def fit(text: str | None, limit: int) -> str | None:
+    """Sanitised and cut to a column's length."""
+    if text is None:
+        return None
+    text = sanitize(text)
+    return text if len(text) <= limit else text[:limit]
+
+
+def fit_id(text: str | None, limit: int) -> str | None:
+    """An identifier (session, user) fitted to its column: an over-long one keeps a prefix
+    and a digest of the whole, so two long ids that share a prefix stay apart."""
+    if text is None:
+        return None
+    text = sanitize(text)
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{text[: limit - 17]}~{digest}"
 
 
 def _message_text(msg: Any) -> str:

@@ -1,104 +1,109 @@
-"""The batching span writer: never blocks the chat, never loses a span.
+"""The batching span writer: never blocks the chat, never loses a span it accepted.
 
-The hot path only appends a record to an in-process deque (tens of nanoseconds, no lock).
-A daemon thread drains it in batches, renders and redacts the records, and inserts each batch
-in one transaction. If the store is unavailable the rendered batch is spooled to a JSONL file
-under ``$LLMOPS_HOME/spool`` and replayed, oldest first, once the store answers again.
-Inserts ignore rows that already exist, so a replay after an ambiguous failure is harmless.
+The hot path only appends a record to an in-process deque (no lock, no I/O). A daemon thread
+drains it in batches, renders the records (text, JSON, redaction, column limits) and inserts
+each batch in one transaction. What can go wrong, and what happens then
+(docs/reliability.md):
+
+- **The store is unavailable** (connection refused, locked, disk full, not migrated): the
+  rendered batch is spooled to a JSONL file in the spool directory (``LLMOPS_SPOOL_DIR``,
+  which may live on another disk) and replayed, oldest first, once the store answers. If the
+  spool cannot be written either, batches are held in a bounded in-memory buffer and retried.
+- **A record is bad** (the store rejects that row): the batch is split until the bad record is
+  alone; every other record is stored and the bad one goes to the ``quarantine`` table with
+  its error (``llmops db doctor``). One bad record never stops tracing.
+- **Too much at once**: the queue is bounded; records beyond it are refused, not queued.
+
+Anything refused or dropped is counted, logged, and written to ``tracing_incidents`` once the
+store answers (the Overview shows it). Replay is idempotent: traces and spans have primary
+keys, guard events an ``event_id``, rollups count a trace only the first time it is stored;
+and only one process replays a spool directory at a time (an advisory file lock).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import itertools
 import json
 import logging
 import os
+import socket
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+import weakref
+from collections import deque, namedtuple
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import Integer, String, insert
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from llmops.monitoring import rollups
 from llmops.store.db import Database
-from llmops.tracing.handler import _chain_kind, _error_text, _name
+from llmops.store.models import GuardEvent, Quarantine, Span, Trace, TracingIncident
+from llmops.tracing.handler import _chain_kind, _error_text, _name, error_status
 from llmops.tracing.ids import span_id_for_int
 from llmops.tracing.records import GuardEventRecord, Record, RunRecord, SpanRecord, TraceRecord
-from llmops.tracing.render import MAX_TEXT, to_jsonable, to_text
+from llmops.tracing.render import (
+    MAX_TEXT,
+    fit,
+    fit_id,
+    sanitize,
+    sanitize_json,
+    to_jsonable,
+    to_text,
+)
 
 log = logging.getLogger(__name__)
 
 Redactor = Callable[[str], str]
 Row = tuple[Any, ...] | list[Any]
+Rows = dict[str, list[Row]]
+KINDS = ("trace", "span", "event")
+_MODELS: dict[str, Any] = {"trace": Trace, "span": Span, "event": GuardEvent}
 
 
-_EPOCH = datetime(1970, 1, 1)
-_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "trace": (
-        "traces",
-        (
-            "id",
-            "name",
-            "session_id",
-            "user_id",
-            "release_id",
-            "model",
-            "status",
-            "started_at",
-            "ended_at",
-            "latency_ms",
-            "ttft_ms",
-            "input_tokens",
-            "output_tokens",
-            "cost",
-            "input",
-            "output",
-            "error",
-            "tags",
-            "attributes",
-        ),
-    ),
-    "span": (
-        "spans",
-        (
-            "trace_id",
-            "id",
-            "parent_id",
-            "name",
-            "kind",
-            "started_at",
-            "ended_at",
-            "duration_ms",
-            "status",
-            "error",
-            "input",
-            "output",
-            "attributes",
-        ),
-    ),
-    "event": (
-        "guard_events",
-        (
-            "trace_id",
-            "span_id",
-            "validator",
-            "direction",
-            "action",
-            "message",
-            "excerpt",
-            "release_id",
-            "created_at",
-        ),
-    ),
+def _insert_columns(model: Any) -> tuple[str, ...]:
+    """The columns the writer fills: all but an autoincrement integer key."""
+    return tuple(
+        c.name
+        for c in model.__table__.columns
+        if not (c.primary_key and isinstance(c.type, Integer))
+    )
+
+
+def _row_type(name: str, columns: tuple[str, ...]) -> Any:
+    """A tuple type with one field per column: rows are built by name, stored by position."""
+    return namedtuple(name, columns)
+
+
+# Column lists, lengths and row shapes come from the models (llmops/store/models.py).
+COLUMNS: dict[str, tuple[str, ...]] = {k: _insert_columns(m) for k, m in _MODELS.items()}
+TABLES: dict[str, str] = {k: m.__tablename__ for k, m in _MODELS.items()}
+_LIMITS: dict[str, dict[str, int]] = {
+    k: {
+        c.name: c.type.length
+        for c in m.__table__.columns
+        if isinstance(c.type, String) and c.type.length
+    }
+    for k, m in _MODELS.items()
 }
+TraceRow = _row_type("TraceRow", COLUMNS["trace"])
+SpanRow = _row_type("SpanRow", COLUMNS["span"])
+EventRow = _row_type("EventRow", COLUMNS["event"])
+_TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
-
+SPOOL_VERSION = 2
+_EPOCH = datetime(1970, 1, 1)
 _last_second: tuple[int, str] = (-1, "")
+_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _ts(ns: int | None) -> str | None:
@@ -139,6 +144,120 @@ def _json_default(obj: Any) -> Any:
     return value if not isinstance(value, type(obj)) else repr(obj)[:500]
 
 
+def _reason(exc: BaseException) -> str:
+    """An error in one line, without the statement and parameters SQLAlchemy appends."""
+    orig = getattr(exc, "orig", None) or exc
+    return (
+        f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig).strip() else ''}"
+    )
+
+
+def _count(rows: Rows) -> int:
+    return sum(len(v) for v in rows.values())
+
+
+def _empty() -> Rows:
+    return {k: [] for k in KINDS}
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a failed write means "the store cannot take anything now" (spool and retry)
+    rather than "this data is bad" (split the batch, quarantine the bad record).
+
+    Connection failures, locks, timeouts, a full disk and a schema that is not there yet are
+    the store's state; a constraint, an encoding or a value the store refuses is the data's.
+    """
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or ""
+        # 08: connection exception, 53: insufficient resources (disk full, out of memory),
+        # 57: operator intervention (shutdown), 42P01/42703: table/column not there yet
+        return code[:2] in ("08", "53", "57") or code in ("42P01", "42703")
+    return isinstance(exc, OSError | MemoryError)
+
+
+class _StoreDown(Exception):
+    """Raised inside the writer when the store became unavailable mid-way; ``rest`` is what
+    was not stored yet."""
+
+    def __init__(self, cause: BaseException, rest: Rows) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.rest = rest
+
+
+@dataclass
+class WriterStats:
+    """What a writer did since it started (this process only)."""
+
+    written: int
+    spooled: int
+    quarantined: int
+    refused: int
+    dropped: int
+    queued: int
+    held: int
+    healthy: bool
+    spool_files: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- one atexit hook per process -----------------------------------------------------------------
+_WRITERS: weakref.WeakSet[SpanWriter] = weakref.WeakSet()
+_ATEXIT = threading.Lock()
+_atexit_registered = False
+
+
+def _close_all() -> None:
+    for writer in list(_WRITERS):
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+def _register(writer: SpanWriter) -> None:
+    global _atexit_registered
+    with _ATEXIT:
+        _WRITERS.add(writer)
+        if not _atexit_registered:
+            atexit.register(_close_all)
+            _atexit_registered = True
+
+
+@contextlib.contextmanager
+def _replay_lock(spool_dir: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking advisory lock on the spool directory: True if this process
+    holds it (and may replay), False if another process is replaying right now."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(spool_dir / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class SpanWriter:
     """Drains span and trace records into the store in batches, spooling when it is down."""
 
@@ -151,6 +270,9 @@ class SpanWriter:
         flush_interval_s: float = 0.2,
         retry_interval_s: float = 2.0,
         redact: Redactor | None = None,
+        user_ids: Callable[[str], str] | None = None,
+        queue_max: int = 200_000,
+        hold_max: int = 100_000,
         start: bool = True,
         maintain_rollups: bool = True,
     ) -> None:
@@ -161,27 +283,44 @@ class SpanWriter:
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s
         self.redact = redact
+        self.user_ids = user_ids
+        self.queue_max = queue_max
+        self.hold_max = hold_max
         self._queue: deque[Record] = deque()
+        self._held: deque[Rows] = deque()  # rendered, neither stored nor spooled (disk full)
+        self._held_n = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy = False
         self._healthy = True
         self._retry_at = 0.0
+        self._spool_check_at = 0.0
         self._seq = itertools.count()
         self._replay_attempts = 0
         self._sql_cache: dict[str, str] = {}
+        self._losses = {"refused": 0, "dropped": 0}  # not yet written to tracing_incidents
+        self._loss_lock = threading.Lock()
+        self._refused_logged = 0.0
         self.written = 0
         self.spooled = 0
+        self.quarantined = 0
+        self.refused = 0
         self.dropped = 0
         self._thread = threading.Thread(target=self._loop, name="llmops-span-writer", daemon=True)
         if start:
             self._thread.start()
-            atexit.register(self.close)
+            _register(self)
 
     # -- hot path ---------------------------------------------------------------------------
     def submit(self, record: Record) -> None:
-        """Queue a record; O(1), lock-free, never raises."""
-        self._queue.append(record)
+        """Queue a record; O(1), lock-free, never raises, never blocks. Beyond ``queue_max``
+        queued records the record is refused and counted (the writer thread reports it)."""
+        if len(self._queue) < self.queue_max:
+            self._queue.append(record)
+            return
+        with self._loss_lock:
+            self.refused += 1
+            self._losses["refused"] += 1
 
     # -- control ----------------------------------------------------------------------------
     @property
@@ -189,7 +328,20 @@ class SpanWriter:
         return self._healthy
 
     def pending(self) -> int:
-        return len(self._queue) + (1 if self._busy else 0)
+        return len(self._queue) + self._held_n + (1 if self._busy else 0)
+
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            written=self.written,
+            spooled=self.spooled,
+            quarantined=self.quarantined,
+            refused=self.refused,
+            dropped=self.dropped,
+            queued=len(self._queue),
+            held=self._held_n,
+            healthy=self._healthy,
+            spool_files=len(self.spool_files()),
+        )
 
     def spool_files(self) -> list[Path]:
         if not self.spool_dir.exists():
@@ -204,17 +356,17 @@ class SpanWriter:
         """
         deadline = time.monotonic() + timeout
         attempts = self._replay_attempts
-        self._retry_at = 0.0
+        self._retry_at = self._spool_check_at = 0.0
         while time.monotonic() < deadline:
-            if not self._healthy and self._replay_attempts <= attempts:
-                self._retry_at = 0.0
+            if self._replay_attempts <= attempts:
+                self._retry_at = self._spool_check_at = 0.0
             if not self._thread.is_alive():
                 self._drain_once()
             self._wake.set()
             if not self._queue and not self._busy:
-                if self._healthy and not self.spool_files():
+                if self._healthy and not self._held and not self.spool_files():
                     return True
-                if not self._healthy and self._replay_attempts > attempts:
+                if not self._healthy and self._replay_attempts > attempts and not self._held:
                     return True  # tried the store again; it is still down, records are spooled
             time.sleep(0.002)
         return False
@@ -228,6 +380,11 @@ class SpanWriter:
             self._wake.set()
             if self._thread.is_alive() and threading.current_thread() is not self._thread:
                 self._thread.join(timeout)
+            if self._held_n:
+                self._lose("dropped", self._held_n, "the process stopped with records in memory")
+                self._held.clear()
+                self._held_n = 0
+            _WRITERS.discard(self)
 
     # -- background thread ------------------------------------------------------------------
     def _loop(self) -> None:
@@ -239,11 +396,22 @@ class SpanWriter:
                 self._drain_once()
             except Exception:
                 log.exception("span writer: unexpected error")
-        self._drain_once()
+        try:
+            self._drain_once()
+        except Exception:
+            log.exception("span writer: unexpected error")
 
     def _drain_once(self) -> None:
-        if not self._healthy and time.monotonic() >= self._retry_at:
+        now = time.monotonic()
+        if not self._healthy and now >= self._retry_at:
             self._replay_spool()
+        elif now >= self._spool_check_at:
+            # spool files this writer did not write (another process's, a killed one's)
+            self._spool_check_at = now + self.retry_interval_s
+            if self.spool_files() or list(self.spool_dir.glob("*.jsonl.tmp")):
+                self._replay_spool()
+        if self._held and (self._healthy or time.monotonic() >= self._retry_at):
+            self._release_held()
         while self._queue:
             self._busy = True
             try:
@@ -253,6 +421,8 @@ class SpanWriter:
                 self._store_or_spool(self._render(batch))
             finally:
                 self._busy = False
+        if self._healthy:
+            self._report_losses()
 
     # -- rendering (off the hot path) -------------------------------------------------------
     def _clean(self, value: Any) -> str | None:
@@ -260,7 +430,7 @@ class SpanWriter:
             return None
         # the common case (a short string) without a call
         fast = type(value) is str and len(value) <= MAX_TEXT
-        text = value if fast else to_text(value) or ""
+        text = sanitize(value if fast else to_text(value) or "")
         return self.redact(text) if self.redact is not None else text
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
@@ -274,15 +444,22 @@ class SpanWriter:
         if self.redact is not None:
             attrs = _redact_strings(attrs, self.redact)
         try:
-            return orjson.dumps(attrs, default=_json_default).decode()
+            return sanitize_json(orjson.dumps(attrs, default=_json_default).decode())
         except (TypeError, ValueError):
-            return json.dumps(to_jsonable(attrs), ensure_ascii=False, default=str)
+            return sanitize_json(json.dumps(to_jsonable(attrs), ensure_ascii=False, default=str))
+
+    def _user(self, user_id: Any) -> str | None:
+        if user_id is None:
+            return None
+        text = sanitize(str(user_id))
+        return self.user_ids(text) if self.user_ids is not None else text
 
     def _render_one(self, rec: Record) -> tuple[str, Row]:
-        """One record as the values of its table's columns, in ``_TABLES`` order.
+        """One record as a row of its table (columns in the model's order).
 
-        Timestamps are UTC text, which SQLite stores as is and PostgreSQL parses, so a row
-        is final here and a spooled row replays unchanged.
+        Timestamps are UTC text, which SQLite stores as is and PostgreSQL parses; text is
+        sanitised and cut to its column, so a row is final here, stores the same on every
+        backend, and a spooled row replays unchanged.
         """
         clean = self._clean
         if isinstance(rec, RunRecord):
@@ -290,46 +467,63 @@ class SpanWriter:
             name = rec.name or _name(rec.serialized, {}, "chain")
             parent = span_id_for_int(rec.parent) if rec.parent is not None else rec.root_span_id
             error = rec.error
-            return "span", (
-                rec.trace_id, span_id_for_int(rec.run), parent, name[:200],
-                _chain_kind(rec.serialized, name), _ts(run_start), _ts(run_end), _duration(run_start, run_end),
-                "ok" if error is None else "error",
-                None if error is None else clean(_error_text(error)),
-                clean(rec.inputs), clean(rec.outputs),
-                None if error is None else self._clean_attrs({"error.type": type(error).__name__}),
+            return "span", SpanRow(
+                trace_id=rec.trace_id, id=span_id_for_int(rec.run), parent_id=parent,
+                name=fit(name, _SL["name"]), kind=_chain_kind(rec.serialized, name),
+                started_at=_ts(run_start), ended_at=_ts(run_end),
+                duration_ms=_duration(run_start, run_end), status=error_status(error),
+                error=None if error is None else clean(_error_text(error)),
+                input=clean(rec.inputs), output=clean(rec.outputs),
+                attributes=None if error is None
+                else self._clean_attrs({"error.type": type(error).__name__}),
             )  # fmt: skip
         if isinstance(rec, SpanRecord):
             start, end = rec.start_ns, rec.end_ns
-            return "span", (
-                rec.trace_id, rec.span_id, rec.parent_id, rec.name[:200], rec.kind,
-                _ts(start), _ts(end), _duration(start, end), rec.status, clean(rec.error),
-                clean(rec.input), clean(rec.output), self._clean_attrs(rec.attributes),
+            attrs = rec.attributes
+            if self.user_ids is not None and attrs and "user.id" in attrs:
+                attrs = {**attrs, "user.id": self._user(attrs["user.id"])}
+            return "span", SpanRow(
+                trace_id=rec.trace_id, id=rec.span_id, parent_id=rec.parent_id,
+                name=fit(rec.name, _SL["name"]), kind=fit(rec.kind, _SL["kind"]),
+                started_at=_ts(start), ended_at=_ts(end), duration_ms=_duration(start, end),
+                status=fit(rec.status, _SL["status"]), error=clean(rec.error),
+                input=clean(rec.input), output=clean(rec.output),
+                attributes=self._clean_attrs(attrs),
             )  # fmt: skip
         if isinstance(rec, TraceRecord):
             start, end = rec.start_ns, rec.end_ns
-            return "trace", (
-                rec.id, rec.name[:200], rec.session_id, rec.user_id, rec.release_id, rec.model,
-                rec.status, _ts(start), _ts(end), _duration(start, end), rec.ttft_ms,
-                rec.input_tokens, rec.output_tokens, rec.cost, clean(rec.input),
-                clean(rec.output), clean(rec.error),
-                json.dumps(rec.tags) if rec.tags is not None else None,
-                self._clean_attrs(rec.attributes),
+            return "trace", TraceRow(
+                id=rec.id, name=fit(rec.name, _TL["name"]),
+                session_id=fit_id(rec.session_id, _TL["session_id"]),
+                user_id=fit_id(self._user(rec.user_id), _TL["user_id"]),
+                release_id=fit(rec.release_id, _TL["release_id"]),
+                model=fit(rec.model, _TL["model"]), status=fit(rec.status, _TL["status"]),
+                started_at=_ts(start), ended_at=_ts(end), latency_ms=_duration(start, end),
+                ttft_ms=rec.ttft_ms, input_tokens=rec.input_tokens,
+                output_tokens=rec.output_tokens, cost=rec.cost, input=clean(rec.input),
+                output=clean(rec.output), error=clean(rec.error),
+                tags=None if rec.tags is None
+                else sanitize_json(json.dumps([str(t) for t in rec.tags], ensure_ascii=False)),
+                attributes=self._clean_attrs(rec.attributes),
             )  # fmt: skip
         assert isinstance(rec, GuardEventRecord)
-        return "event", (
-            rec.trace_id, rec.span_id, rec.validator, rec.direction, rec.action,
-            clean(rec.message) or "", clean(rec.excerpt), rec.release_id, _ts(rec.at_ns),
+        return "event", EventRow(
+            trace_id=rec.trace_id, span_id=rec.span_id,
+            validator=fit(rec.validator, _EL["validator"]),
+            direction=fit(rec.direction, _EL["direction"]), action=fit(rec.action, _EL["action"]),
+            message=clean(rec.message) or "", excerpt=clean(rec.excerpt),
+            release_id=fit(rec.release_id, _EL["release_id"]), created_at=_ts(rec.at_ns),
+            event_id=rec.event_id,
         )  # fmt: skip
 
-    def _render(self, batch: Iterable[Record]) -> dict[str, list[Row]]:
-        rows: dict[str, list[Row]] = {"trace": [], "span": [], "event": []}
+    def _render(self, batch: Iterable[Record]) -> Rows:
+        rows = _empty()
         for rec in batch:
             try:
                 kind, row = self._render_one(rec)
                 rows[kind].append(row)
-            except Exception:
-                self.dropped += 1
-                log.exception("span writer: could not render a record")
+            except Exception as exc:  # noqa: BLE001 - one record never stops the batch
+                self._quarantine_unrenderable(rec, exc)
         return rows
 
     # -- storing ----------------------------------------------------------------------------
@@ -338,20 +532,19 @@ class SpanWriter:
         bottleneck at these rates); existing rows are skipped so a replay is harmless."""
         sql = self._sql_cache.get(kind)
         if sql is None:
-            table, cols = _TABLES[kind]
+            cols = COLUMNS[kind]
             mark = "?" if self.db.dialect == "sqlite" else "%s"
             sql = (
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+                f"INSERT INTO {TABLES[kind]} ({', '.join(cols)}) "
+                f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT DO NOTHING"
             )
-            if kind != "event":
-                sql += " ON CONFLICT DO NOTHING"
             self._sql_cache[kind] = sql
         return sql
 
-    def _write(self, rows: dict[str, list[Row]]) -> None:
+    def _write(self, rows: Rows) -> None:
         self.write_rows(rows)
 
-    def write_rows(self, rows: dict[str, list[Row]]) -> None:
+    def write_rows(self, rows: Rows) -> None:
         """Insert rendered rows in one transaction, together with what they add to the
         monitoring rollups and with each new trace priced from the price table
         (``llmops.monitoring.rollups``). Demo seeding calls this too, so seeded history
@@ -359,78 +552,294 @@ class SpanWriter:
         dialect = self.db.dialect
         with self.db.engine.begin() as conn:
             pending = (
-                rollups.prepare(conn, dialect, rows, _TABLES["trace"][1])
+                rollups.prepare(conn, dialect, rows, COLUMNS["trace"])
                 if self.maintain_rollups
                 else None
             )
-            for kind in ("trace", "span", "event"):
+            for kind in KINDS:
                 if rows.get(kind):
                     conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows[kind]])
             if pending is not None:
                 pending.apply(conn, dialect)
 
-    def _store_or_spool(self, rows: dict[str, list[Row]]) -> None:
-        count = sum(len(v) for v in rows.values())
-        if not count:
+    def _store_or_spool(self, rows: Rows) -> None:
+        if not _count(rows):
             return
         if self._healthy:
             try:
-                self._write(rows)
-                self.written += count
+                self._store(rows, "writer")
                 return
-            except Exception as exc:  # noqa: BLE001 - any store failure means: spool
-                self._mark_down(exc)
-        self._spool(rows, count)
+            except _StoreDown as down:
+                self._mark_down(down.cause)
+                rows = down.rest
+        self._spool_or_hold(rows)
+
+    def _store(self, rows: Rows, source: str) -> None:
+        """Store ``rows``; a record the store rejects is quarantined and the rest stored.
+
+        Raises ``_StoreDown`` (with what is not stored yet) when the store is unavailable.
+        """
+        try:
+            self._write(rows)
+            self.written += _count(rows)
+            return
+        except Exception as exc:
+            if unavailable(exc):
+                raise _StoreDown(exc, rows) from exc
+            log.warning(
+                "span writer: the store rejected a batch (%s); isolating the bad record",
+                _reason(exc),
+            )
+            first: BaseException = exc
+        # Split until each rejected record is alone: the rest is stored in a few transactions.
+        items = [(k, r) for k in KINDS for r in rows.get(k) or []]
+        if len(items) == 1:
+            self._quarantine(items[0], first, source)
+            return
+        stack = [items[len(items) // 2 :], items[: len(items) // 2]]
+        while stack:
+            items = stack.pop()
+            try:
+                self._write(_group(items))
+                self.written += len(items)
+                continue
+            except Exception as exc:
+                if unavailable(exc):
+                    rest = [item for group in stack for item in group] + items
+                    raise _StoreDown(exc, _group(rest)) from exc
+                if len(items) == 1:
+                    self._quarantine(items[0], exc, source)
+                    continue
+            mid = len(items) // 2
+            stack.extend((items[mid:], items[:mid]))
+
+    def _quarantine(self, item: tuple[str, Row], exc: BaseException, source: str) -> None:
+        kind, row = item
+        record = dict(zip(COLUMNS[kind], row, strict=False))
+        self._put_quarantine(kind, record.get("trace_id") or record.get("id"), record, exc, source)
+
+    def _quarantine_unrenderable(self, rec: Record, exc: BaseException) -> None:
+        """A record that cannot even be rendered: its content cannot be redacted, so only
+        what identifies it is kept."""
+        log.exception("span writer: could not render a %s record", type(rec).__name__)
+        ident = {
+            "type": type(rec).__name__,
+            "trace_id": getattr(rec, "trace_id", None) or getattr(rec, "id", None),
+            "name": str(getattr(rec, "name", "") or "")[:200],
+        }
+        try:
+            self._put_quarantine("unrenderable", ident["trace_id"], ident, exc, "render")
+        except _StoreDown:
+            self._lose("dropped", 1, f"unrenderable record: {type(exc).__name__}: {exc}")
+
+    def _put_quarantine(
+        self, kind: str, trace_id: Any, record: dict[str, Any], exc: BaseException, source: str
+    ) -> None:
+        error = fit(_reason(exc), 2000)
+        values = {
+            "kind": kind,
+            "trace_id": fit(str(trace_id), 32) if trace_id else None,
+            "record": json.dumps(record, ensure_ascii=True, default=str),
+            "error": error or "",
+            "source": source,
+        }
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(insert(Quarantine).values(**values))
+        except Exception as qexc:
+            if unavailable(qexc) and kind in KINDS:
+                raise _StoreDown(qexc, _group([(kind, tuple(record.values()))])) from qexc
+            self._lose("dropped", 1, f"could not quarantine a {kind} record: {qexc}")
+            return
+        self.quarantined += 1
+        log.warning("span writer: quarantined a %s record of trace %s: %s", kind, trace_id, error)
 
     def _mark_down(self, exc: BaseException) -> None:
         if self._healthy:
-            reason = getattr(exc, "orig", None) or exc
             log.warning(
-                "span writer: store unavailable, spooling to %s (%s)", self.spool_dir, reason
+                "span writer: store unavailable, spooling to %s (%s)", self.spool_dir, _reason(exc)
             )
         self._healthy = False
         self._retry_at = time.monotonic() + self.retry_interval_s
 
-    def _spool(self, rows: dict[str, list[Row]], count: int) -> None:
+    # -- spool and in-memory hold -----------------------------------------------------------
+    def _spool_or_hold(self, rows: Rows) -> None:
+        count = _count(rows)
+        if not count:
+            return
         try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}.jsonl"
-            tmp = self.spool_dir / (name + ".tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
-                for kind, items in rows.items():
-                    for r in items:
-                        fh.write(json.dumps({"t": kind, "r": r}, ensure_ascii=False) + "\n")
-            tmp.replace(self.spool_dir / name)
+            self._spool(rows)
             self.spooled += count
-        except Exception:
-            self.dropped += count
-            log.exception("span writer: could not spool %d records", count)
+            return
+        except Exception as exc:  # noqa: BLE001 - disk full, read-only, gone: keep in memory
+            if self._held_n + count <= self.hold_max:
+                if not self._held:
+                    log.error(
+                        "span writer: cannot spool to %s (%s); holding records in memory",
+                        self.spool_dir,
+                        exc,
+                    )
+                self._held.append(rows)
+                self._held_n += count
+                return
+            self._lose("dropped", count, f"store and spool unavailable, memory full: {exc}")
+
+    def _release_held(self) -> None:
+        """Try the held batches again: into the store if it answers, else into the spool."""
+        while self._held:
+            rows = self._held.popleft()
+            self._held_n -= _count(rows)
+            before = self._held_n
+            self._store_or_spool(rows)
+            if self._held_n > before:  # still nowhere to put it: try again later
+                self._retry_at = time.monotonic() + self.retry_interval_s
+                return
+
+    def _spool(self, rows: Rows, name: str | None = None) -> None:
+        """Write ``rows`` to a new spool file (or atomically replace the file ``name``)."""
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        name = name or f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}.jsonl"
+        tmp = self.spool_dir / (name + ".tmp")
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(orjson.dumps({"v": SPOOL_VERSION, "columns": COLUMNS}) + b"\n")
+                for kind in KINDS:
+                    for r in rows.get(kind) or []:
+                        fh.write(orjson.dumps({"t": kind, "r": list(r)}) + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self.spool_dir / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     def _replay_spool(self) -> None:
         try:
-            self._replay_files()
+            with _replay_lock(self.spool_dir) as mine:
+                if mine:
+                    self._replay_files()
+                else:
+                    self._healthy = True  # another process replays; our writes go direct
+        except OSError:
+            log.exception("span writer: cannot open the spool directory %s", self.spool_dir)
+            self._healthy = True
         finally:
             self._replay_attempts += 1
 
     def _replay_files(self) -> None:
-        for path in self.spool_files():
-            rows: dict[str, list[Row]] = {"trace": [], "span": [], "event": []}
+        for path in self._replayable():
             try:
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    if line.strip():
-                        item = json.loads(line)
-                        rows[item["t"]].append(item["r"])
-            except (OSError, ValueError, KeyError):
+                rows, bad = _read_spool(path)
+            except FileNotFoundError:
+                continue  # replayed and removed meanwhile
+            except OSError:
                 log.exception("span writer: unreadable spool file %s, kept aside", path)
-                path.rename(path.with_suffix(".bad"))
+                with contextlib.suppress(OSError):
+                    path.rename(path.with_name(path.name + ".bad"))
                 continue
             try:
-                self._write(rows)
-            except Exception as exc:  # noqa: BLE001 - still down: keep the spool
-                self._mark_down(exc)
+                self._store(rows, "replay")
+                for line, err in bad:
+                    self._put_quarantine("spool", None, {"line": line[:20_000]}, err, "replay")
+            except _StoreDown as down:
+                self._mark_down(down.cause)
+                if _count(down.rest) < _count(rows):  # keep only what is not stored yet
+                    with contextlib.suppress(OSError):
+                        self._spool(down.rest, name=path.name.removesuffix(".tmp"))
+                        if path.name.endswith(".tmp"):
+                            path.unlink(missing_ok=True)
                 return
-            self.written += sum(len(v) for v in rows.values())
             path.unlink(missing_ok=True)
         if not self._healthy:
             log.info("span writer: store is back, spool replayed")
         self._healthy = True
+
+    def _replayable(self) -> list[Path]:
+        """Spool files, plus the complete lines of files a killed process was writing."""
+        files = self.spool_files()
+        for tmp in self.spool_dir.glob("*.jsonl.tmp"):
+            try:
+                pid = int(tmp.name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                files.append(tmp)
+        return sorted(files)
+
+    # -- losses ----------------------------------------------------------------------------
+    def _lose(self, kind: str, count: int, reason: str) -> None:
+        with self._loss_lock:
+            self.dropped += count
+            self._losses[kind] += count
+        log.error("span writer: %s %d records: %s", kind, count, reason)
+
+    def _report_losses(self) -> None:
+        """Write refused/dropped counts to ``tracing_incidents`` (loudly, once each)."""
+        if not (self._losses["refused"] or self._losses["dropped"]):
+            return
+        with self._loss_lock:
+            losses, self._losses = self._losses, {"refused": 0, "dropped": 0}
+        if losses["refused"]:
+            log.error(
+                "span writer: the queue was full (%d records); refused %d records",
+                self.queue_max,
+                losses["refused"],
+            )
+        try:
+            with self.db.engine.begin() as conn:
+                for kind, n in losses.items():
+                    if n:
+                        conn.execute(
+                            insert(TracingIncident).values(
+                                kind=kind,
+                                records=n,
+                                process=_PROCESS,
+                                reason="queue full"
+                                if kind == "refused"
+                                else "store, spool and memory buffer unavailable",
+                            )
+                        )
+        except Exception:  # noqa: BLE001 - report later
+            with self._loss_lock:
+                for kind, n in losses.items():
+                    self._losses[kind] += n
+
+
+def _group(items: Iterable[tuple[str, Row]]) -> Rows:
+    rows = _empty()
+    for kind, row in items:
+        rows[kind].append(row)
+    return rows
+
+
+def _read_spool(path: Path) -> tuple[Rows, list[tuple[str, BaseException]]]:
+    """A spool file's rows (mapped by column name to today's columns) and its bad lines.
+
+    A file a killed process was writing may end in a partial line: it is ignored."""
+    rows = _empty()
+    bad: list[tuple[str, BaseException]] = []
+    columns: dict[str, list[str]] = {}
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    if path.name.endswith(".tmp") and not raw.endswith(b"\n"):
+        lines = lines[:-1]
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            item = orjson.loads(line)
+            if "columns" in item:
+                columns = item["columns"]
+                continue
+            kind, row = item["t"], item["r"]
+            stored = columns.get(kind)
+            if stored is not None and list(stored) != list(COLUMNS[kind]):
+                values = dict(zip(stored, row, strict=False))
+                row = [values.get(c) for c in COLUMNS[kind]]
+            elif len(row) < len(COLUMNS[kind]):  # a spool from before a column was added
+                row = list(row) + [None] * (len(COLUMNS[kind]) - len(row))
+            rows[kind].append(row)
+        except (ValueError, KeyError, TypeError) as exc:
+            bad.append((sanitize(line.decode("utf-8", "replace")), exc))
+    return rows, bad
