@@ -8,10 +8,11 @@ failures never reach the user.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -195,9 +196,14 @@ def _friendly_error(exc: BaseException) -> str:
 
 
 class ChatStream:
-    """An iterator of text chunks; ``turn`` is set once it is exhausted."""
+    """An iterator of text chunks; ``turn`` is set once it is exhausted.
 
-    def __init__(self, gen: Callable[[ChatStream], Iterator[str]]) -> None:
+    Closing it early (``close()``, or dropping it: what Streamlit does on a rerun or Stop)
+    ends the turn as ``cancelled``: its trace is stored with the spans it had and the text
+    shown so far.
+    """
+
+    def __init__(self, gen: Callable[[ChatStream], Generator[str, None, None]]) -> None:
         self.turn: Turn | None = None
         self._iter = gen(self)
 
@@ -206,6 +212,10 @@ class ChatStream:
 
     def __next__(self) -> str:
         return next(self._iter)
+
+    def close(self) -> None:
+        """Stop the turn where it is (a no-op once it has finished)."""
+        self._iter.close()
 
     def collect(self) -> Turn:
         for _ in self._iter:
@@ -311,7 +321,7 @@ class ChatService:
         user_id: str | None,
         release_id: str | None,
         tags: list[str] | None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         text = clean_control(message if isinstance(message, str) else str(message))
         release = self._release(session_id, release_id)
         ctx = self.tracer.start_trace(
@@ -324,6 +334,26 @@ class ChatService:
         )
         turn = Turn(trace_id=ctx.trace_id, answer="", release=release.id, release_name=release.name)
         stream.turn = turn
+        shown: list[str] = []  # every chunk the caller has received
+        try:
+            for chunk in self._turn(ctx, turn, text, release):
+                shown.append(chunk)
+                yield chunk
+        except GeneratorExit:
+            # The caller stopped reading (Stop, a rerun, a closed connection): the trace
+            # still closes, with what was shown so far.
+            turn.status, turn.error = "cancelled", "the answer was interrupted"
+            turn.answer = "".join(shown)
+            ctx.finish(output=turn.answer, status="cancelled", error=turn.error)
+            raise
+        except BaseException as exc:
+            turn.status, turn.error = "error", f"{type(exc).__name__}: {exc}"
+            ctx.finish(output="".join(shown), status="error", error=turn.error)
+            raise
+
+    def _turn(
+        self, ctx: TraceContext, turn: Turn, text: str, release: ReleaseInfo
+    ) -> Generator[str, None, None]:
         lang = detect_lang(text)
         cfg = release.config
 
@@ -360,6 +390,7 @@ class ChatService:
         pending = ""  # streamed text not yet checked
         guarded = self.guards.blocks_output(release)
         stopped = False
+        stack = contextlib.ExitStack()
         try:
             pipeline = self.chain(release)
             # A remote model streams slowly: check each finished sentence before it is shown.
@@ -368,12 +399,15 @@ class ChatService:
             per_sentence = guarded and release.id not in self._fast_models
             config: RunnableConfig = {
                 "callbacks": [ctx.handler],
-                "metadata": {"session_id": session_id, "release_id": release.id},
+                "metadata": {"session_id": ctx.trace.session_id, "release_id": release.id},
             }
             docs = pipeline.retriever.invoke(checked.text, config=config)
-            for piece in pipeline.generate.stream(
+            pieces: Any = pipeline.generate.stream(
                 {"question": checked.text, "docs": docs}, config=config
-            ):
+            )
+            # closed explicitly, so an interrupted turn ends its model span at once
+            stack.callback(pieces.close)
+            for piece in pieces:
                 content = piece.content if hasattr(piece, "content") else piece
                 if isinstance(content, list):
                     content = "".join(
@@ -414,6 +448,8 @@ class ChatService:
             yield prefix + reply
             ctx.finish(output=turn.answer, status="error", error=turn.error, model=cfg.model.name)
             return
+        finally:
+            stack.close()
 
         answer = "".join(parts).strip()
 
