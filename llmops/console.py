@@ -128,7 +128,7 @@ def violation_chart(series: list[dict[str, Any]]) -> alt.Chart:
 
 
 def breakdown_chart(rows: list[dict[str, Any]]) -> alt.Chart:
-    """Events per validator, stacked by what was done (blocked / fixed / flagged)."""
+    """Events per validator, stacked by what was done (blocked / fixed / flagged / error)."""
     return (
         alt.Chart(alt.Data(values=rows))
         .mark_bar()
@@ -137,8 +137,8 @@ def breakdown_chart(rows: list[dict[str, Any]]) -> alt.Chart:
             x=alt.X("sum(events):Q", title="events"),
             color=alt.Color(
                 "action:N",
-                scale=alt.Scale(domain=["blocked", "fixed", "flagged"],
-                                range=["#b85450", "#d79b00", "#6c8ebf"]),
+                scale=alt.Scale(domain=["blocked", "fixed", "flagged", "error"],
+                                range=["#b85450", "#d79b00", "#6c8ebf", "#7f7f7f"]),
             ),
             tooltip=["validator:N", "direction:N", "action:N", "events:Q"],
         )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.documents import Document
 
 from llmops.chat import GuardResult, Violation
+from llmops.errors import LLMOpsError
 from llmops.guards.profiles import Direction, Profile, Rule, get_profile
 from llmops.releases import ReleaseInfo
 from llmops.text import detect_lang
@@ -23,6 +25,11 @@ from llmops.tracing.records import GuardEventRecord
 from llmops.tracing.tracer import TraceContext
 
 log = logging.getLogger(__name__)
+
+
+class GuardError(LLMOpsError):
+    """A guard validator raised instead of deciding."""
+
 
 REPLIES = {
     "prompt_injection": {
@@ -49,6 +56,12 @@ REPLIES = {
         "es": "Tu mensaje parece contener una contraseña o una clave de acceso. No compartas "
         "credenciales; elimínala y vuelve a preguntar.",
     },
+    "error": {
+        "en": "I couldn't check your message safely just now, so I didn't pass it on. Please "
+        "try again in a moment.",
+        "es": "No he podido revisar tu mensaje con seguridad en este momento, así que no lo he "
+        "enviado. Inténtalo de nuevo en un momento.",
+    },
     "output": {
         "en": "I can't show that answer because it did not pass our safety checks. Please "
         "rephrase your question.",
@@ -63,8 +76,55 @@ def _reply(rule: Rule, direction: Direction, lang: str) -> str:
     return REPLIES[key][lang]
 
 
+ACTIONS = {"block": "blocked", "fix": "fixed", "flag": "flagged"}
+ERROR = "error"  # the action of a guard event whose validator raised
+# Validators that find sensitive values: their excerpt shows the context with the value
+# masked, never the value (the writer's redaction cannot recognise a bare password).
+_MASKS = {"pii": None, "secrets": "<SECRET>", "person_names": "<PERSON>"}
+_CONTEXT = 40
+
+
+def excerpt(rule: Rule, text: str, spans: list[Any]) -> str:
+    """What a guard event keeps of the text: the match, or for sensitive validators the
+    surrounding words with every match masked."""
+    if not spans:
+        return text[:300]
+    first = spans[0]
+    if rule.validator not in _MASKS:
+        return text[first.start : first.end][:300]
+    lo, hi = max(0, first.start - _CONTEXT), min(len(text), first.end + _CONTEXT)
+    out, pos = [], lo
+    for span in sorted(spans, key=lambda sp: sp.start):
+        if span.end <= lo or span.start >= hi:
+            continue
+        out.append(text[pos : max(pos, span.start)])
+        out.append(_MASKS[rule.validator] or f"<{span.reason or 'PII'}>")
+        pos = max(pos, span.end)
+    out.append(text[pos:hi] if pos < hi else "")
+    return "".join(out)[:300]
+
+
+@dataclass
+class Verdict:
+    """What a profile's validators made of a text: the (fixed) text, the violations found
+    (rule, message, excerpt) and the rules whose validator raised (rule, error)."""
+
+    text: str
+    failures: list[tuple[Rule, str, str]] = field(default_factory=list)
+    errors: list[tuple[Rule, str]] = field(default_factory=list)
+
+    def fails_closed(self) -> bool:
+        """A ``block`` or ``fix`` rule that could not run: the text must not go on."""
+        return any(rule.action in ("block", "fix") for rule, _ in self.errors)
+
+
 class GuardRunner:
-    """The ``Guards`` seam of ``ChatService``, filled with guardrails-ai Guards."""
+    """The ``Guards`` seam of ``ChatService``, filled with guardrails-ai Guards.
+
+    Guards fail closed: when a validator raises, a ``block`` or ``fix`` rule blocks the text
+    (a crashed PII check must not pass raw data on), a ``flag`` rule lets it through; either
+    way a guard event with action ``error`` is recorded.
+    """
 
     def __init__(self, default_profile: str = "default") -> None:
         self.default_profile = default_profile
@@ -86,6 +146,14 @@ class GuardRunner:
         for direction in ("input", "output"):
             self.run(sample, direction, profile, {"context": [sample], "system_prompt": ""})
 
+    def _validators(self, profile: Profile, direction: Direction) -> list[Any]:
+        from llmops.guards.validators import VALIDATORS
+
+        return [
+            VALIDATORS[r.validator](on_fail="fix" if r.action == "fix" else "noop", **r.params)
+            for r in profile.rules(direction)
+        ]
+
     def _guard(self, profile: Profile, direction: Direction) -> Any:
         key = (profile.name, direction)
         guards: dict[tuple[str, str], Any] = self._local.__dict__.setdefault("guards", {})
@@ -94,13 +162,9 @@ class GuardRunner:
             from guardrails import Guard
 
             from llmops.guards.setup import configure
-            from llmops.guards.validators import VALIDATORS
 
             configure()
-            validators = [
-                VALIDATORS[r.validator](on_fail="fix" if r.action == "fix" else "noop", **r.params)
-                for r in profile.rules(direction)
-            ]
+            validators = self._validators(profile, direction)
             guard = Guard(name=f"llmops-{profile.name}-{direction}").use(*validators)
             guards[key] = guard
         return guard
@@ -108,16 +172,32 @@ class GuardRunner:
     def run(
         self, text: str, direction: Direction, profile: Profile, metadata: dict[str, Any]
     ) -> tuple[str, list[tuple[Rule, str, str]]]:
-        """Validate ``text``; returns the (fixed) text and the failures (rule, message, excerpt)."""
+        """Validate ``text``; returns the (fixed) text and the failures (rule, message,
+        excerpt). Raises ``GuardError`` when a validator raised (see ``inspect``)."""
+        verdict = self.inspect(text, direction, profile, metadata)
+        if verdict.errors:
+            names = ", ".join(f"{r.validator} ({e})" for r, e in verdict.errors)
+            raise GuardError(f"guard validator failed: {names}")
+        return verdict.text, verdict.failures
+
+    def inspect(
+        self, text: str, direction: Direction, profile: Profile, metadata: dict[str, Any]
+    ) -> Verdict:
+        """Run the profile's validators on ``text`` as one guardrails Guard. Never raises:
+        if the Guard raises, each validator is run on its own to find which one failed."""
         from llmops.guards.validators import VALIDATORS
 
         # summaries name validators by class; a profile names them by key
         rules = {VALIDATORS[r.validator].__name__: r for r in profile.rules(direction)}
         if not rules or not text.strip():
-            return text, []
-        guard = self._guard(profile, direction)
-        outcome = guard.validate(text, metadata=metadata)
-        failures = []
+            return Verdict(text)
+        try:
+            guard = self._guard(profile, direction)
+            outcome = guard.validate(text, metadata=metadata)
+        except Exception:  # noqa: BLE001 - find the validator that failed, below
+            log.warning("guard %s raised; running its validators one by one", direction)
+            return self._isolate(text, direction, profile, metadata)
+        verdict = Verdict(text)
         for summary in outcome.validation_summaries or []:
             if summary.validator_status != "fail":
                 continue
@@ -125,15 +205,47 @@ class GuardRunner:
             if rule is None:
                 continue
             spans = summary.error_spans or []
-            excerpt = text[spans[0].start : spans[0].end] if spans else text
-            failures.append((rule, summary.failure_reason or "", excerpt[:300]))
+            verdict.failures.append(
+                (rule, summary.failure_reason or "", excerpt(rule, text, spans))
+            )
         fixed = outcome.validated_output
         if not isinstance(fixed, str):
             # a failed noop validator leaves validated_output empty: take the value after
             # the last validator, which carries every fix
             logs = guard.history.last.iterations.last.validator_logs if guard.history else []
             fixed = logs[-1].value_after_validation if logs else text
-        return str(fixed), failures
+        verdict.text = str(fixed)
+        return verdict
+
+    def _isolate(
+        self, text: str, direction: Direction, profile: Profile, metadata: dict[str, Any]
+    ) -> Verdict:
+        """Each validator on its own, in profile order, each seeing the previous fix (what
+        the Guard does with GUARDRAILS_RUN_SYNC); one that raises is an error, not a pass."""
+        from guardrails.validator_base import FailResult
+
+        verdict = Verdict(text)
+        current = text
+        try:
+            validators = self._validators(profile, direction)
+        except Exception as exc:  # noqa: BLE001 - no validator could be built
+            verdict.errors = [(r, f"{type(exc).__name__}: {exc}") for r in profile.rules(direction)]
+            return verdict
+        for rule, validator in zip(profile.rules(direction), validators, strict=True):
+            try:
+                result = validator.validate(current, dict(metadata))
+            except Exception as exc:
+                log.exception("guard validator %s failed", rule.validator)
+                verdict.errors.append((rule, f"{type(exc).__name__}: {exc}"))
+                continue
+            if isinstance(result, FailResult):
+                spans = list(result.error_spans or [])
+                message = result.error_message or ""
+                verdict.failures.append((rule, message, excerpt(rule, current, spans)))
+                if rule.action == "fix" and isinstance(result.fix_value, str):
+                    current = result.fix_value
+        verdict.text = current
+        return verdict
 
     def _check(
         self,
@@ -149,29 +261,26 @@ class GuardRunner:
             return GuardResult(text)
         lang = detect_lang(text if direction == "input" else metadata.get("question") or text)
         if not record:  # an interim check of a streaming answer: decide, record nothing
-            try:
-                fixed, failures = self.run(text, direction, profile, metadata)
-            except Exception:
-                log.exception("guard %s failed on a partial answer", direction)
-                return GuardResult(text)
-            blocking = [rule for rule, _, _ in failures if rule.action == "block"]
+            verdict = self._inspect_safely(text, direction, profile, metadata)
+            blocking = [rule for rule, _, _ in verdict.failures if rule.action == "block"]
+            if verdict.fails_closed():
+                return GuardResult(text, blocked=True, reply=REPLIES["error"][lang])
             return GuardResult(
-                fixed,
+                verdict.text,
                 blocked=bool(blocking),
                 reply=_reply(blocking[0], direction, lang) if blocking else None,
             )
         with trace.span(f"guard:{direction}", "guard", input=text) as span:
             span.set_attribute("llmops.guard.profile", profile.name)
-            try:
-                fixed, failures = self.run(text, direction, profile, metadata)
-            except Exception as exc:  # a broken guard must not break the chat
-                log.exception("guard %s failed; letting the text through, flagged", direction)
-                span.set_status("error", f"{type(exc).__name__}: {exc}")
-                return GuardResult(text)
-            result = GuardResult(fixed)
+            verdict = self._inspect_safely(text, direction, profile, metadata)
+            result = GuardResult(verdict.text)
             block_rule: Rule | None = None
-            for rule, message, excerpt in failures:
-                action = {"block": "blocked", "fix": "fixed", "flag": "flagged"}[rule.action]
+            events: list[tuple[Rule, str, str, str | None]] = [
+                (r, ACTIONS[r.action], m, x) for r, m, x in verdict.failures
+            ]
+            events += [(r, ERROR, f"The {r.validator} check failed: {e}", None)
+                       for r, e in verdict.errors]  # fmt: skip
+            for rule, action, message, excerpt_text in events:
                 result.violations.append(Violation(rule.validator, direction, action, message))
                 trace.record(
                     GuardEventRecord(
@@ -181,21 +290,39 @@ class GuardRunner:
                         direction=direction,
                         action=action,
                         message=message,
-                        excerpt=excerpt,
+                        excerpt=excerpt_text,
                         release_id=release.id,
                     )
                 )
-                if rule.action == "block" and block_rule is None:
+                if action == "blocked" and block_rule is None:
                     block_rule = rule
-            if block_rule is not None:
+            if verdict.fails_closed():
+                result.blocked, result.text = True, text
+                result.reply = REPLIES["error"][lang] if direction == "input" else None
+                result.reply = result.reply or REPLIES["output"][lang]
+            elif block_rule is not None:
                 result.blocked = True
                 result.reply = _reply(block_rule, direction, lang)
-            span.set_output(result.reply if result.blocked else fixed)
+            span.set_output(result.reply if result.blocked else verdict.text)
             span.set_attribute("llmops.guard.violations", [v.validator for v in result.violations])
             span.set_attribute("llmops.guard.blocked", result.blocked)
-            if result.violations:
+            if verdict.errors:
+                span.set_status(
+                    "error", "; ".join(f"{r.validator}: {e}" for r, e in verdict.errors)
+                )
+            elif result.violations:
                 span.set_status("blocked" if result.blocked else "flagged")
             return result
+
+    def _inspect_safely(
+        self, text: str, direction: Direction, profile: Profile, metadata: dict[str, Any]
+    ) -> Verdict:
+        try:
+            return self.inspect(text, direction, profile, metadata)
+        except Exception as exc:
+            log.exception("guard %s failed", direction)
+            return Verdict(text, errors=[(r, f"{type(exc).__name__}: {exc}")
+                                         for r in profile.rules(direction)])  # fmt: skip
 
     # -- the Guards protocol ----------------------------------------------------------------
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult:

@@ -170,10 +170,10 @@ class CountingGuards(GuardRunner):
         super().__init__()
         self.outputs: list[str] = []
 
-    def run(self, text: str, direction: Any, profile: Any, metadata: dict[str, Any]) -> Any:
+    def inspect(self, text: str, direction: Any, profile: Any, metadata: dict[str, Any]) -> Any:
         if direction == "output":
             self.outputs.append(text)
-        return super().run(text, direction, profile, metadata)
+        return super().inspect(text, direction, profile, metadata)
 
 
 def test_the_local_models_answer_is_checked_once_then_streamed(
