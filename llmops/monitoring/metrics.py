@@ -86,6 +86,9 @@ METRICS: dict[str, Metric] = {
         Metric("feedback", "Feedback count", "count", "feedback", False),
         Metric("violation_rate", "Guard violation rate", "ratio", "traces", True),
         Metric("blocked_rate", "Blocked rate", "ratio", "traces", True),
+        # trace records quarantined, dropped or refused by the writer (all processes):
+        # filled for alert windows only; the Overview shows it as a banner
+        Metric("trace_loss", "Trace records lost or quarantined", "count", "traces", True),
     )
 }
 
@@ -198,6 +201,7 @@ class Stats:
     feedback: int = 0
     thumbs_up: int = 0
     score_sum: float = 0.0
+    trace_loss: int = 0
     latency: dict[str, float | None] = field(default_factory=dict)
     ttft: dict[str, float | None] = field(default_factory=dict)
 
@@ -556,7 +560,11 @@ def window(
         period = Period(math.floor(since.timestamp()), math.ceil(until.timestamp()), "minute")
     else:
         period = period_for(scope, "hour")
-    return _one(_run(db, scope, period, "none", False)), period
+    stats = _one(_run(db, scope, period, "none", False))
+    from llmops.tracing.health import losses
+
+    stats.trace_loss = losses(db, since, until).total
+    return stats, period
 
 
 def release_names(db: Database) -> dict[str, str]:

@@ -16,6 +16,7 @@ import streamlit as st
 from llmops.errors import UserFacingError
 from llmops.monitoring import alerts, charts, metrics, pricing
 from llmops.monitoring.metrics import METRICS, Scope, Stats
+from llmops.tracing import health
 from llmops.ui.chat import current_user
 from llmops.ui.deps import release_ids, runtime
 from llmops.ui.widgets import page_count, pager
@@ -156,6 +157,32 @@ def alert_banner() -> None:
             right.page_link("pages/traces.py", label="Open traces", query_params=r["traces_params"])
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def tracing_losses(since: datetime) -> health.Losses:
+    return health.losses(runtime().db, since)
+
+
+def losses_banner(scope: Scope) -> None:
+    """Say loudly when the trace writer quarantined, dropped or refused records in range."""
+    lost = tracing_losses(scope.since)  # up to this moment, not the rounded range end
+    if not lost.total:
+        return
+    parts = [
+        f"{n:,} {what}"
+        for n, what in (
+            (lost.quarantined, "quarantined (rejected by the store)"),
+            (lost.dropped, "dropped (store, spool and memory full)"),
+            (lost.refused, "refused (queue full)"),
+        )
+        if n
+    ]
+    st.error(
+        f"Tracing did not store every record in this range: {', '.join(parts)}. "
+        "Run `llmops db doctor` on the server for the details.",
+        icon="⚠️",
+    )
+
+
 def dashboard(f: OverviewFilter) -> None:
     """Alert banner, KPIs, charts and breakdown; re-run on a timer when auto-refresh is on."""
     every = runtime().settings.overview_refresh_s if f.refresh else None
@@ -165,6 +192,7 @@ def dashboard(f: OverviewFilter) -> None:
 def _dashboard(f: OverviewFilter) -> None:
     alert_banner()
     scope = f.scope()
+    losses_banner(scope)
     period = metrics.period_for(scope)
     data = dashboard_data(scope, f.group)
     st.caption(
