@@ -6,10 +6,12 @@ from sqlalchemy import select
 
 from llmops.config import get_settings
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.privacy import stored_user_id
 from llmops.redaction import redact
 from llmops.store.db import Database
 from llmops.store.models import Feedback, Trace
 from llmops.text import clean_control
+from llmops.tracing.render import sanitize
 from llmops.tracing.tracer import Tracer
 
 MAX_COMMENT = 4000
@@ -48,7 +50,11 @@ def record(
         raise NotFoundError(f"Trace {trace_id!r} does not exist.")
     with db.session() as s:
         row = Feedback(
-            trace_id=trace_id, score=score, comment=comment, user_id=user_id, source=source
+            trace_id=trace_id,
+            score=score,
+            comment=comment,
+            user_id=stored_user_id(user_id),
+            source=source,
         )
         s.add(row)
         s.flush()
@@ -61,7 +67,7 @@ def _trace_exists(db: Database, trace_id: str) -> bool:
 
 
 def _clean_comment(comment: str) -> str:
-    comment = clean_control(comment).strip()
+    comment = sanitize(clean_control(comment)).strip()
     if len(comment) > MAX_COMMENT:
         raise InvalidInputError(
             f"The comment is {len(comment):,} characters long; the limit is {MAX_COMMENT:,}."

@@ -80,3 +80,21 @@ def user_id_mapper(settings: Settings) -> Callable[[str], str] | None:
         return hash_user_id(key, user_id)
 
     return personal_only
+
+
+@lru_cache(maxsize=8)
+def _mapper_for(mode: str, key: str | None, home: str) -> Callable[[str], str] | None:
+    return user_id_mapper(Settings(home=Path(home), user_id_mode=mode, user_id_key=key))  # type: ignore[arg-type]
+
+
+def stored_user_id(user_id: str | None, settings: Settings | None = None) -> str | None:
+    """``user_id`` as the store keeps it (for writes outside the trace writer: feedback)."""
+    if user_id is None:
+        return None
+    from llmops.config import get_settings
+    from llmops.tracing.render import fit_id, sanitize
+
+    s = settings or get_settings()
+    mapper = _mapper_for(s.user_id_mode, s.user_id_key, str(s.home))
+    text = sanitize(user_id)
+    return fit_id(mapper(text) if mapper is not None else text, 200)
