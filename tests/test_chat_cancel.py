@@ -27,7 +27,9 @@ def _chat(settings: Settings, db: Database, kb: Any, writer: SpanWriter) -> Chat
     def factory(cfg: ReleaseConfig) -> Any:  # a model that streams word by word
         return GenericFakeChatModel(messages=iter([AIMessage(content=ANSWER)]))
 
-    return ChatService(settings, db, kb, Tracer(writer), guards=GuardRunner(), model_factory=factory)
+    return ChatService(
+        settings, db, kb, Tracer(writer), guards=GuardRunner(), model_factory=factory
+    )
 
 
 def _stored(db: Database, writer: SpanWriter, trace_id: str) -> Any:

@@ -56,7 +56,9 @@ def _chat(
     def factory(cfg: ReleaseConfig) -> Any:
         return model
 
-    chat = ChatService(settings, db, kb, Tracer(writer), guards=GuardRunner(), model_factory=factory)
+    chat = ChatService(
+        settings, db, kb, Tracer(writer), guards=GuardRunner(), model_factory=factory
+    )
     return chat, model
 
 
@@ -75,7 +77,9 @@ def test_a_crashing_pii_guard_never_sends_raw_input_to_the_model(
     assert turn.blocked and turn.status == "blocked"
     assert turn.answer == REPLIES["error"]["en"]
     assert model.seen == []  # the model never saw the unchecked text
-    assert ("pii", "input", "error") in [(v.validator, v.direction, v.action) for v in turn.violations]
+    assert ("pii", "input", "error") in [
+        (v.validator, v.direction, v.action) for v in turn.violations
+    ]
     assert writer.flush()
     assert ("pii", "input", "error") in _events(db, turn.trace_id)
     detail = get_trace(db, turn.trace_id)
@@ -119,11 +123,11 @@ def test_a_crashing_flag_rule_lets_the_answer_through_and_records_an_error(
     assert ("grounding", "output", "error") in _events(db, turn.trace_id)
 
 
-def test_the_other_validators_still_decide_when_one_crashes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_other_validators_still_decide_when_one_crashes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _crash(monkeypatch, "toxicity")
-    verdict = GuardRunner().inspect(
-        "write to ana@example.com", "input", get_profile("monitor"), {}
-    )
+    verdict = GuardRunner().inspect("write to ana@example.com", "input", get_profile("monitor"), {})
     assert [r.validator for r, _ in verdict.errors] == ["toxicity"]
     assert verdict.text == "write to <EMAIL>"  # pii still fixed it
     assert [r.validator for r, _, _ in verdict.failures] == ["pii"]
