@@ -1,26 +1,163 @@
 """The ``llmops`` command: a thin shell over the library, for people, CI jobs and cron.
 
-``--json`` prints exactly one JSON document on stdout. Errors the user can fix print one line
-on stderr and exit with code 2.
+``--json`` prints exactly one JSON document on stdout. Every error ends in one place, the
+root command's ``main`` (``_exit_code``), and is one line on stderr:
+
+- a bad value, option, argument or file (click's usage errors, ``UserFacingError``, an
+  ``OSError`` about a named file, text that is not UTF-8, a bad ``LLMOPS_*`` setting):
+  ``error: ...``, exit code 2;
+- a store failure (``LLMOpsError``): its message, exit code 1;
+- anything else is a bug: ``error: internal error: <Type>: <message>``, exit code 1.
+
+``--debug`` (or ``LLMOPS_DEBUG=1``) adds the full traceback, also to logged warnings. Output
+never fails on a character the terminal cannot encode: a lone surrogate (what Python makes of
+invalid UTF-8 in an argument or a file name) is written as a backslash escape, and as a JSON
+escape in ``--json`` output, which stays valid JSON.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
+import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
+import click
 import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
 from llmops.monitoring.cli import monitor_app
 
+
+class _Options:
+    """Global options of one invocation (set before any command runs)."""
+
+    debug = False
+
+
+def _env_flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_OFFSET = 2**63 - 1  # the largest OFFSET SQLite and PostgreSQL accept
+MAX_DAYS = 36_500.0  # a trailing --days window: at most 100 years
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_message(exc: click.ClickException) -> str:
+    """click's usage error as one line that names the option and how to get help."""
+    message = _one_line(exc.format_message()).rstrip(".")
+    # click names its range types "integer range" / "float range": the value is not a number
+    message = re.sub(r"is not a valid (integer|float) range", r"is not a valid \1", message)
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def _exit_code(exc: BaseException) -> int:
+    """Report ``exc`` on stderr (one line; a traceback first with --debug): the exit code."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc.exit_code  # the help is already on screen
+    if isinstance(exc, click.ClickException):
+        message, code = _usage_message(exc), 2
+    elif isinstance(exc, click.Abort):
+        message, code = "aborted", 1
+    elif isinstance(exc, UserFacingError):
+        message, code = str(exc), 2
+    elif isinstance(exc, LLMOpsError):
+        message, code = str(exc), 1
+    elif isinstance(exc, ValidationError) and exc.title == "Settings":
+        # a bad LLMOPS_* environment variable (llmops.config reads them all)
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        message = f"setting {field} (LLMOPS_{field.upper()}): {first['msg']}"
+        code = 2
+    elif isinstance(exc, UnicodeEncodeError) and _SURROGATE.search(str(exc.object)):
+        # only arguments, environment variables and file names hold lone surrogates: what
+        # Python makes of bytes that are not UTF-8
+        bad = exc.object[max(0, exc.start - 20) : exc.end + 20]
+        message = f"{bad!r} is not valid UTF-8 text (an argument or a name holds other bytes)"
+        code = 2
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        # a file or folder the user named (or LLMOPS_HOME) that cannot be read or written
+        message, code = f"{exc.filename}: {exc.strerror or type(exc).__name__}", 2
+    else:
+        text = _one_line(str(exc))
+        text = text if len(text) <= 300 else text[:299] + "…"
+        message = f"internal error: {type(exc).__name__}: {text}"
+        if not _Options.debug:
+            message += " (run with --debug for the traceback)"
+        code = 1
+    if _Options.debug and not isinstance(exc, click.ClickException | click.Abort):
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    return code
+
+
+def _tolerant_output() -> None:
+    """Never fail on printing: what the terminal cannot encode is written as a backslash
+    escape on stdout too (Python already does so on stderr)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
+class _Root(TyperGroup):
+    """The ``llmops`` group: runs a command and turns whatever it raises into an exit code."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # the caller handles errors itself
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        _Options.debug = _env_flag(os.environ.get("LLMOPS_DEBUG"))
+        _tolerant_output()
+        try:
+            rv = super().main(
+                args, prog_name or "llmops", complete_var, False, windows_expand_args, **extra
+            )
+        except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+            sys.exit(_exit_code(exc))
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class _LogFormatter(logging.Formatter):
+    """One line per record: an exception's type and message, its traceback with --debug."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if _Options.debug or not record.exc_info or record.exc_info[1] is None:
+            return super().format(record)
+        exc = record.exc_info[1]
+        plain = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return f"{super().format(plain)} ({type(exc).__name__}: {_one_line(str(exc))})"
+
+
 app = typer.Typer(
+    name="llmops",
+    cls=_Root,
     help="llmops: offline RAG chat with a built-in LLMOps console.",
     no_args_is_help=True,
     add_completion=False,
@@ -44,16 +181,43 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(monitor_app, name="monitor")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-T = TypeVar("T")
 
 
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error (LLMOPS_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        _Options.debug = True
+
+
+# -- helpers shared with llmops/evals/cli.py and llmops/monitoring/cli.py (used at call time) --
 def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "")
+    if encoding != "utf8":  # a non-UTF-8 terminal: \u escapes keep the document valid JSON
+        text = json.dumps(data, ensure_ascii=True, indent=2, default=str)
+    # a lone surrogate as its JSON escape: written raw it would make the output invalid UTF-8
+    typer.echo(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def finite(value: float | None, option: str) -> float | None:
+    """``value``, unless it is nan or infinite (click's float ranges let nan through)."""
+    if value is not None and not math.isfinite(value):
+        raise InvalidInputError(f"{option} must be a finite number, not {value}.")
+    return value
+
+
+def days_ago(days: float, option: str = "--days") -> datetime:
+    """The start of a trailing window of ``days`` days, for options like ``--days``."""
+    finite(days, option)
+    if not 0 <= days <= MAX_DAYS:
+        raise InvalidInputError(
+            f"{option} must be between 0 and {MAX_DAYS:,.0f} days, not {days:g}."
+        )
+    return datetime.now(UTC) - timedelta(days=days)
 
 
 @contextmanager
@@ -67,16 +231,7 @@ def _runtime(migrate: bool = True) -> Iterator[Any]:
         rt.close()
 
 
-def _guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except UserFacingError as exc:
-        _fail(str(exc))
-    except LLMOpsError as exc:
-        _fail(str(exc), code=1)
-    raise AssertionError("unreachable")
-
-
+# -- commands ----------------------------------------------------------------------------------
 @app.command()
 def chat(
     message: Annotated[str, typer.Argument(help="The question to ask.")],
@@ -86,49 +241,40 @@ def chat(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the assistant one question; the answer streams unless --json."""
-
-    def go() -> None:
-        with _runtime() as rt:
-            stream = rt.chat.respond(message, session_id=session, user_id=user, release_id=release)
-            if as_json:
-                turn = stream.collect()
-                _print_json(turn.as_dict())
-                return
-            for chunk in stream:
-                typer.echo(chunk, nl=False)
-            typer.echo()
-            turn = stream.turn
-            assert turn is not None
-            for c in turn.citations:
-                typer.echo(f"  [{c.n}] {c.source} (score {c.score:.2f})")
-            typer.echo(f"trace {turn.trace_id} · release {turn.release_name} ({turn.release})")
-
-    _guarded(go)
+    with _runtime() as rt:
+        stream = rt.chat.respond(message, session_id=session, user_id=user, release_id=release)
+        if as_json:
+            turn = stream.collect()
+            _print_json(turn.as_dict())
+            return
+        for chunk in stream:
+            typer.echo(chunk, nl=False)
+        typer.echo()
+        turn = stream.turn
+        assert turn is not None
+        for c in turn.citations:
+            typer.echo(f"  [{c.n}] {c.source} (score {c.score:.2f})")
+        typer.echo(f"trace {turn.trace_id} · release {turn.release_name} ({turn.release})")
 
 
 @traces_app.command("list")
 def traces_list(
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent traces."""
     from llmops.store.queries import list_traces
 
-    def go() -> None:
-        with _runtime() as rt:
-            rows = list_traces(rt.db, limit=limit, offset=offset)
-        if as_json:
-            _print_json([r.as_dict() for r in rows])
-            return
-        for r in rows:
-            text = (r.input or "").replace("\n", " ")[:60]
-            latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-"
-            typer.echo(
-                f"{r.id}  {r.started_at:%Y-%m-%d %H:%M:%S}  {r.status:<8} {latency:>7}  {text}"
-            )
-
-    _guarded(go)
+    with _runtime() as rt:
+        rows = list_traces(rt.db, limit=limit, offset=offset)
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+        return
+    for r in rows:
+        text = (r.input or "").replace("\n", " ")[:60]
+        latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-"
+        typer.echo(f"{r.id}  {r.started_at:%Y-%m-%d %H:%M:%S}  {r.status:<8} {latency:>7}  {text}")
 
 
 @traces_app.command("show")
@@ -139,36 +285,31 @@ def traces_show(
     """Show one trace with its span tree and feedback."""
     from llmops.store.queries import get_trace
 
-    def go() -> None:
-        with _runtime() as rt:
-            detail = get_trace(rt.db, trace_id)
-        if as_json:
-            _print_json(detail.as_dict())
-            return
-        t = detail.trace
+    with _runtime() as rt:
+        detail = get_trace(rt.db, trace_id)
+    if as_json:
+        _print_json(detail.as_dict())
+        return
+    t = detail.trace
+    typer.echo(f"trace {t['id']}  {t['status']}  {t['latency_ms']} ms  release {t['release_id']}")
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for s in detail.spans:
+        children.setdefault(s["parent_id"], []).append(s)
+    ids = {s["id"] for s in detail.spans}
+
+    def show(span: dict[str, Any], depth: int) -> None:
+        err = f"  ! {span['error']}" if span["error"] else ""
         typer.echo(
-            f"trace {t['id']}  {t['status']}  {t['latency_ms']} ms  release {t['release_id']}"
+            f"{'  ' * depth}- {span['name']} [{span['kind']}] {span['duration_ms']} ms "
+            f"{span['status']}{err}"
         )
-        children: dict[str | None, list[dict[str, Any]]] = {}
-        for s in detail.spans:
-            children.setdefault(s["parent_id"], []).append(s)
-        ids = {s["id"] for s in detail.spans}
+        for child in children.get(span["id"], []):
+            show(child, depth + 1)
 
-        def show(span: dict[str, Any], depth: int) -> None:
-            err = f"  ! {span['error']}" if span["error"] else ""
-            typer.echo(
-                f"{'  ' * depth}- {span['name']} [{span['kind']}] {span['duration_ms']} ms "
-                f"{span['status']}{err}"
-            )
-            for child in children.get(span["id"], []):
-                show(child, depth + 1)
-
-        for root in [s for s in detail.spans if s["parent_id"] not in ids]:
-            show(root, 1)
-        for fb in detail.feedback:
-            typer.echo(f"feedback: {fb['score']} {fb['comment'] or ''}")
-
-    _guarded(go)
+    for root in [s for s in detail.spans if s["parent_id"] not in ids]:
+        show(root, 1)
+    for fb in detail.feedback:
+        typer.echo(f"feedback: {fb['score']} {fb['comment'] or ''}")
 
 
 @app.command()
@@ -181,13 +322,10 @@ def feedback(
     """Record thumbs up/down on a trace."""
     from llmops import feedback as fb
 
-    def go() -> None:
-        score = fb.parse_thumb(thumb)
-        with _runtime() as rt:
-            fid = fb.record(rt.db, trace_id, score, comment=comment, user_id=user, source="cli")
-        typer.echo(f"feedback {fid} recorded on trace {trace_id}")
-
-    _guarded(go)
+    score = fb.parse_thumb(thumb)
+    with _runtime() as rt:
+        fid = fb.record(rt.db, trace_id, score, comment=comment, user_id=user, source="cli")
+    typer.echo(f"feedback {fid} recorded on trace {trace_id}")
 
 
 @kb_app.command("ingest")
@@ -198,47 +336,39 @@ def kb_ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update knowledge-base sources (unchanged files are skipped by hash)."""
-
-    def go() -> None:
-        with _runtime() as rt:
-            report = rt.kb.ingest(paths or None)
-        if as_json:
-            _print_json(report.as_dict())
-        else:
-            typer.echo(
-                f"added {len(report.added)}, updated {len(report.updated)}, "
-                f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
-                f"({report.chunks} chunks written)"
-            )
-        for source, reason in report.skipped:
-            typer.echo(f"skipped {source}: {reason}", err=True)
-
-    _guarded(go)
+    with _runtime() as rt:
+        report = rt.kb.ingest(paths or None)
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        typer.echo(
+            f"added {len(report.added)}, updated {len(report.updated)}, "
+            f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
+            f"({report.chunks} chunks written)"
+        )
+    for source, reason in report.skipped:
+        typer.echo(f"skipped {source}: {reason}", err=True)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations and create the default release if there is none."""
+    from llmops.config import get_settings
     from llmops.runtime import bootstrap
     from llmops.store.db import Database, describe
     from llmops.store.migrate import current_revision
 
-    def go() -> None:
-        from llmops.config import get_settings
-
-        settings = get_settings()
-        settings.ensure_home()
-        db = Database(settings.db_url, busy_timeout_ms=settings.db_busy_timeout_ms)
-        try:
-            release = bootstrap(db)
-            typer.echo(
-                f"store {describe(db.url)} at revision {current_revision(db)}; "
-                f"production release {release.id}"
-            )
-        finally:
-            db.dispose()
-
-    _guarded(go)
+    settings = get_settings()
+    settings.ensure_home()
+    db = Database(settings.db_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+    try:
+        release = bootstrap(db)
+        typer.echo(
+            f"store {describe(db.url)} at revision {current_revision(db)}; "
+            f"production release {release.id}"
+        )
+    finally:
+        db.dispose()
 
 
 @admin_app.command("set-password")
@@ -256,25 +386,21 @@ def admin_set_password(
     """Set the console's admin password: stores only a salted argon2 hash."""
     from llmops import auth
     from llmops.config import get_settings
+    from llmops.releases import audit
 
-    def go() -> None:
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = typer.prompt("New admin password", hide_input=True, confirmation_prompt=True)
-        hashed = auth.hash_password(password)
-        if print_only:
-            typer.echo(f"{auth.HASH_KEY}={hashed}")
-            return
-        path = secrets or get_settings().secrets_path
-        auth.write_secret_hash(path, hashed)
-        with _runtime() as rt:
-            from llmops.releases import audit
-
-            audit(rt.db, "cli", "admin.set_password", str(path))
-        typer.echo(f"admin password hash written to {path}; restart the app to use it")
-
-    _guarded(go)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New admin password", hide_input=True, confirmation_prompt=True)
+    hashed = auth.hash_password(password)
+    if print_only:
+        typer.echo(f"{auth.HASH_KEY}={hashed}")
+        return
+    path = secrets or get_settings().secrets_path
+    auth.write_secret_hash(path, hashed)
+    with _runtime() as rt:
+        audit(rt.db, "cli", "admin.set_password", str(path))
+    typer.echo(f"admin password hash written to {path}; restart the app to use it")
 
 
 @demo_app.command("seed")
@@ -290,19 +416,17 @@ def demo_seed(
     through the span writer, so it is priced and rolled up like live traffic."""
     from llmops.demo import seed as run_seed
 
-    def go() -> None:
-        with _runtime() as rt:
-            report = run_seed(rt.db, traces=traces, days=days, seed=seed)
-        if as_json:
-            _print_json(report.__dict__)
-        else:
-            typer.echo(
-                f"seeded {report.traces:,} traces, {report.spans:,} spans, "
-                f"{report.feedback:,} feedback, {report.guard_events:,} guard events "
-                f"in {report.seconds:.1f}s"
-            )
-
-    _guarded(go)
+    finite(days, "--days")
+    with _runtime() as rt:
+        report = run_seed(rt.db, traces=traces, days=days, seed=seed)
+    if as_json:
+        _print_json(report.__dict__)
+    else:
+        typer.echo(
+            f"seeded {report.traces:,} traces, {report.spans:,} spans, "
+            f"{report.feedback:,} feedback, {report.guard_events:,} guard events "
+            f"in {report.seconds:.1f}s"
+        )
 
 
 @guard_app.command("check")
@@ -316,33 +440,30 @@ def guard_check(
     from llmops.guards.profiles import get_profile
     from llmops.guards.runner import GuardRunner
 
-    def go() -> None:
-        if direction not in ("input", "output"):
-            raise InvalidInputError(f"--direction must be input or output, not {direction!r}.")
-        prof = get_profile(profile)
-        fixed, failures = GuardRunner(profile).run(text, direction, prof, {})  # type: ignore[arg-type]
-        actions = {"block": "blocked", "fix": "fixed", "flag": "flagged"}
-        result: dict[str, Any] = {
-            "passed": not failures,
-            "blocked": any(r.action == "block" for r, _, _ in failures),
-            "text": fixed,
-            "violations": [
-                {"validator": r.validator, "direction": direction,
-                 "action": actions[r.action], "message": m}
-                for r, m, _ in failures
-            ],
-        }  # fmt: skip
-        if as_json:
-            _print_json(result)
-            return
-        if not failures:
-            typer.echo("passed")
-        for v in result["violations"]:
-            typer.echo(f"{v['action']:<8} {v['validator']}: {v['message']}")
-        if fixed != text:
-            typer.echo(f"fixed text: {fixed}")
-
-    _guarded(go)
+    if direction not in ("input", "output"):
+        raise InvalidInputError(f"--direction must be input or output, not {direction!r}.")
+    prof = get_profile(profile)
+    fixed, failures = GuardRunner(profile).run(text, direction, prof, {})  # type: ignore[arg-type]
+    actions = {"block": "blocked", "fix": "fixed", "flag": "flagged"}
+    result: dict[str, Any] = {
+        "passed": not failures,
+        "blocked": any(r.action == "block" for r, _, _ in failures),
+        "text": fixed,
+        "violations": [
+            {"validator": r.validator, "direction": direction,
+             "action": actions[r.action], "message": m}
+            for r, m, _ in failures
+        ],
+    }  # fmt: skip
+    if as_json:
+        _print_json(result)
+        return
+    if not failures:
+        typer.echo("passed")
+    for v in result["violations"]:
+        typer.echo(f"{v['action']:<8} {v['validator']}: {v['message']}")
+    if fixed != text:
+        typer.echo(f"fixed text: {fixed}")
 
 
 @guard_app.command("eval")
@@ -357,36 +478,33 @@ def guard_eval(
     """Precision, recall and false-positive rate of every guard on labelled cases."""
     from llmops.guards.evaluation import evaluate, load_cases
 
-    def go() -> None:
-        cases = load_cases(dataset)
-        report = evaluate(cases, dataset.name, profile=profile)
-        run_id = None
-        if store:
-            from llmops.guards.report import save_eval
+    cases = load_cases(dataset)
+    report = evaluate(cases, dataset.name, profile=profile)
+    run_id = None
+    if store:
+        from llmops.guards.report import save_eval
 
-            with _runtime() as rt:
-                run_id = save_eval(rt.db, dataset.name, len(cases), report.as_dict())
-        if as_json:
-            _print_json({"run_id": run_id, **report.as_dict()})
-            return
-        typer.echo(
-            f"{dataset.name}: {len(cases)} cases, profile {profile}; latency {report.latency_ms}"
+        with _runtime() as rt:
+            run_id = save_eval(rt.db, dataset.name, len(cases), report.as_dict())
+    if as_json:
+        _print_json({"run_id": run_id, **report.as_dict()})
+        return
+    typer.echo(
+        f"{dataset.name}: {len(cases)} cases, profile {profile}; latency {report.latency_ms}"
+    )
+    langs = sorted(report.by_lang)
+    head = "".join(f"{'recall ' + lang:>11}" for lang in langs)
+    typer.echo(f"{'label':<20}{'support':>8}{'precision':>10}{'recall':>8}{'fpr':>8}{head}")
+    for label, m in report.labels.items():
+        per_lang = "".join(
+            f"{_fmt(report.by_lang[lang].get(label, {}).get('recall')):>11}" for lang in langs
         )
-        langs = sorted(report.by_lang)
-        head = "".join(f"{'recall ' + lang:>11}" for lang in langs)
-        typer.echo(f"{'label':<20}{'support':>8}{'precision':>10}{'recall':>8}{'fpr':>8}{head}")
-        for label, m in report.labels.items():
-            per_lang = "".join(
-                f"{_fmt(report.by_lang[lang].get(label, {}).get('recall')):>11}" for lang in langs
-            )
-            typer.echo(
-                f"{label:<20}{m['support']:>8}{_fmt(m['precision']):>10}"
-                f"{_fmt(m['recall']):>8}{_fmt(m['fpr']):>8}{per_lang}"
-            )
-        for key, m in report.benign.items():
-            typer.echo(f"benign {key:<30} false-positive rate {_fmt(m['fpr'])}")
-
-    _guarded(go)
+        typer.echo(
+            f"{label:<20}{m['support']:>8}{_fmt(m['precision']):>10}"
+            f"{_fmt(m['recall']):>8}{_fmt(m['fpr']):>8}{per_lang}"
+        )
+    for key, m in report.benign.items():
+        typer.echo(f"benign {key:<30} false-positive rate {_fmt(m['fpr'])}")
 
 
 def _fmt(value: float | None) -> str:
@@ -394,7 +512,9 @@ def _fmt(value: float | None) -> str:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         app()
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -28,27 +28,22 @@ dataset_app = typer.Typer(help="Evaluation datasets.", no_args_is_help=True)
 eval_app.add_typer(dataset_app, name="dataset")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-T = TypeVar("T")
 
 
 # llmops.cli imports this module to register it: reach back into it lazily, at call time
-def _guarded(fn: Callable[[], T]) -> T:
+def _cli() -> Any:
     from llmops import cli
 
-    return cli._guarded(fn)
+    return cli
 
 
 def _print_json(data: Any) -> None:
-    from llmops import cli
-
-    cli._print_json(data)
+    _cli()._print_json(data)
 
 
 @contextmanager
 def _runtime() -> Iterator[Runtime]:
-    from llmops import cli
-
-    with cli._runtime() as rt:
+    with _cli()._runtime() as rt:
         yield rt
 
 
@@ -121,13 +116,14 @@ def _run_json(rt: Runtime, run: RunInfo) -> dict[str, Any]:
     while True:
         rows, total = list_results(rt.db, run.id, limit=500, offset=offset)
         items += [
-            {"input": r.input, "output": r.output, "scores": r.scores, "trace_id": r.trace_id}
+            {"input": r.input, "output": r.output, "scores": r.scores, "errors": r.errors,
+             "trace_id": r.trace_id}
             for r in rows
-        ]
+        ]  # fmt: skip
         offset += len(rows)
         if not rows or offset >= total:
             break
-    return {"run_id": run.id, "metrics": run.scores(), "items": items}
+    return {"run_id": run.id, "metrics": run.scores(), "errors": run.errors(), "items": items}
 
 
 def _summary(run: RunInfo) -> None:
@@ -137,10 +133,17 @@ def _summary(run: RunInfo) -> None:
         f" · {run.dataset} v{run.dataset_version} · release {run.release_id}"
     )
     for name, s in (m.get("scores") or {}).items():
+        failed = s.get("errors") or 0
+        errors = f"  {failed} error(s)" if failed else ""
         if s["mean"] is None:
-            typer.echo(f"  {name:<22} n/a ({s['not_applicable']} not applicable)")
-            continue
-        typer.echo(f"  {name:<22} {s['mean']:.3f}  [{s['low']:.3f}, {s['high']:.3f}]  n={s['n']}")
+            typer.echo(f"  {name:<22} n/a ({s['not_applicable']} not applicable){errors}")
+        else:
+            typer.echo(
+                f"  {name:<22} {s['mean']:.3f}  [{s['low']:.3f}, {s['high']:.3f}]  "
+                f"n={s['n']}{errors}"
+            )
+        if failed:
+            typer.echo(f"  error: {name} failed on {failed} item(s): {s['first_error']}", err=True)
     lat = m.get("latency_ms") or {}
     if lat.get("p50") is not None:
         typer.echo(f"  latency p50 {lat['p50']:.0f} ms · p95 {lat['p95']:.0f} ms")
@@ -168,28 +171,24 @@ def run_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a release over a dataset with a progress bar; prints the scores."""
-
-    def go() -> None:
-        with _runtime() as rt:
-            runner = _runner(rt)
-            created = runner.create(
-                _dataset_arg(rt, dataset),
-                release,
-                evaluators=_names(evaluators),
-                concurrency=concurrency,
-                name=name,
-                actor="cli",
-            )
-            run = _execute(runner, created.id)
-            rt.tracer.flush()
-            if as_json:
-                _print_json(_run_json(rt, run))
-            else:
-                _summary(run)
-        if run.status != "completed":
-            raise typer.Exit(1)
-
-    _guarded(go)
+    with _runtime() as rt:
+        runner = _runner(rt)
+        created = runner.create(
+            _dataset_arg(rt, dataset),
+            release,
+            evaluators=_names(evaluators),
+            concurrency=concurrency,
+            name=name,
+            actor="cli",
+        )
+        run = _execute(runner, created.id)
+        rt.tracer.flush()
+        if as_json:
+            _print_json(_run_json(rt, run))
+        else:
+            _summary(run)
+    if run.status != "completed":
+        raise typer.Exit(1)
 
 
 @eval_app.command("resume")
@@ -198,18 +197,14 @@ def resume_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Finish an interrupted run; items already scored are not run again."""
-
-    def go() -> None:
-        with _runtime() as rt:
-            run = _execute(_runner(rt), run_id)
-            if as_json:
-                _print_json(_run_json(rt, run))
-            else:
-                _summary(run)
-        if run.status != "completed":
-            raise typer.Exit(1)
-
-    _guarded(go)
+    with _runtime() as rt:
+        run = _execute(_runner(rt), run_id)
+        if as_json:
+            _print_json(_run_json(rt, run))
+        else:
+            _summary(run)
+    if run.status != "completed":
+        raise typer.Exit(1)
 
 
 @eval_app.command("cancel")
@@ -217,12 +212,9 @@ def cancel_cmd(run_id: Annotated[str, typer.Argument(help="A running run.")]) ->
     """Ask a running run to stop (its runner stops within a second)."""
     from llmops.evals.runner import cancel_run
 
-    def go() -> None:
-        with _runtime() as rt:
-            cancel_run(rt.db, run_id)
-        typer.echo(f"cancellation requested for {run_id}")
-
-    _guarded(go)
+    with _runtime() as rt:
+        cancel_run(rt.db, run_id)
+    typer.echo(f"cancellation requested for {run_id}")
 
 
 @eval_app.command("runs")
@@ -235,24 +227,19 @@ def runs_cmd(
     from llmops.evals import datasets as ds
     from llmops.evals.runner import list_runs
 
-    def go() -> None:
-        with _runtime() as rt:
-            ds_id = ds.get_dataset(rt.db, dataset).id if dataset else None
-            rows, _ = list_runs(rt.db, dataset_id=ds_id, limit=limit)
-        if as_json:
-            _print_json([r.as_dict() for r in rows])
-            return
-        for r in rows:
-            scores = " ".join(
-                f"{k}={v:.2f}" for k, v in list(r.scores().items())[:4] if v is not None
-            )
-            typer.echo(
-                f"{r.id}  {r.created_at[:16]}  {'stalled' if r.stalled else r.status:<10} "
-                f"{r.dataset} v{r.dataset_version}"
-                f"  {r.release_id}  {scores}"
-            )
-
-    _guarded(go)
+    with _runtime() as rt:
+        ds_id = ds.get_dataset(rt.db, dataset).id if dataset else None
+        rows, _ = list_runs(rt.db, dataset_id=ds_id, limit=limit)
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+        return
+    for r in rows:
+        scores = " ".join(f"{k}={v:.2f}" for k, v in list(r.scores().items())[:4] if v is not None)
+        typer.echo(
+            f"{r.id}  {r.created_at[:16]}  {'stalled' if r.stalled else r.status:<10} "
+            f"{r.dataset} v{r.dataset_version}"
+            f"  {r.release_id}  {scores}"
+        )
 
 
 @eval_app.command("show")
@@ -263,15 +250,12 @@ def show_cmd(
     """A run's aggregate scores (with 95% intervals) and, with --json, every item."""
     from llmops.evals.runner import get_run
 
-    def go() -> None:
-        with _runtime() as rt:
-            run = get_run(rt.db, run_id)
-            if as_json:
-                _print_json({**run.as_dict(), **_run_json(rt, run)})
-                return
-            _summary(run)
-
-    _guarded(go)
+    with _runtime() as rt:
+        run = get_run(rt.db, run_id)
+        if as_json:
+            _print_json({**run.as_dict(), **_run_json(rt, run)})
+            return
+        _summary(run)
 
 
 @eval_app.command("compare")
@@ -285,28 +269,25 @@ def compare_cmd(
     """Paired comparison: deltas with 95% CI and p-values, wins/losses, worst items."""
     from llmops.evals.compare import compare_runs
 
-    def go() -> None:
-        with _runtime() as rt:
-            cmp = compare_runs(rt.db, run_a, run_b, metric=metric)
-        if as_json:
-            _print_json(cmp.as_dict())
-            return
-        typer.echo(f"{cmp.run_b.id} vs {cmp.run_a.id}: {len(cmp.items)} paired items")
-        for note in cmp.notes:
-            typer.echo(f"  note: {note}")
-        typer.echo(f"  {'metric':<22}{'a':>7}{'b':>7}{'delta':>8}  95% CI           p     W/L/T")
-        for m in cmp.metrics.values():
-            st = m.stats
-            typer.echo(
-                f"  {m.name:<22}{st.mean_a:>7.3f}{st.mean_b:>7.3f}{st.delta:>+8.3f}  "
-                f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}] {st.p_value or 1.0:.3f} "
-                f"{st.wins}/{st.losses}/{st.ties}{' *' if m.significant else ''}"
-            )
-        for item in cmp.regressions()[:limit]:
-            typer.echo(f"  regressed {item.delta:+.3f}: {item.input[:70]}")
-            typer.echo(f"    traces {item.trace_a} → {item.trace_b}")
-
-    _guarded(go)
+    with _runtime() as rt:
+        cmp = compare_runs(rt.db, run_a, run_b, metric=metric)
+    if as_json:
+        _print_json(cmp.as_dict())
+        return
+    typer.echo(f"{cmp.run_b.id} vs {cmp.run_a.id}: {len(cmp.items)} paired items")
+    for note in cmp.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"  {'metric':<22}{'a':>7}{'b':>7}{'delta':>8}  95% CI           p     W/L/T")
+    for m in cmp.metrics.values():
+        st = m.stats
+        typer.echo(
+            f"  {m.name:<22}{st.mean_a:>7.3f}{st.mean_b:>7.3f}{st.delta:>+8.3f}  "
+            f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}] {st.p_value or 1.0:.3f} "
+            f"{st.wins}/{st.losses}/{st.ties}{' *' if m.significant else ''}"
+        )
+    for item in cmp.regressions()[:limit]:
+        typer.echo(f"  regressed {item.delta:+.3f}: {item.input[:70]}")
+        typer.echo(f"    traces {item.trace_a} → {item.trace_b}")
 
 
 @eval_app.command("gate")
@@ -335,60 +316,53 @@ def gate_cmd(
     """Evaluate a candidate release; exit 1 when a threshold or regression check fails."""
     from llmops.evals.gate import parse_mins, run_gate
 
-    def go() -> bool:
-        mins = parse_mins(min_)
-        with _runtime() as rt:
-            runner = _runner(rt)
-            with _bar(True, "gate") as progress:
-                report = run_gate(
-                    runner,
-                    _dataset_arg(rt, dataset),
-                    release,
-                    baseline=None if baseline.lower() == "none" else baseline,
-                    mins=mins,
-                    max_regression=max_regression,
-                    evaluators=_names(evaluators),
-                    require_significance=require_significance,
-                    reuse_baseline=not fresh_baseline,
-                    progress=progress,
-                )
-            rt.tracer.flush()
-        if as_json:
-            _print_json(report.as_dict())
-        else:
-            typer.echo(report.render())
-        return report.passed
-
-    if not _guarded(go):
+    mins = parse_mins(min_)
+    with _runtime() as rt:
+        runner = _runner(rt)
+        with _bar(True, "gate") as progress:
+            report = run_gate(
+                runner,
+                _dataset_arg(rt, dataset),
+                release,
+                baseline=None if baseline.lower() == "none" else baseline,
+                mins=mins,
+                max_regression=max_regression,
+                evaluators=_names(evaluators),
+                require_significance=require_significance,
+                reuse_baseline=not fresh_baseline,
+                progress=progress,
+            )
+        rt.tracer.flush()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        typer.echo(report.render())
+    if not report.passed:
         raise typer.Exit(1)
 
 
 @eval_app.command("evaluators")
 def evaluators_cmd(as_json: JsonOpt = False) -> None:
     """Every registered evaluator, and why a disabled one cannot run here."""
+    from llmops.config import get_settings
     from llmops.evals.evaluators import EvalContext, all_evaluators
     from llmops.evals.judge import Judge
 
-    def go() -> None:
-        from llmops.config import get_settings
-
-        # the embedding model is always installed; do not load it just to list evaluators
-        ctx = EvalContext(embeddings=cast(Any, object()), judge=Judge.from_settings(get_settings()))
-        rows = [
-            {"name": e.name, "kind": e.kind, "default": e.default, "online": e.online,
-             "disabled": e.unavailable(ctx), "description": e.description}
-            for e in all_evaluators()
-        ]  # fmt: skip
-        if as_json:
-            _print_json(rows)
-            return
-        for r in rows:
-            flag = "default" if r["default"] else ""
-            typer.echo(f"{r['name']:<22}{r['kind']:<12}{flag:<8} {r['description']}")
-            if r["disabled"]:
-                typer.echo(f"{'':<22}disabled: {r['disabled']}")
-
-    _guarded(go)
+    # the embedding model is always installed; do not load it just to list evaluators
+    ctx = EvalContext(embeddings=cast(Any, object()), judge=Judge.from_settings(get_settings()))
+    rows = [
+        {"name": e.name, "kind": e.kind, "default": e.default, "online": e.online,
+         "disabled": e.unavailable(ctx), "description": e.description}
+        for e in all_evaluators()
+    ]  # fmt: skip
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        flag = "default" if r["default"] else ""
+        typer.echo(f"{r['name']:<22}{r['kind']:<12}{flag:<8} {r['description']}")
+        if r["disabled"]:
+            typer.echo(f"{'':<22}disabled: {r['disabled']}")
 
 
 @eval_app.command("online")
@@ -398,7 +372,10 @@ def online_cmd(
         float | None, typer.Option(min=0.0, max=1.0, help="Sample rate (default: setting).")
     ] = None,
     settle: Annotated[
-        float, typer.Option(min=0.0, help="Only traces that started this many seconds ago.")
+        float,
+        typer.Option(
+            min=0.0, max=31_536_000, help="Only traces that started this many seconds ago."
+        ),
     ] = 120.0,
 ) -> None:
     """Score a sample of live traffic with the cheap evaluators (a background worker)."""
@@ -406,27 +383,26 @@ def online_cmd(
 
     from llmops.evals.online import OnlineEvaluator
 
-    def go() -> None:
-        with _runtime() as rt:
-            worker = OnlineEvaluator.from_runtime(
-                rt, **({"rate": rate} if rate is not None else {}), settle_s=settle
+    _cli().finite(rate, "--rate")
+    _cli().finite(settle, "--settle")
+    with _runtime() as rt:
+        worker = OnlineEvaluator.from_runtime(
+            rt, **({"rate": rate} if rate is not None else {}), settle_s=settle
+        )
+        if worker.rate <= 0:
+            from llmops.errors import InvalidInputError
+
+            raise InvalidInputError(
+                "Online evaluation is off.", hint="set LLMOPS_ONLINE_EVAL_RATE or pass --rate"
             )
-            if worker.rate <= 0:
-                from llmops.errors import InvalidInputError
-
-                raise InvalidInputError(
-                    "Online evaluation is off.", hint="set LLMOPS_ONLINE_EVAL_RATE or pass --rate"
-                )
-            while True:
-                n = worker.run_once()
-                if n:
-                    typer.echo(f"scored {n} trace(s)", err=True)
-                if once:
-                    typer.echo(f"scored {worker.scored} trace(s) in total")
-                    return
-                time.sleep(worker.interval_s)
-
-    _guarded(go)
+        while True:
+            n = worker.run_once()
+            if n:
+                typer.echo(f"scored {n} trace(s)", err=True)
+            if once:
+                typer.echo(f"scored {worker.scored} trace(s) in total")
+                return
+            time.sleep(worker.interval_s)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -435,16 +411,13 @@ def dataset_list(as_json: JsonOpt = False) -> None:
     """Datasets with their current version and item count."""
     from llmops.evals import datasets as ds
 
-    def go() -> None:
-        with _runtime() as rt:
-            rows = ds.list_datasets(rt.db, limit=500)
-        if as_json:
-            _print_json([r.as_dict() for r in rows])
-            return
-        for r in rows:
-            typer.echo(f"{r.name:<30} v{r.version:<4} {r.items:>6} items  {r.source or ''}")
-
-    _guarded(go)
+    with _runtime() as rt:
+        rows = ds.list_datasets(rt.db, limit=500)
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r.name:<30} v{r.version:<4} {r.items:>6} items  {r.source or ''}")
 
 
 @dataset_app.command("import")
@@ -453,19 +426,23 @@ def dataset_import(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a file's cases as one new version (all or nothing; bad lines are listed)."""
+    """Add a file's cases as one new version (all or nothing; bad lines are listed). Cases
+    the dataset already holds are not added again: importing a file twice adds it once."""
     from llmops.evals import datasets as ds
 
-    def go() -> None:
-        cases = ds.read_cases(path)
-        with _runtime() as rt:
-            info = ds.add_cases(rt.db, name or path.stem, cases, actor="cli")
-        if as_json:
-            _print_json({**info.as_dict(), "added": len(cases)})
-        else:
-            typer.echo(f"{info.name} v{info.version}: added {len(cases)}, {info.items} items")
-
-    _guarded(go)
+    target = ds.check_name(path.stem if name is None else name)
+    cases = ds.read_cases(path)
+    with _runtime() as rt:
+        info, added = ds.import_cases(rt.db, target, cases, actor="cli")
+    present = len(cases) - added
+    if as_json:
+        _print_json({**info.as_dict(), "added": added, "already_present": present})
+    else:
+        typer.echo(
+            f"{info.name} v{info.version}: added {added}"
+            + (f", {present} already in the dataset" if present else "")
+            + f", {info.items} items"
+        )
 
 
 @dataset_app.command("export")
@@ -478,16 +455,13 @@ def dataset_export(
     """Write a dataset version in the import format."""
     from llmops.evals import datasets as ds
 
-    def go() -> None:
-        with _runtime() as rt:
-            text = ds.export_cases(rt.db, name, version=version, fmt=fmt)
-        if output is None:
-            typer.echo(text, nl=False)
-        else:
-            output.write_text(text, encoding="utf-8")
-            typer.echo(f"wrote {output}", err=True)
-
-    _guarded(go)
+    with _runtime() as rt:
+        text = ds.export_cases(rt.db, name, version=version, fmt=fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
 
 
 @dataset_app.command("from-traces")
@@ -500,30 +474,23 @@ def dataset_from_traces(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn chat traces (thumbs-down by default) into cases; skips ones already added."""
-    from datetime import UTC, datetime, timedelta
-
     from llmops.errors import InvalidInputError
     from llmops.evals import datasets as ds
 
-    def go() -> None:
-        if feedback not in ("down", "up", "any"):
-            raise InvalidInputError(f"--feedback must be down, up or any, not {feedback!r}.")
-        q = ds.TraceQuery(
-            feedback=None if feedback == "any" else feedback,
-            guard_events=guard_events,
-            since=datetime.now(UTC) - timedelta(days=days) if days else None,
-        )
-        with _runtime() as rt:
-            rows, _ = ds.candidate_traces(rt.db, q, limit=limit)
-            added = (
-                ds.add_from_traces(rt.db, name, [r.id for r in rows], actor="cli") if rows else 0
-            )
-        if as_json:
-            _print_json({"dataset": name, "matched": len(rows), "added": added})
-        else:
-            typer.echo(f"{name}: {len(rows)} matching trace(s), {added} added")
-
-    _guarded(go)
+    if feedback not in ("down", "up", "any"):
+        raise InvalidInputError(f"--feedback must be down, up or any, not {feedback!r}.")
+    q = ds.TraceQuery(
+        feedback=None if feedback == "any" else feedback,
+        guard_events=guard_events,
+        since=_cli().days_ago(days) if days else None,
+    )
+    with _runtime() as rt:
+        rows, _ = ds.candidate_traces(rt.db, q, limit=limit)
+        added = ds.add_from_traces(rt.db, name, [r.id for r in rows], actor="cli") if rows else 0
+    if as_json:
+        _print_json({"dataset": name, "matched": len(rows), "added": added})
+    else:
+        typer.echo(f"{name}: {len(rows)} matching trace(s), {added} added")
 
 
 @dataset_app.command("demo")
@@ -531,12 +498,9 @@ def dataset_demo(as_json: JsonOpt = False) -> None:
     """Load (or update) the shipped demo dataset, English and Spanish."""
     from llmops.evals import datasets as ds
 
-    def go() -> None:
-        with _runtime() as rt:
-            info = ds.load_demo(rt.db, actor="cli")
-        if as_json:
-            _print_json(info.as_dict())
-        else:
-            typer.echo(f"{info.name} v{info.version}: {info.items} items")
-
-    _guarded(go)
+    with _runtime() as rt:
+        info = ds.load_demo(rt.db, actor="cli")
+    if as_json:
+        _print_json(info.as_dict())
+    else:
+        typer.echo(f"{info.name} v{info.version}: {info.items} items")

@@ -2,7 +2,8 @@
 
 Items are paired by id. Items are never edited in place, so an unchanged item keeps its id
 across dataset versions and runs over successive versions still pair; an edited item does
-not pair with its old self (it is a different case) and is counted as unpaired.
+not pair with its old self (it is a different case) and is counted as unpaired. An item an
+evaluator failed on has no score to pair; the comparison notes how many there were.
 """
 
 from __future__ import annotations
@@ -124,6 +125,13 @@ def compare_runs(db: Database, run_a: str, run_b: str, *, metric: str | None = N
             f"dataset versions differ (v{a.dataset_version} vs v{b.dataset_version}): "
             "only the items both versions share are compared"
         )
+    for name in names:
+        for label, run in (("A", a), ("B", b)):
+            if run.errors().get(name):
+                notes.append(
+                    f"{name} failed on {run.errors()[name]} item(s) of run {label} "
+                    f"({run.first_error(name)}): those items are not compared"
+                )
     metrics: dict[str, MetricDelta] = {}
     for name in names:
         pairs = [

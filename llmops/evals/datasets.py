@@ -6,7 +6,11 @@ from traces) bumps the dataset's version once and records it on the rows it adds
 and any earlier version can be read back. A new dataset is at version 0 (no items).
 
 Files (JSONL, one case a line, or CSV with a header) are validated whole before anything is
-written: a bad line yields a per-line error and nothing is imported.
+written: a bad line yields a per-line error and nothing is imported — that includes text no
+store can hold (a lone surrogate such as the JSON escape ``"\ud800"``, named with its field)
+and a CSV quote that is never closed (which Python's csv module would otherwise read as one
+cell holding the rest of the file). Importing adds only the cases a dataset does not hold
+yet, so importing the same file twice adds it once (``import_cases``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ MAX_CASES = 100_000
 MAX_PHRASE_CHARS = 500
 _NAME = re.compile(r"^\w[\w .:\-]{0,199}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+MAX_LANG_CHARS = 10  # dataset_items.lang
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -127,6 +133,26 @@ class DatasetInfo:
 
 
 # -- validation --------------------------------------------------------------------------------
+def _check_text(value: Any, where: str) -> None:
+    """Reject a lone surrogate anywhere in a field: JSON can spell one (``"\ud800"``), but it
+    is not Unicode text and no store can encode it."""
+    if isinstance(value, str):
+        m = _SURROGATE.search(value)
+        if m:
+            raise ValueError(
+                f"'{where}' contains {m.group()!r} at character {m.start() + 1}, "
+                "a lone surrogate (not valid Unicode text)"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(str(key)):
+                raise ValueError(f"'{where}' has a key with a lone surrogate ({key!r})")
+            _check_text(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]")
+
+
 def _str_list(value: Any, name: str) -> list[str]:
     if value is None:
         return []
@@ -149,6 +175,8 @@ def case_from_dict(obj: Any) -> Case:
         raise ValueError(
             f"unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(FIELDS)})"
         )
+    for name, value in obj.items():
+        _check_text(value, name)
     text = obj.get("input")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("'input' is required and must be a non-empty string")
@@ -161,7 +189,11 @@ def case_from_dict(obj: Any) -> Case:
     expected = (clean_control(expected).strip() or None) if expected is not None else None
     lang = obj.get("lang")
     if lang is not None:
-        if not isinstance(lang, str) or not _LANG.match(lang.strip().lower()):
+        if (
+            not isinstance(lang, str)
+            or not _LANG.match(lang.strip().lower())
+            or len(lang.strip()) > MAX_LANG_CHARS
+        ):
             raise ValueError(f"'lang' must be a language code such as 'en' or 'es', not {lang!r}")
         lang = lang.strip().lower()
     metadata = obj.get("metadata")
@@ -212,16 +244,30 @@ def _finish(cases: list[Case], errors: list[tuple[int, str]], source: str) -> li
     return cases
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json(text: str) -> Any:
+    """Strict JSON: Python's ``NaN`` / ``Infinity`` extensions are not accepted."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def parse_jsonl(data: bytes | str, source: str = "input") -> list[Case]:
     cases: list[Case] = []
     errors: list[tuple[int, str]] = []
-    for n, line in enumerate(_decode(data, source).splitlines(), start=1):
+    # lines end at "\n" only: str.splitlines() would also split at U+2028 and other
+    # separators, which JSON strings may hold as they are (our own exports do)
+    for n, line in enumerate(_decode(data, source).split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _json(line)
         except json.JSONDecodeError as exc:
             errors.append((n, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except ValueError as exc:
+            errors.append((n, f"not valid JSON ({exc})"))
             continue
         try:
             cases.append(case_from_dict(obj))
@@ -235,15 +281,20 @@ def _csv_list(cell: str) -> list[str] | Any:
     if not cell:
         return None
     if cell.startswith("["):
-        return json.loads(cell)
+        return _json(cell)
     return [p.strip() for p in cell.split("|")]
 
 
 def parse_csv(data: bytes | str, source: str = "input") -> list[Case]:
     """A header row naming the fields; ``must_include`` and ``tags`` as ``a|b`` or a JSON
     list, ``metadata`` as a JSON object."""
-    reader = csv.DictReader(io.StringIO(_decode(data, source), newline=""))
-    header = [h.strip() for h in reader.fieldnames or []]
+    text = _decode(data, source)
+    # strict: a quote that is never closed is an error, not one cell holding the rest
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise InvalidFileError(source, [(1, _csv_problem(exc))]) from None
     if "input" not in header:
         raise InvalidFileError(source, [(1, "the header row must name an 'input' column")])
     reader.fieldnames = header
@@ -264,7 +315,7 @@ def parse_csv(data: bytes | str, source: str = "input") -> list[Case]:
                     if key in ("must_include", "tags"):
                         obj[key] = _csv_list(value)
                     elif key == "metadata":
-                        obj[key] = json.loads(value) if value.strip() else None
+                        obj[key] = _json(value) if value.strip() else None
                     else:
                         obj[key] = value if value.strip() or key == "input" else None
                 cases.append(case_from_dict(obj))
@@ -273,8 +324,22 @@ def parse_csv(data: bytes | str, source: str = "input") -> list[Case]:
             except ValueError as exc:
                 errors.append((n, str(exc)))
     except csv.Error as exc:
-        errors.append((reader.line_num, f"not valid CSV ({exc})"))
+        errors.append((_record_start(text, reader.line_num), _csv_problem(exc)))
     return _finish(cases, errors, source)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return "a quoted cell starts on this line and is never closed (a missing '\"')"
+    return f"not valid CSV ({exc})"
+
+
+def _record_start(text: str, last_good: int) -> int:
+    """The line where the record after line ``last_good`` starts (blank lines skipped)."""
+    for n, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if n > last_good and line.strip("\r\n"):
+            return n
+    return last_good + 1
 
 
 def parse_cases(data: bytes | str, fmt: str, source: str = "input") -> list[Case]:
@@ -297,7 +362,13 @@ def read_cases(path: Path) -> list[Case]:
     fmt = format_for(path)
     if not path.is_file():
         raise NotFoundError(f"Dataset file {str(path)!r} does not exist.")
-    return parse_cases(path.read_bytes(), fmt, path.name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"Cannot read dataset file {str(path)!r}: {exc.strerror or exc}."
+        ) from None
+    return parse_cases(data, fmt, path.name)
 
 
 def check_name(name: str) -> str:
@@ -561,6 +632,49 @@ def create_dataset(
         )
 
 
+def import_cases(
+    db: Database,
+    dataset: str,
+    cases: Sequence[Case],
+    *,
+    actor: str = "system",
+    create: bool = True,
+    description: str = "",
+) -> tuple[DatasetInfo, int]:
+    """Add the ``cases`` the dataset does not hold yet as one new version (creating the
+    dataset if needed); all or nothing. Returns the dataset and how many cases were added.
+
+    A case already in the current version (same content: ``Case.key``) is not added again,
+    counted as a multiset (a file that lists a case twice adds it twice, once): importing
+    the same file twice adds its cases once, and an import with nothing new makes no version.
+    """
+    name = check_name(dataset)
+    if not cases:
+        raise InvalidInputError("No cases to add.")
+    with db.session() as s:
+        row = _get_or_create(
+            s, name, description=description, actor=actor, source=None, create=create
+        )
+        have = Counter(
+            _item(i).case().key()
+            for i in s.scalars(select(DatasetItem).where(_current(row.id, row.version)))
+        )
+        new = []
+        for c in cases:
+            if have[c.key()] > 0:
+                have[c.key()] -= 1
+            else:
+                new.append(c)
+        if not new:
+            return _info(s, row), 0
+        version = _bump(s, row.id)
+        s.add_all(_row_for(c, row.id, version) for c in new)
+        _audit(s, actor, "dataset.add", row.name, version=version, items=len(new),
+               already_present=len(cases) - len(new))  # fmt: skip
+        s.flush()
+        return _info(s, row), len(new)
+
+
 def add_cases(
     db: Database,
     dataset: str,
@@ -570,18 +684,9 @@ def add_cases(
     create: bool = True,
     description: str = "",
 ) -> DatasetInfo:
-    """Add ``cases`` as one new version (creating the dataset if needed); all or nothing."""
-    if not cases:
-        raise InvalidInputError("No cases to add.")
-    with db.session() as s:
-        row = _get_or_create(
-            s, dataset, description=description, actor=actor, source=None, create=create
-        )
-        version = _bump(s, row.id)
-        s.add_all(_row_for(c, row.id, version) for c in cases)
-        _audit(s, actor, "dataset.add", row.name, version=version, items=len(cases))
-        s.flush()
-        return _info(s, row)
+    """``import_cases`` for callers that only need the dataset."""
+    info, _ = import_cases(db, dataset, cases, actor=actor, create=create, description=description)
+    return info
 
 
 def _current_row(s: Session, row: Dataset, item_id: int) -> DatasetItem:

@@ -12,8 +12,13 @@ user adds one with the decorator::
 An evaluator takes the ``EvalInput`` (and optionally the ``EvalContext``, for embeddings, the
 judge model and per-run parameters) and returns a ``Score``, a number or a bool. A score of
 ``None`` means "does not apply" (no expected answer, no retrieved context, ...): it is left
-out of the averages instead of counting as 0. An evaluator that raises is recorded as not
-applicable with the error as its explanation; it never stops a run.
+out of the averages instead of counting as 0.
+
+An evaluator that raises, or returns something that is not a score in [0, 1], is recorded as
+an *error*, not as "does not apply": no value, ``Score.error`` set, and the explanation
+``"error: <Type>: <message>"`` (``ERROR_PREFIX``; ``error_of`` reads it back from a stored
+result). A run counts errors per evaluator next to the mean, and the CI gate fails a check
+over a metric whose evaluator errored. An error never stops a run.
 """
 
 from __future__ import annotations
@@ -42,10 +47,25 @@ log = logging.getLogger(__name__)
 KINDS = ("heuristic", "embedding", "rag", "guard", "operational", "judge", "custom")
 
 
+ERROR_PREFIX = "error: "
+
+
 @dataclass
 class Score:
     value: float | None
     explanation: str = ""
+    error: str | None = None  # the evaluator failed: "<Type>: <message>" (value is None)
+
+
+def _failed(message: str) -> Score:
+    return Score(None, f"{ERROR_PREFIX}{message}", error=message)
+
+
+def error_of(value: float | None, explanation: str | None) -> str | None:
+    """The error of a stored score (value and explanation), or None when it did not fail."""
+    if value is None and explanation and explanation.startswith(ERROR_PREFIX):
+        return explanation[len(ERROR_PREFIX) :]
+    return None
 
 
 @dataclass
@@ -148,7 +168,7 @@ class Evaluator:
             out = self.fn(case, ctx) if self.takes_context else self.fn(case)
         except Exception as exc:  # noqa: BLE001 - an evaluator bug must not stop a run
             log.warning("evaluator %s failed: %s: %s", self.name, type(exc).__name__, exc)
-            return Score(None, f"error: {type(exc).__name__}: {exc}")
+            return _failed(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:2000])
         return _as_score(self.name, out)
 
 
@@ -162,11 +182,17 @@ def _as_score(name: str, out: Score | float | bool | None) -> Score:
     elif isinstance(out, int | float):
         score = Score(float(out))
     else:
-        return Score(None, f"error: {name} returned {type(out).__name__}, not a score")
+        return _failed(f"{name} returned {type(out).__name__}, not a score")
     if score.value is not None:
+        if not isinstance(score.value, int | float) or isinstance(score.value, bool):
+            return _failed(f"{name} returned {type(score.value).__name__}, not a score")
         if not (0.0 <= score.value <= 1.0) or score.value != score.value:
-            return Score(None, f"error: {name} returned {score.value}, outside [0, 1]")
+            return _failed(f"{name} returned {score.value}, outside [0, 1]")
         score.value = round(float(score.value), 6)
+    elif score.error is not None:
+        return _failed(score.error)  # stored with the "error: " explanation
+    else:
+        score.error = error_of(None, score.explanation)  # an evaluator reporting a failure
     return score
 
 

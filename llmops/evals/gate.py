@@ -9,9 +9,17 @@ Two kinds of checks, each reported with its numbers:
   (p < 0.05: the paired bootstrap, or the exact sign test below 20 items) — on a small
   dataset that lets real regressions through, so it is off by default.
 
+Evaluator errors fail closed. A mean leaves out the items an evaluator failed on, so a
+threshold or a regression check over it would judge only the items that happened to work:
+instead, a ``--min`` check fails when the candidate's evaluator errored on any item, and a
+regression check fails when the evaluator errored in either run (the failed items cannot be
+paired, and a drop there is unknown). The message names the evaluator, how many items failed
+and the first error.
+
 The baseline (``production`` by default) is evaluated on the same dataset version with the
 same evaluators, or an earlier completed run of it is reused: releases are immutable, so a
-run of the same release over the same version measures the same configuration.
+run of the same release over the same version measures the same configuration. A run whose
+evaluators errored is not reused.
 """
 
 from __future__ import annotations
@@ -120,9 +128,20 @@ def _reusable(runner: EvalRunner, dataset_id: int, version: int, release_id: str
         ).all()
     for run_id in rows:
         run = get_run(runner.db, run_id)
-        if set(evaluators) <= set(run.evaluators):
+        if set(evaluators) <= set(run.evaluators) and not set(evaluators) & set(run.errors()):
             return run
     return None
+
+
+def _errored(run: RunInfo, metric: str, which: str) -> str | None:
+    """Why a check over ``metric`` cannot pass on ``run`` (None: its evaluator never failed)."""
+    n = run.errors().get(metric)
+    if not n:
+        return None
+    return (
+        f"the evaluator failed on {n} item(s) of the {which} run "
+        f"(first: {run.first_error(metric)}); a check cannot pass over evaluator errors"
+    )
 
 
 def run_gate(
@@ -166,8 +185,14 @@ def run_gate(
     scores = candidate.scores()
     for metric, threshold in mins.items():
         value = scores.get(metric)
-        ok = value is not None and value >= threshold
         shown = "n/a" if value is None else f"{value:.3f}"
+        failed = _errored(candidate, metric, "candidate")
+        if failed:
+            report.checks.append(
+                Check("min", metric, False, f"{metric} {shown} — {failed}", value, threshold)
+            )
+            continue
+        ok = value is not None and value >= threshold
         report.checks.append(
             Check("min", metric, ok, f"{metric} {shown} {'≥' if ok else '<'} {threshold:g}",
                   value, threshold)
@@ -205,8 +230,17 @@ def run_gate(
         return report
     comparison = compare_runs(runner.db, base.id, candidate.id)
     report.comparison = comparison
-    for name in quality_metrics(list(comparison.metrics)):
-        m = comparison.metrics[name]
+    shared = [n for n in candidate.evaluators if n in base.evaluators]
+    for name in quality_metrics(shared):
+        failed = _errored(candidate, name, "candidate") or _errored(base, name, "baseline")
+        if failed:
+            report.checks.append(
+                Check("regression", name, False, f"{name} — {failed}", None, -max_regression)
+            )
+            continue
+        m = comparison.metrics.get(name)
+        if m is None:  # not applicable to any paired item: nothing to compare
+            continue
         delta = m.stats.delta or 0.0
         worse = delta < -max_regression
         noise = require_significance and not m.significant

@@ -9,6 +9,10 @@ trace record (latency, tokens, cost) on their way to the store, so nothing is re
 Items run on a bounded thread pool. Results are written in small batches with the run's
 heartbeat; a run can be cancelled (an event, or ``cancel_run`` from another process) and
 resumed later without redoing the items it already recorded.
+
+An evaluator that fails on an item is an error of that item's result (``ResultRow.errors``:
+which evaluator, and why), counted per evaluator in the run's metrics (``errors`` next to
+``n`` and ``not_applicable``, with the first error), never a "not applicable".
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.errors import InvalidInputError, NotFoundError, UserFacingError
 from llmops.evals import datasets
-from llmops.evals.evaluators import EvalContext, EvalInput, Evaluator, resolve, score_all
+from llmops.evals.evaluators import (
+    EvalContext,
+    EvalInput,
+    Evaluator,
+    error_of,
+    resolve,
+    score_all,
+)
 from llmops.evals.judge import rubric_for
 from llmops.evals.stats import mean_ci, percentile
 from llmops.releases import ReleaseInfo, get_release
@@ -122,6 +133,14 @@ class RunInfo:
     def scores(self) -> dict[str, float | None]:
         """Mean score per evaluator (the CLI's ``metrics`` shape)."""
         return {k: v.get("mean") for k, v in (self.metrics.get("scores") or {}).items()}
+
+    def errors(self) -> dict[str, int]:
+        """Items each evaluator failed on, for the evaluators that failed at least once."""
+        scores = self.metrics.get("scores") or {}
+        return {k: int(v["errors"]) for k, v in scores.items() if v.get("errors")}
+
+    def first_error(self, evaluator: str) -> str | None:
+        return ((self.metrics.get("scores") or {}).get(evaluator) or {}).get("first_error")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -523,6 +542,11 @@ class EvalRunner:
         for name, sc in scores.items():
             if sc.value is not None:
                 span.attributes[f"llmops.eval.score.{name}"] = sc.value
+            if sc.error is not None:
+                span.attributes[f"llmops.eval.error.{name}"] = sc.error
+        failed = sorted(name for name, sc in scores.items() if sc.error is not None)
+        if failed:
+            span.status, span.error = "error", f"evaluator(s) failed: {', '.join(failed)}"
         span.output = {name: sc.explanation for name, sc in scores.items()}
         self.sink.inner.submit(span)
         return {
@@ -584,12 +608,17 @@ class _Progress:
 def aggregate(db: Database, run_id: str) -> dict[str, Any]:
     """Per-evaluator means with 95% bootstrap intervals, per language, latency and cost.
 
-    Reads one run's results (indexed by run id), bounded by the dataset's size.
+    Per evaluator: ``n`` scored items, ``not_applicable`` ones, and ``errors`` (items it
+    failed on, left out of the mean like the not applicable ones but counted apart) with
+    the ``first_error``. Reads one run's results (indexed by run id), bounded by the
+    dataset's size.
     """
     with db.session() as s:
         rows = s.execute(
             select(
+                EvalResult.item_id,
                 EvalResult.scores,
+                EvalResult.explanations,
                 EvalResult.status,
                 EvalResult.latency_ms,
                 EvalResult.cost,
@@ -597,25 +626,38 @@ def aggregate(db: Database, run_id: str) -> dict[str, Any]:
             )
             .join(DatasetItem, DatasetItem.id == EvalResult.item_id)
             .where(EvalResult.run_id == run_id)
+            .order_by(EvalResult.item_id)
         ).all()
     values: dict[str, list[float]] = {}
     skipped: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
     by_lang: dict[str, dict[str, list[float]]] = {}
     statuses: dict[str, int] = {}
     latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     for r in rows:
         statuses[r.status] = statuses.get(r.status, 0) + 1
         lang = r.lang or "?"
+        explanations = r.explanations or {}
         for name, value in (r.scores or {}).items():
+            error = error_of(value, explanations.get(name))
+            if error is not None:
+                errors.setdefault(name, []).append(error)
+                continue
             if value is None:
                 skipped[name] = skipped.get(name, 0) + 1
                 continue
             values.setdefault(name, []).append(float(value))
             by_lang.setdefault(lang, {}).setdefault(name, []).append(float(value))
     scores = {}
-    for name in sorted(set(values) | set(skipped)):
+    for name in sorted(set(values) | set(skipped) | set(errors)):
         ci = mean_ci(values.get(name, []))
-        scores[name] = {**ci.as_dict(), "not_applicable": skipped.get(name, 0)}
+        failed = errors.get(name, [])
+        scores[name] = {
+            **ci.as_dict(),
+            "not_applicable": skipped.get(name, 0),
+            "errors": len(failed),
+            "first_error": failed[0] if failed else None,
+        }
     return {
         "scores": scores,
         "by_lang": {
@@ -648,6 +690,7 @@ class ResultRow:
     status: str
     latency_ms: float | None
     trace_id: str | None
+    errors: dict[str, str] = field(default_factory=dict)  # evaluator → why it failed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -685,22 +728,27 @@ def list_results(
         stmt = stmt.order_by(EvalResult.item_id)
     stmt = stmt.limit(max(1, min(limit, 500))).offset(max(0, offset))
     with db.session() as s:
-        rows = [
-            ResultRow(
-                item_id=r.item_id,
-                input=r.input,
-                expected=r.expected,
-                lang=r.lang,
-                output=r.output,
-                scores=dict(r.scores or {}),
-                explanations=dict(r.explanations or {}),
-                status=r.status,
-                latency_ms=r.latency_ms,
-                trace_id=r.trace_id,
-            )
-            for r in s.execute(stmt)
-        ]
+        rows = [_result_row(r) for r in s.execute(stmt)]
         total = s.scalar(
             select(func.count()).select_from(EvalResult).where(EvalResult.run_id == run_id)
         )
         return rows, int(total or 0)
+
+
+def _result_row(r: Any) -> ResultRow:
+    scores = dict(r.scores or {})
+    explanations = dict(r.explanations or {})
+    errors = {n: e for n, v in scores.items() if (e := error_of(v, explanations.get(n)))}
+    return ResultRow(
+        item_id=r.item_id,
+        input=r.input,
+        expected=r.expected,
+        lang=r.lang,
+        output=r.output,
+        scores=scores,
+        explanations=explanations,
+        status=r.status,
+        latency_ms=r.latency_ms,
+        trace_id=r.trace_id,
+        errors=errors,
+    )

@@ -45,11 +45,12 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
 }
 MAX_WINDOW_MINUTES = 30 * 24 * 60
-_WINDOW = re.compile(r"^\s*(\d+)\s*(m|min|h|d)?\s*$", re.I)
+MAX_RANGE_MINUTES = 3660 * 24 * 60  # ten years: the longest trailing range of the metrics
+_WINDOW = re.compile(r"^\s*(\d{1,12})\s*(m|min|h|d)?\s*$", re.I)
 
 
-def parse_window(text: str | int) -> int:
-    """``15m``, ``2h``, ``1d`` or a number of minutes → minutes."""
+def parse_window(text: str | int, *, limit: int = MAX_RANGE_MINUTES) -> int:
+    """``15m``, ``2h``, ``1d`` or a number of minutes → minutes, at most ``limit``."""
     if isinstance(text, int):
         return text
     m = _WINDOW.match(text or "")
@@ -57,7 +58,20 @@ def parse_window(text: str | int) -> int:
         raise InvalidInputError(f"A window looks like 15m, 2h or 1d, not {text!r}.")
     n = int(m.group(1))
     unit = (m.group(2) or "m").lower()
-    return n * {"m": 1, "min": 1, "h": 60, "d": 1440}[unit]
+    minutes = n * {"m": 1, "min": 1, "h": 60, "d": 1440}[unit]
+    if minutes > limit:
+        raise InvalidInputError(f"A window is at most {_fmt_window(limit)}, not {text!r}.")
+    return minutes
+
+
+MAX_ID = 2**63 - 1  # the largest integer key the store can hold
+
+
+def _rule_id(rule_id: int) -> int:
+    """A rule id that can exist: a larger one is reported as missing, not sent to SQL."""
+    if not 1 <= rule_id <= MAX_ID:
+        raise NotFoundError(f"Alert rule {rule_id} does not exist.")
+    return rule_id
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
@@ -200,7 +214,7 @@ def create_rule(db: Database, spec: RuleSpec, *, actor: str = "system") -> Rule:
 def update_rule(db: Database, rule_id: int, spec: RuleSpec, *, actor: str = "system") -> Rule:
     """Replace a rule's settings; its state starts over (the old one was for other settings)."""
     with db.session() as s:
-        row = s.get(AlertRule, rule_id)
+        row = s.get(AlertRule, _rule_id(rule_id))
         if row is None:
             raise NotFoundError(f"Alert rule {rule_id} does not exist.")
         for key, value in spec.model_dump().items():
@@ -213,7 +227,7 @@ def update_rule(db: Database, rule_id: int, spec: RuleSpec, *, actor: str = "sys
 
 def delete_rule(db: Database, rule_id: int, *, actor: str = "system") -> None:
     with db.session() as s:
-        row = s.get(AlertRule, rule_id)
+        row = s.get(AlertRule, _rule_id(rule_id))
         if row is None:
             raise NotFoundError(f"Alert rule {rule_id} does not exist.")
         s.delete(row)
@@ -222,7 +236,7 @@ def delete_rule(db: Database, rule_id: int, *, actor: str = "system") -> None:
 
 def get_rule(db: Database, rule_id: int) -> Rule:
     with db.session() as s:
-        row = s.get(AlertRule, rule_id)
+        row = s.get(AlertRule, _rule_id(rule_id))
         if row is None:
             raise NotFoundError(f"Alert rule {rule_id} does not exist.")
         return _rule(row)

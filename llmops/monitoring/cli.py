@@ -1,8 +1,9 @@
 """``llmops monitor``: alert checks for cron, metrics, alert rules, prices, exports, rollups.
 
 Registered on the main ``llmops`` app as one sub-app. The shared helpers (one JSON document
-with ``--json``, one line on stderr and exit code 2 for bad input) come from ``llmops.cli``,
-imported when a command runs so the two modules do not import each other at load time.
+with ``--json``, the runtime, trailing ``--days`` windows) come from ``llmops.cli``, imported
+when a command runs so the two modules do not import each other at load time; the root
+command there turns every error into one line on stderr (exit code 2 for bad input).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def _cli() -> Any:
     return cli
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # epoch seconds, with room to align ranges to whole days
+
+
 def _when(text: str | None, what: str) -> datetime | None:
     if text is None:
         return None
@@ -45,6 +49,10 @@ def _when(text: str | None, what: str) -> datetime | None:
         raise InvalidInputError(
             f"--{what} must be an ISO date or time such as 2026-11-30T12:00, not {text!r}."
         ) from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidInputError(
+            f"--{what} must be between the years {FIRST_YEAR} and {LAST_YEAR}, not {text!r}."
+        )
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -57,38 +65,33 @@ def check(
     from llmops.monitoring import alerts
 
     cli = _cli()
-    firing: list[int] = []
-
-    def go() -> None:
-        with cli._runtime() as rt:
-            s = rt.settings
-            results = alerts.evaluate(
-                rt.db,
-                notify=notify,
-                default_webhook=s.alert_webhook_url,
-                timeout_s=s.alert_webhook_timeout_s,
-                console_url=s.console_url,
-            )
-        firing.extend(r.rule.id for r in results if r.firing)
-        if as_json:
-            cli._print_json(
-                {
-                    "checked_at": datetime.now(UTC).isoformat(),
-                    "firing": firing,
-                    "rules": [r.as_dict() for r in results],
-                }
-            )
-            return
-        if not results:
-            typer.echo("no enabled alert rules")
+    with cli._runtime() as rt:
+        s = rt.settings
+        results = alerts.evaluate(
+            rt.db,
+            notify=notify,
+            default_webhook=s.alert_webhook_url,
+            timeout_s=s.alert_webhook_timeout_s,
+            console_url=s.console_url,
+        )
+    firing = [r.rule.id for r in results if r.firing]
+    if as_json:
+        cli._print_json(
+            {
+                "checked_at": datetime.now(UTC).isoformat(),
+                "firing": firing,
+                "rules": [r.as_dict() for r in results],
+            }
+        )
+    elif not results:
+        typer.echo("no enabled alert rules")
+    else:
         for r in results:
             state = "FIRING" if r.firing else "ok"
             change = f" ({r.changed}; webhook {r.delivery})" if r.changed else ""
             typer.echo(
                 f"{state:<7} #{r.rule.id} {r.rule.name}: {r.rule.describe()} — {r.reason}{change}"
             )
-
-    cli._guarded(go)
     if firing:
         raise typer.Exit(1)
 
@@ -112,39 +115,36 @@ def show_metrics(
 
     cli = _cli()
 
-    def go() -> None:
-        end = _when(until, "until") or datetime.now(UTC)
-        start = _when(since, "since") or end - timedelta(minutes=parse_window(range_))
-        scope = metrics.Scope(start, end, release_id=release, model=model)
-        period = metrics.period_for(scope)
-        with cli._runtime() as rt:
-            fn = metrics.series if series else metrics.summary
-            rows = fn(rt.db, scope, group=group)
-        if as_json:
-            cli._print_json(
-                {
-                    "since": period.since.isoformat(),
-                    "until": period.until.isoformat(),
-                    "grain": period.grain,
-                    "group": group,
-                    "rows": [r.as_dict() for r in rows],
-                }
-            )
-            return
-        typer.echo(
-            f"{period.since:%Y-%m-%d %H:%M} → {period.until:%Y-%m-%d %H:%M} UTC by {period.grain}"
+    end = _when(until, "until") or datetime.now(UTC)
+    start = _when(since, "since") or end - timedelta(minutes=parse_window(range_))
+    scope = metrics.Scope(start, end, release_id=release, model=model)
+    period = metrics.period_for(scope)
+    with cli._runtime() as rt:
+        fn = metrics.series if series else metrics.summary
+        rows = fn(rt.db, scope, group=group)
+    if as_json:
+        cli._print_json(
+            {
+                "since": period.since.isoformat(),
+                "until": period.until.isoformat(),
+                "grain": period.grain,
+                "group": group,
+                "rows": [r.as_dict() for r in rows],
+            }
         )
-        head = f"{'bucket' if series else 'group':<18}{'traces':>9}{'err%':>7}{'p50':>8}{'p95':>8}{'p99':>8}{'cost $':>10}{'👍%':>6}{'viol%':>7}"
-        typer.echo(head)
-        for r in rows:
-            label = f"{r.bucket:%m-%d %H:%M}" if series and r.bucket else (r.group or "all")
-            typer.echo(
-                f"{label[:17]:<18}{r.traces:>9,}{_pct(r.error_rate):>7}{_ms(r.latency['p50']):>8}"
-                f"{_ms(r.latency['p95']):>8}{_ms(r.latency['p99']):>8}{r.cost:>10.4f}"
-                f"{_pct(r.thumbs_up_rate):>6}{_pct(r.violation_rate):>7}"
-            )
-
-    cli._guarded(go)
+        return
+    typer.echo(
+        f"{period.since:%Y-%m-%d %H:%M} → {period.until:%Y-%m-%d %H:%M} UTC by {period.grain}"
+    )
+    head = f"{'bucket' if series else 'group':<18}{'traces':>9}{'err%':>7}{'p50':>8}{'p95':>8}{'p99':>8}{'cost $':>10}{'👍%':>6}{'viol%':>7}"
+    typer.echo(head)
+    for r in rows:
+        label = f"{r.bucket:%m-%d %H:%M}" if series and r.bucket else (r.group or "all")
+        typer.echo(
+            f"{label[:17]:<18}{r.traces:>9,}{_pct(r.error_rate):>7}{_ms(r.latency['p50']):>8}"
+            f"{_ms(r.latency['p95']):>8}{_ms(r.latency['p99']):>8}{r.cost:>10.4f}"
+            f"{_pct(r.thumbs_up_rate):>6}{_pct(r.violation_rate):>7}"
+        )
 
 
 def _pct(value: float | None) -> str:
@@ -165,16 +165,13 @@ def history(
 
     cli = _cli()
 
-    def go() -> None:
-        with cli._runtime() as rt:
-            rows, total = alerts.history(rt.db, limit=limit)
-        if as_json:
-            cli._print_json({"total": total, "events": [r.as_dict() for r in rows]})
-            return
-        for r in rows:
-            typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.state:<9} #{r.rule_id} {r.message}")
-
-    cli._guarded(go)
+    with cli._runtime() as rt:
+        rows, total = alerts.history(rt.db, limit=limit)
+    if as_json:
+        cli._print_json({"total": total, "events": [r.as_dict() for r in rows]})
+        return
+    for r in rows:
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.state:<9} #{r.rule_id} {r.message}")
 
 
 @rules_app.command("list")
@@ -184,17 +181,14 @@ def rules_list(as_json: JsonOpt = False) -> None:
 
     cli = _cli()
 
-    def go() -> None:
-        with cli._runtime() as rt:
-            rules = alerts.list_rules(rt.db)
-        if as_json:
-            cli._print_json([r.as_dict() for r in rules])
-            return
-        for r in rules:
-            flag = "" if r.enabled else " (disabled)"
-            typer.echo(f"#{r.id} {r.state:<7} {r.name}: {r.describe()}{flag}")
-
-    cli._guarded(go)
+    with cli._runtime() as rt:
+        rules = alerts.list_rules(rt.db)
+    if as_json:
+        cli._print_json([r.as_dict() for r in rules])
+        return
+    for r in rules:
+        flag = "" if r.enabled else " (disabled)"
+        typer.echo(f"#{r.id} {r.state:<7} {r.name}: {r.describe()}{flag}")
 
 
 @rules_app.command("add")
@@ -215,26 +209,23 @@ def rules_add(
 
     cli = _cli()
 
-    def go() -> None:
-        spec = alerts.make_spec(
-            name=name or f"{metric} {op} {threshold}",
-            metric=metric,
-            comparison=op,
-            threshold=threshold,
-            window_minutes=alerts.parse_window(window),
-            release_id=release,
-            model=model,
-            min_samples=min_samples,
-            webhook_url=webhook,
-        )
-        with cli._runtime() as rt:
-            rule = alerts.create_rule(rt.db, spec, actor="cli")
-        if as_json:
-            cli._print_json(rule.as_dict())
-        else:
-            typer.echo(f"alert rule #{rule.id} added: {rule.describe()}")
-
-    cli._guarded(go)
+    spec = alerts.make_spec(
+        name=name or f"{metric} {op} {threshold}",
+        metric=metric,
+        comparison=op,
+        threshold=threshold,
+        window_minutes=alerts.parse_window(window, limit=alerts.MAX_WINDOW_MINUTES),
+        release_id=release,
+        model=model,
+        min_samples=min_samples,
+        webhook_url=webhook,
+    )
+    with cli._runtime() as rt:
+        rule = alerts.create_rule(rt.db, spec, actor="cli")
+    if as_json:
+        cli._print_json(rule.as_dict())
+    else:
+        typer.echo(f"alert rule #{rule.id} added: {rule.describe()}")
 
 
 @rules_app.command("delete")
@@ -244,12 +235,9 @@ def rules_delete(rule_id: Annotated[int, typer.Argument(help="The rule's id.")])
 
     cli = _cli()
 
-    def go() -> None:
-        with cli._runtime() as rt:
-            alerts.delete_rule(rt.db, rule_id, actor="cli")
-        typer.echo(f"alert rule #{rule_id} deleted")
-
-    cli._guarded(go)
+    with cli._runtime() as rt:
+        alerts.delete_rule(rt.db, rule_id, actor="cli")
+    typer.echo(f"alert rule #{rule_id} deleted")
 
 
 @prices_app.command("list")
@@ -262,19 +250,16 @@ def prices_list(
 
     cli = _cli()
 
-    def go() -> None:
-        with cli._runtime() as rt:
-            prices = pricing.list_prices(rt.db, history=history)
-        if as_json:
-            cli._print_json([p.as_dict() for p in prices])
-            return
-        for p in prices:
-            typer.echo(
-                f"{p.model:<30} in {p.input_per_mtok:>8.4f}  out {p.output_per_mtok:>8.4f} "
-                f"USD/Mtok  from {p.effective_from:%Y-%m-%d %H:%M}  {p.note}"
-            )
-
-    cli._guarded(go)
+    with cli._runtime() as rt:
+        prices = pricing.list_prices(rt.db, history=history)
+    if as_json:
+        cli._print_json([p.as_dict() for p in prices])
+        return
+    for p in prices:
+        typer.echo(
+            f"{p.model:<30} in {p.input_per_mtok:>8.4f}  out {p.output_per_mtok:>8.4f} "
+            f"USD/Mtok  from {p.effective_from:%Y-%m-%d %H:%M}  {p.note}"
+        )
 
 
 @prices_app.command("set")
@@ -293,22 +278,19 @@ def prices_set(
 
     cli = _cli()
 
-    def go() -> None:
-        start = _when(effective_from, "from")
-        with cli._runtime() as rt:
-            price = pricing.set_price(
-                rt.db, model, input_price, output_price, effective_from=start, note=note,
-                actor="cli",
-            )  # fmt: skip
-        if as_json:
-            cli._print_json(price.as_dict())
-        else:
-            typer.echo(
-                f"{price.model}: {price.input_per_mtok} / {price.output_per_mtok} USD per "
-                f"million tokens from {price.effective_from:%Y-%m-%d %H:%M} UTC"
-            )
-
-    cli._guarded(go)
+    start = _when(effective_from, "from")
+    with cli._runtime() as rt:
+        price = pricing.set_price(
+            rt.db, model, input_price, output_price, effective_from=start, note=note,
+            actor="cli",
+        )  # fmt: skip
+    if as_json:
+        cli._print_json(price.as_dict())
+    else:
+        typer.echo(
+            f"{price.model}: {price.input_per_mtok} / {price.output_per_mtok} USD per "
+            f"million tokens from {price.effective_from:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 @monitor_app.command("export")
@@ -330,32 +312,29 @@ def export(
 
     cli = _cli()
 
-    def go() -> None:
-        start = _when(since, "since")
-        if days is not None:
-            start = datetime.now(UTC) - timedelta(days=days)
-        flt = FeedbackFilter(
-            since=start,
-            until=_when(until, "until"),
-            release_id=release,
-            model=model,
-            down_only=down_only,
-            has_comment=has_comment,
-        )
-        with cli._runtime() as rt:
-            if out is None:
-                n = run_export(rt.db, sys.stdout, kind=kind, fmt=fmt, flt=flt, actor="cli")
-            else:
-                tmp = out.with_name(out.name + ".part")  # no half-written file on failure
-                try:
-                    with tmp.open("w", encoding="utf-8", newline="") as fh:
-                        n = run_export(rt.db, fh, kind=kind, fmt=fmt, flt=flt, actor="cli")
-                    tmp.replace(out)
-                finally:
-                    tmp.unlink(missing_ok=True)
-        typer.echo(f"exported {n:,} {kind} records", err=True)
-
-    cli._guarded(go)
+    start = _when(since, "since")
+    if days is not None:
+        start = cli.days_ago(days)
+    flt = FeedbackFilter(
+        since=start,
+        until=_when(until, "until"),
+        release_id=release,
+        model=model,
+        down_only=down_only,
+        has_comment=has_comment,
+    )
+    with cli._runtime() as rt:
+        if out is None:
+            n = run_export(rt.db, sys.stdout, kind=kind, fmt=fmt, flt=flt, actor="cli")
+        else:
+            tmp = out.with_name(out.name + ".part")  # no half-written file on failure
+            try:
+                with tmp.open("w", encoding="utf-8", newline="") as fh:
+                    n = run_export(rt.db, fh, kind=kind, fmt=fmt, flt=flt, actor="cli")
+                tmp.replace(out)
+            finally:
+                tmp.unlink(missing_ok=True)
+    typer.echo(f"exported {n:,} {kind} records", err=True)
 
 
 @monitor_app.command("rollup")
@@ -369,16 +348,11 @@ def rollup(
 
     cli = _cli()
 
-    def go() -> None:
-        if not rebuild:
-            raise InvalidInputError(
-                "Nothing to do: rollups are kept at write time; pass --rebuild."
-            )
-        with cli._runtime() as rt, rt.db.engine.begin() as conn:
-            report = rollups.rebuild(conn, rt.db.dialect)
-        typer.echo(
-            f"rebuilt rollups from {report.traces:,} traces: {report.rollup_rows:,} rollup rows, "
-            f"{report.histogram_rows:,} histogram rows"
-        )
-
-    cli._guarded(go)
+    if not rebuild:
+        raise InvalidInputError("Nothing to do: rollups are kept at write time; pass --rebuild.")
+    with cli._runtime() as rt, rt.db.engine.begin() as conn:
+        report = rollups.rebuild(conn, rt.db.dialect)
+    typer.echo(
+        f"rebuilt rollups from {report.traces:,} traces: {report.rollup_rows:,} rollup rows, "
+        f"{report.histogram_rows:,} histogram rows"
+    )

@@ -2,7 +2,8 @@
 
 Ingest is idempotent by content hash (an unchanged file is a no-op), safe (new chunks are
 added before a changed file's old chunks are removed, so a failure never loses what was
-there) and forgiving (a malformed or empty file is reported and skipped).
+there) and forgiving (a malformed, empty or binary file — not UTF-8, or with NUL bytes — is
+reported and skipped, and what it held before is kept).
 Retrieval is hybrid: dense cosine similarity fused with BM25 over accent-folded stems
 (reciprocal-rank fusion), because all-MiniLM-L6-v2 is an English model and keyword overlap
 rescues Spanish and jargon-heavy questions.
@@ -225,6 +226,11 @@ class KnowledgeBase:
                 continue
             except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds
                 report.skipped.append((source, f"unreadable: {type(exc).__name__}: {exc}"))
+                continue
+            if "\x00" in text and path.suffix.lower() != ".pdf":
+                # valid UTF-8 but not text: NUL bytes are what a binary file is made of, and
+                # PostgreSQL cannot store them; what was ingested before stays as it is
+                report.skipped.append((source, "contains NUL bytes: a binary file, not text"))
                 continue
             if not text.strip():
                 report.skipped.append((source, "empty"))

@@ -169,7 +169,7 @@ def _import_panel() -> None:
                 else:
                     cases = datasets.parse_jsonl(pasted, "pasted text")
                     target = name.strip()
-                info = datasets.add_cases(runtime().db, target, cases, actor=actor())
+                info, added = datasets.import_cases(runtime().db, target, cases, actor=actor())
             except datasets.InvalidFileError as exc:
                 st.error(f"{len(exc.errors)} invalid line(s): nothing was imported.")
                 st.dataframe([{"line": n, "problem": m} for n, m in exc.errors],
@@ -180,7 +180,11 @@ def _import_panel() -> None:
                 return
             _refresh()
             st.session_state["ev_dataset"] = info.name
-            st.success(f"Imported {len(cases)} case(s) into {info.name} (version {info.version}).")
+            present = len(cases) - added
+            st.success(
+                f"Imported {added} case(s) into {info.name} (version {info.version})"
+                + (f"; {present} already in the dataset." if present else ".")
+            )
         if right.button("Load the demo dataset", key="ev_demo"):
             info = datasets.load_demo(runtime().db, actor=actor())
             _refresh()
@@ -300,9 +304,14 @@ def datasets_section() -> None:
         record = _case_form("ev_add", None)
         if st.form_submit_button("Add") and (case := _valid(record)) is not None:
             try:
-                datasets.add_cases(runtime().db, name, [case], actor=actor(), create=False)
+                _, added = datasets.import_cases(
+                    runtime().db, name, [case], actor=actor(), create=False
+                )
                 _refresh()
-                st.success("Added.")
+                if added:
+                    st.success("Added.")
+                else:
+                    st.info("This case is already in the dataset.")
             except UserFacingError as exc:
                 _error(exc)
 
@@ -447,11 +456,17 @@ def run_detail(run_id: str) -> None:
     m[1].metric("Latency p50", f"{lat.get('p50') or 0:.0f} ms")
     m[2].metric("Latency p95", f"{lat.get('p95') or 0:.0f} ms")
     m[3].metric("Cost", f"${cost.get('total') or 0:.4f}")
+    for name, n in run.errors().items():
+        st.warning(
+            f"Evaluator **{name}** failed on {n} item(s): {run.first_error(name)}. Its mean "
+            "leaves them out, and the CI gate fails a check over it."
+        )
     left, right = st.columns([3, 2])
     left.altair_chart(charts.scores_chart(metrics), width="stretch")
     right.dataframe(
         [{"evaluator": n, "mean": s["mean"], "95% CI": f"{s['low']:.3f}–{s['high']:.3f}"
           if s["mean"] is not None else "", "n": s["n"], "n/a": s["not_applicable"],
+          "errors": s.get("errors", 0),
           **{lang: per.get(n) for lang, per in (metrics.get("by_lang") or {}).items()}}
          for n, s in metrics["scores"].items()],
         hide_index=True, width="stretch", key="ev_run_scores",
@@ -474,6 +489,7 @@ def _results(run: RunInfo) -> None:
           "status": r.status, **r.scores,
           "why": "; ".join(f"{k}: {v}" for k, v in r.explanations.items()
                            if r.scores.get(k) not in (None, 1.0)),
+          "evaluator errors": "; ".join(f"{k}: {v}" for k, v in r.errors.items()) or None,
           "trace": f"/traces?trace={r.trace_id}" if r.trace_id else None} for r in rows],
         hide_index=True, width="stretch", key="ev_results",
         column_config={"trace": st.column_config.LinkColumn(display_text="open")},

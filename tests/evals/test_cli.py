@@ -54,11 +54,12 @@ def _ok(result: object) -> dict:
 def test_run_a_jsonl_file_prints_the_documented_json(cli: CliRunner, cases_file: Path) -> None:
     out = _ok(cli.invoke(app, ["eval", "run", str(cases_file), "--json",
                                "-e", "contains_all,groundedness"]))  # fmt: skip
-    assert set(out) == {"run_id", "metrics", "items"}
+    assert set(out) == {"run_id", "metrics", "errors", "items"}
+    assert out["errors"] == {}
     assert set(out["metrics"]) == {"contains_all", "groundedness"}
     assert out["metrics"]["contains_all"] == 1.0
     assert len(out["items"]) == 3
-    assert set(out["items"][0]) == {"input", "output", "scores", "trace_id"}
+    assert set(out["items"][0]) == {"input", "output", "scores", "errors", "trace_id"}
     assert out["items"][1]["input"] == "What is a rollback?"
     assert "previous release" in out["items"][1]["output"]
 

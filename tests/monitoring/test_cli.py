@@ -110,14 +110,26 @@ def test_prices_and_exports(seeded_home: CliRunner, tmp_path: Path) -> None:
         (["monitor", "metrics", "--group", "user"], "grouping"),
         (["monitor", "export", "finetune", "--format", "csv"], "jsonl"),
         (["monitor", "rollup"], "--rebuild"),
+        (["monitor", "metrics", "--range", "99999999d"], "at most 3660 d"),
+        (["monitor", "metrics", "--range", "9" * 5000 + "d"], "15m, 2h or 1d"),
+        (["monitor", "metrics", "--until", "9999-12-31T23:59"], "between the years"),
+        (["monitor", "metrics", "--since", "0001-01-01T00:00+05:00"], "between the years"),
+        (["monitor", "rules", "delete", str(10**20)], "does not exist"),
+        (["monitor", "rules", "add", "--metric", "error_rate", "--threshold", "1",
+          "--window", "31d"], "at most 30 d"),
+        (["monitor", "export", "feedback", "--days", "1e300"], "between 0 and 36,500 days"),
+        (["monitor", "export", "feedback", "--days", "nan"], "finite number"),
+        (["monitor", "prices", "set", "m", "--input", "abc", "--output", "1"],
+         "Invalid value for '--input': 'abc' is not a valid float"),
     ],
-)
+)  # fmt: skip
 def test_bad_arguments_exit_2_with_one_line(
     runner: CliRunner, args: list[str], message: str
 ) -> None:
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith("error: ") and res.stdout == ""
 
 
 def test_rollup_rebuild(seeded_home: CliRunner) -> None:

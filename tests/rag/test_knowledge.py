@@ -104,3 +104,24 @@ def test_hybrid_search_finds_english_and_spanish(knowledge: KnowledgeBase, kb_di
     es = knowledge.search("¿Cómo se comparan dos versiones?", k=2)
     assert es[0].metadata["source"] == "es/evaluacion.md"
     assert knowledge.search("zzzz qqqq", k=3, min_score=0.5) == []
+
+
+def test_a_text_file_with_nul_bytes_is_skipped_and_keeps_what_was_stored(
+    knowledge: KnowledgeBase, kb_dir: Path
+) -> None:
+    knowledge.ingest([kb_dir])
+    before = knowledge.vectors.get(where={"source": "en/guardrails.md"}, include=["documents"])
+    row = _docs(knowledge.db)["en/guardrails.md"]
+    (kb_dir / "en" / "guardrails.md").write_bytes(b"# Guardrails\n\nNow \x00\x00 binary.\n")
+    (kb_dir / "en" / "notes.txt").write_bytes(b"plain\x00text")
+    report = knowledge.ingest([kb_dir])
+    reasons = dict(report.skipped)
+    assert reasons["en/guardrails.md"] == "contains NUL bytes: a binary file, not text"
+    assert reasons["en/notes.txt"] == reasons["en/guardrails.md"]
+    assert report.added == report.updated == [] and report.chunks == 0
+    after = knowledge.vectors.get(where={"source": "en/guardrails.md"}, include=["documents"])
+    assert after["ids"] == before["ids"] and after["documents"] == before["documents"]
+    assert all("\x00" not in d for d in after["documents"])
+    again = _docs(knowledge.db)["en/guardrails.md"]
+    assert (again.content_hash, again.version) == (row.content_hash, row.version)
+    assert "en/notes.txt" not in _docs(knowledge.db)
