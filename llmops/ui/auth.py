@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import streamlit as st
@@ -10,7 +12,10 @@ from llmops import auth
 from llmops.config import get_settings
 from llmops.ui.deps import runtime
 
+log = logging.getLogger(__name__)
+
 ADMIN_KEY = "admin_signed_in"
+_warned_proxied = threading.Event()
 
 
 def _secrets() -> dict[str, Any]:
@@ -45,14 +50,48 @@ def is_admin() -> bool:
     return False
 
 
-def client_id() -> str:
-    ip = getattr(st.context, "ip_address", None)
-    if isinstance(ip, str) and ip:
-        return f"ip:{ip}"
+def _connection() -> tuple[str | None, str | None]:
+    """The peer address as Streamlit reports it (loopback too) and the X-Forwarded-For header.
+
+    ``st.context.ip_address`` hides loopback peers, so the raw ``remote_ip`` of the session's
+    client is read instead; it is what uvicorn made of the connection (see ``auth.client_key``).
+    """
+    from streamlit import runtime as st_runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    return f"session:{ctx.session_id if ctx else 'unknown'}"
+    if ctx is None or not st_runtime.exists():
+        return None, None
+    client = st_runtime.get_instance().get_client(ctx.session_id)
+    context = client.client_context if client is not None else None
+    if context is None:
+        return None, None
+    peer = context.remote_ip
+    forwarded = [
+        value
+        for name, value in context.headers
+        if isinstance(name, str) and name.lower() == "x-forwarded-for"
+    ]
+    # AppTest's stand-in runtime answers with mock objects: they are no peer
+    return (peer if isinstance(peer, str) else None), ", ".join(forwarded) if forwarded else None
+
+
+def client_key() -> str:
+    """Who is signing in, for the back-off and the audit log (``auth.client_key``)."""
+    peer, forwarded = _connection()
+    key = auth.client_key(
+        peer,
+        forwarded,
+        get_settings().trusted_proxies,
+        uvicorn_trusted=auth.uvicorn_trusted_hosts(),
+    )
+    if key == auth.PROXIED and not _warned_proxied.is_set():
+        _warned_proxied.set()
+        log.warning(
+            "Sign-ins arrive through a proxy that LLMOPS_TRUSTED_PROXIES does not list, so all "
+            "its clients share one sign-in limit; list the proxy (README: The console)."
+        )
+    return key
 
 
 def sign_in_panel() -> None:
@@ -77,12 +116,16 @@ def sign_in_panel() -> None:
         password = st.text_input("Admin password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        result = auth.sign_in(runtime().db, hashed, password, who=client_id())
+        result = auth.sign_in(runtime().db, hashed, password, who=client_key())
         if result.ok:
             st.session_state[ADMIN_KEY] = True
             st.rerun()
-        else:
-            st.error(result.message)
+        st.error(result.message)
+        if result.status == "wrong" and result.retry_after:
+            st.warning(
+                "Too many failed sign-ins from your address: the next attempt is checked in "
+                f"{auth.format_wait(result.retry_after)}."
+            )
 
 
 def sign_out() -> None:
