@@ -29,6 +29,7 @@ from llmops.rag.knowledge import KnowledgeBase, KnowledgeRetriever
 from llmops.releases import ReleaseConfig, ReleaseInfo, get_release, resolve_release
 from llmops.store.db import Database
 from llmops.text import clean_control, detect_lang
+from llmops.tracing.render import sanitize
 from llmops.tracing.tracer import TraceContext, Tracer
 
 log = logging.getLogger(__name__)
@@ -322,7 +323,9 @@ class ChatService:
         release_id: str | None,
         tags: list[str] | None,
     ) -> Generator[str, None, None]:
-        text = clean_control(message if isinstance(message, str) else str(message))
+        # no control characters, and no lone surrogates (invalid UTF-8 from a terminal):
+        # the tokenizer, the guards and the store all need valid text
+        text = sanitize(clean_control(message if isinstance(message, str) else str(message)))
         release = self._release(session_id, release_id)
         ctx = self.tracer.start_trace(
             "chat",

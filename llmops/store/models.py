@@ -198,7 +198,11 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(String(500))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        # sign-in back-off reads one client's latest attempts (llmops.auth)
+        Index("ix_audit_log_target_at", "target", "at"),
+    )
 
 
 class GuardEvent(Base):

@@ -1,4 +1,5 @@
-"""reliable trace writer: idempotent guard events, quarantine, tracing incidents
+"""reliable trace writer: idempotent guard events, quarantine, tracing incidents; sign-in
+lookups by client
 
 Revision ID: 0005
 Revises: 0004
@@ -20,6 +21,8 @@ def upgrade() -> None:
     with op.batch_alter_table("guard_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("event_id", sa.String(length=16), nullable=True))
         batch_op.create_index("uq_guard_events_trace_event", ["trace_id", "event_id"], unique=True)
+
+    op.create_index("ix_audit_log_target_at", "audit_log", ["target", "at"], unique=False)
 
     op.create_table(
         "quarantine",
@@ -52,6 +55,7 @@ def downgrade() -> None:
     op.drop_table("tracing_incidents")
     op.drop_index("ix_quarantine_at", table_name="quarantine")
     op.drop_table("quarantine")
+    op.drop_index("ix_audit_log_target_at", table_name="audit_log")
     with op.batch_alter_table("guard_events", schema=None) as batch_op:
         batch_op.drop_index("uq_guard_events_trace_event")
         batch_op.drop_column("event_id")
