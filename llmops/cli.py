@@ -371,6 +371,51 @@ def db_upgrade() -> None:
         db.dispose()
 
 
+@db_app.command("doctor")
+def db_doctor(
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Try the quarantined records again first.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the store: schema revision, quarantined trace records (with their errors),
+    records tracing dropped, and what waits in the spool. Exits 1 when something needs
+    attention."""
+    from llmops.tracing import health
+
+    with _runtime() as rt:
+        rt.writer.flush()
+        retried = health.retry_quarantine(rt.db, rt.settings.spool_dir) if retry else None
+        report = health.doctor(rt.db, rt.settings.spool_dir)
+    if as_json:
+        _print_json({**report.as_dict(), "retried": retried.__dict__ if retried else None})
+    else:
+        typer.echo(f"store {report.store} at revision {report.revision} (head {report.head})")
+        if retried is not None:
+            typer.echo(
+                f"retried quarantine: {retried.stored} stored, "
+                f"{retried.still_rejected} still rejected"
+            )
+        day, total = report.losses_24h, report.losses_total
+        typer.echo(
+            f"quarantined {total['quarantined']} ({day['quarantined']} in 24 h), "
+            f"dropped {total['dropped']} ({day['dropped']}), "
+            f"refused {total['refused']} ({day['refused']})"
+        )
+        for q in report.recent_quarantine:
+            typer.echo(f"  #{q['id']} {q['at']} {q['kind']} trace {q['trace_id']}: {q['error']}")
+        typer.echo(
+            f"spool {report.spool_dir}: {report.spool_files} file(s), {report.spool_bytes:,} bytes"
+            + (f", oldest {report.spool_oldest}" if report.spool_oldest else "")
+        )
+        for problem in report.problems:
+            typer.echo(f"! {problem}")
+        if not report.problems:
+            typer.echo("ok")
+    if report.problems:
+        raise typer.Exit(1)
+
+
 @admin_app.command("set-password")
 def admin_set_password(
     password_stdin: Annotated[
@@ -442,23 +487,31 @@ def guard_check(
 
     if direction not in ("input", "output"):
         raise InvalidInputError(f"--direction must be input or output, not {direction!r}.")
+    from llmops.guards.runner import ACTIONS, ERROR
+
     prof = get_profile(profile)
-    fixed, failures = GuardRunner(profile).run(text, direction, prof, {})  # type: ignore[arg-type]
-    actions = {"block": "blocked", "fix": "fixed", "flag": "flagged"}
+    verdict = GuardRunner(profile).inspect(text, direction, prof, {})  # type: ignore[arg-type]
+    fixed, failures = verdict.text, verdict.failures
     result: dict[str, Any] = {
-        "passed": not failures,
-        "blocked": any(r.action == "block" for r, _, _ in failures),
-        "text": fixed,
+        "passed": not failures and not verdict.errors,
+        # a validator that raised blocks for block and fix rules (guards fail closed)
+        "blocked": any(r.action == "block" for r, _, _ in failures) or verdict.fails_closed(),
+        "text": text if verdict.fails_closed() else fixed,
         "violations": [
             {"validator": r.validator, "direction": direction,
-             "action": actions[r.action], "message": m}
+             "action": ACTIONS[r.action], "message": m}
             for r, m, _ in failures
+        ] + [
+            {"validator": r.validator, "direction": direction, "action": ERROR,
+             "message": f"the check failed: {e}"}
+            for r, e in verdict.errors
         ],
     }  # fmt: skip
+    fixed = result["text"]
     if as_json:
         _print_json(result)
         return
-    if not failures:
+    if result["passed"]:
         typer.echo("passed")
     for v in result["violations"]:
         typer.echo(f"{v['action']:<8} {v['validator']}: {v['message']}")
