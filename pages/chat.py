@@ -22,12 +22,9 @@ for message in history:
 
 prompt = st.chat_input("Ask a question…", max_chars=rt.settings.max_input_chars)
 if prompt is not None:
-    with st.chat_message("user"):
-        st.markdown(chat.escape_md(prompt))
-    with st.chat_message("assistant"):
-        stream = rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user())
-        st.write_stream(stream)
-    assert stream.turn is not None
-    history.append({"role": "user", "content": prompt})
-    history.append(chat.assistant_message(stream.turn))
+    # streamed through safe_markdown; a Stop or rerun mid-answer closes the turn at once
+    chat.answer(
+        rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user()),
+        prompt,
+    )
     st.rerun()

@@ -1,4 +1,8 @@
-"""Chat page widgets: conversation state, message rendering, thumbs and comments."""
+"""Chat page widgets: conversation state, message rendering, thumbs and comments.
+
+Everything a model or the knowledge base wrote is shown through ``safe_markdown``, while it
+streams and afterwards, so no answer can make the browser fetch a URL.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,25 @@ from typing import Any
 import streamlit as st
 
 from llmops import feedback
-from llmops.chat import Turn
+from llmops.chat import ChatStream, Turn
 from llmops.errors import UserFacingError
+from llmops.markdown import safe_markdown
 from llmops.ui.deps import runtime
 
 MESSAGES_KEY = "chat_messages"
 SESSION_KEY = "chat_session_id"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+THINKING = ":shimmer[Thinking…]"  # shown until the first chunk arrives
+INTERRUPTED = "The answer was interrupted."
 
 
 def escape_md(text: str) -> str:
     """Show user text literally (no markdown, no links or images)."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def render_user_text(text: str) -> None:
+    st.markdown(safe_markdown(escape_md(text)))  # escape_md leaves ":material_x:" an icon
 
 
 def session_id() -> str:
@@ -59,6 +70,40 @@ def assistant_message(turn: Turn) -> dict[str, Any]:
     }
 
 
+def stream_answer(stream: ChatStream) -> Turn | None:
+    """Show a streamed answer chunk by chunk (sanitised as a whole each time) in one
+    placeholder, and close the stream however this ends: a Stop or a rerun raises out of
+    the loop, and closing at once stores the turn as ``cancelled``. Returns the turn, or
+    None if it never started."""
+    box = st.empty()
+    box.markdown(THINKING)
+    shown = ""
+    try:
+        for chunk in stream:
+            if chunk:
+                shown += chunk
+                box.markdown(safe_markdown(shown))
+    finally:
+        stream.close()
+    return stream.turn
+
+
+def answer(stream: ChatStream, prompt: str) -> None:
+    """One chat turn on the page: the question, the streamed answer, then both kept in the
+    conversation (an interrupted answer too, with what it had shown)."""
+    # Taken now: once a Stop is requested, every st.session_state access raises again.
+    history = messages()
+    with st.chat_message("user"):
+        render_user_text(prompt)
+    try:
+        with st.chat_message("assistant"):
+            stream_answer(stream)
+    finally:
+        if stream.turn is not None:
+            history.append({"role": "user", "content": prompt})
+            history.append(assistant_message(stream.turn))
+
+
 def _on_thumb(trace_id: str) -> None:
     value = st.session_state.get(f"thumb_{trace_id}")
     if value is None:
@@ -91,10 +136,12 @@ def render_citations(citations: list[dict[str, Any]]) -> None:
     with st.expander(f"Sources ({len(citations)})"):
         for c in citations:
             st.markdown(
-                f"**[{c['n']}] {escape_md(c['title'] or c['source'])}** · `{c['source']}` "
-                f"· score {c['score']:.2f}"
+                safe_markdown(
+                    f"**[{c['n']}] {escape_md(c['title'] or c['source'])}** · "
+                    f"`{c['source']}` · score {c['score']:.2f}"
+                )
             )
-            st.caption(c["snippet"])
+            st.caption(safe_markdown(c["snippet"]))
 
 
 def render_feedback(trace_id: str) -> None:
@@ -114,9 +161,11 @@ def render_feedback(trace_id: str) -> None:
 def render_message(msg: dict[str, Any]) -> None:
     with st.chat_message(msg["role"]):
         if msg["role"] == "user":
-            st.markdown(escape_md(msg["content"]))
+            render_user_text(msg["content"])
             return
-        st.markdown(msg["content"])
+        st.markdown(safe_markdown(msg["content"]))
+        if msg.get("status") == "cancelled":
+            st.caption(INTERRUPTED)
         render_citations(msg.get("citations") or [])
         st.caption(f"release {msg.get('release')} · trace `{msg['trace_id']}`")
         render_feedback(msg["trace_id"])
