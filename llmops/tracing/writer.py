@@ -101,6 +101,7 @@ EventRow = _row_type("EventRow", COLUMNS["event"])
 _TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
 SPOOL_VERSION = 2
+REDACTION_FAILED = "<REDACTION FAILED: text not stored>"
 _EPOCH = datetime(1970, 1, 1)
 _last_second: tuple[int, str] = (-1, "")
 _PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -282,7 +283,8 @@ class SpanWriter:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s
-        self.redact = redact
+        self.redact = self._failsafe(redact) if redact is not None else None
+        self.redaction_failures = 0
         self.user_ids = user_ids
         self.queue_max = queue_max
         self.hold_max = hold_max
@@ -425,6 +427,24 @@ class SpanWriter:
             self._report_losses()
 
     # -- rendering (off the hot path) -------------------------------------------------------
+    def _failsafe(self, redact: Redactor) -> Redactor:
+        """``redact`` that fails closed: a text it cannot redact is stored as a placeholder
+        (the record and its trace are kept; the text is not)."""
+
+        def safe(text: str) -> str:
+            try:
+                return redact(text)
+            except Exception:
+                self.redaction_failures += 1
+                if self.redaction_failures == 1 or self.redaction_failures % 1000 == 0:
+                    log.exception(
+                        "span writer: redaction failed (%d times); the text is not stored",
+                        self.redaction_failures,
+                    )
+                return REDACTION_FAILED
+
+        return safe
+
     def _clean(self, value: Any) -> str | None:
         if value is None:
             return None

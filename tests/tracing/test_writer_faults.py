@@ -392,3 +392,21 @@ def test_one_atexit_hook_per_process(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.strip() == "1"
+
+
+def test_a_redactor_that_raises_keeps_the_record_but_not_the_text(
+    db: Database, tmp_path: Path
+) -> None:
+    def broken(text: str) -> str:
+        if "secret" in text:
+            raise RuntimeError("rule file broken")
+        return text
+
+    writer = _writer(db, tmp_path / "spool", redact=broken)
+    for rec in _turn(input="my secret is 1234"):
+        writer.submit(rec)
+    writer.close()
+    with db.session() as s:
+        trace = s.scalars(select(Trace)).one()
+    assert trace.input == "<REDACTION FAILED: text not stored>"
+    assert _count(db, Span) == 2 and writer.redaction_failures >= 1 and writer.quarantined == 0
