@@ -104,6 +104,7 @@ class Turn:
     violations: list[Violation] = field(default_factory=list)
     release: str | None = None
     release_name: str | None = None
+    assignment: str = "production"  # production | canary | pinned
     status: str = "ok"
     error: str | None = None
 
@@ -306,9 +307,15 @@ class ChatService:
         user_id: str | None = None,
         release_id: str | None = None,
         tags: list[str] | None = None,
+        release: ReleaseInfo | None = None,
     ) -> ChatStream:
+        """Answer ``message`` for a session: with the release its labels assign (production,
+        or the canary for the session's sticky share), or a pinned ``release_id``, or an
+        unsaved ``release`` (the playground's draft)."""
         return ChatStream(
-            lambda stream: self._run(stream, message, session_id, user_id, release_id, tags)
+            lambda stream: self._run(
+                stream, message, session_id, user_id, release or release_id, tags
+            )
         )
 
     def ask(self, message: str, **kwargs: Any) -> Turn:
@@ -320,13 +327,17 @@ class ChatService:
         message: str,
         session_id: str | None,
         user_id: str | None,
-        release_id: str | None,
+        pinned: ReleaseInfo | str | None,
         tags: list[str] | None,
     ) -> Generator[str, None, None]:
         # no control characters, and no lone surrogates (invalid UTF-8 from a terminal):
         # the tokenizer, the guards and the store all need valid text
         text = sanitize(clean_control(message if isinstance(message, str) else str(message)))
-        release = self._release(session_id, release_id)
+        if isinstance(pinned, ReleaseInfo):
+            release, assignment = pinned, "pinned"
+        else:
+            release = self._release(session_id, pinned)
+            assignment = "pinned" if pinned else release.label or "production"
         ctx = self.tracer.start_trace(
             "chat",
             input=text,
@@ -334,8 +345,16 @@ class ChatService:
             user_id=user_id,
             release_id=release.id,
             tags=tags,
+            # how the release was chosen: production, canary (sticky share) or pinned
+            attributes={"llmops.release.assignment": assignment},
         )
-        turn = Turn(trace_id=ctx.trace_id, answer="", release=release.id, release_name=release.name)
+        turn = Turn(
+            trace_id=ctx.trace_id,
+            answer="",
+            release=release.id,
+            release_name=release.name,
+            assignment=assignment,
+        )
         stream.turn = turn
         shown: list[str] = []  # every chunk the caller has received
         try:

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     console_url: str | None = Field(
         None, description="Public base URL of the console, for links in alert notifications."
     )
+    background_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often the app's background worker checks the canary's rollback "
+        "rules (and other periodic jobs).",
+    )
     overview_refresh_s: int = Field(
         30, ge=5, description="Auto-refresh interval of the Overview and Feedback pages."
     )

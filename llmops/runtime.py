@@ -57,6 +57,8 @@ class Runtime:
         self._kb: KnowledgeBase | None = None
         self._chat: ChatService | None = None
         self._online: OnlineEvaluator | None = None
+        self._background: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def embeddings(self) -> MiniLMEmbeddings:
@@ -118,7 +120,33 @@ class Runtime:
         self._online = OnlineEvaluator.from_runtime(self).start()
         return True
 
+    def start_background(self) -> threading.Thread:
+        """The app's background worker: every ``LLMOPS_BACKGROUND_INTERVAL_S`` it checks the
+        running canary against its rollback rules (``llmops.releases.rollback``), as
+        ``llmops monitor check`` does from cron; whichever runs first rolls back, once."""
+        if self._background is not None:
+            return self._background
+        from llmops.releases import rollback
+
+        def loop() -> None:
+            s = self.settings
+            while not self._stopping.wait(s.background_interval_s):
+                try:
+                    rollback.check(
+                        self.db,
+                        default_webhook=s.alert_webhook_url,
+                        timeout_s=s.alert_webhook_timeout_s,
+                        console_url=s.console_url,
+                    )
+                except Exception:  # the next round tries again
+                    log.warning("background check failed", exc_info=True)
+
+        self._background = threading.Thread(target=loop, name="llmops-background", daemon=True)
+        self._background.start()
+        return self._background
+
     def close(self) -> None:
+        self._stopping.set()
         if self._online is not None:
             self._online.stop()
         self.writer.close()

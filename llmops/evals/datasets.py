@@ -32,13 +32,13 @@ from sqlalchemy.orm import Session
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.store.db import Database
 from llmops.store.models import (
-    EVAL_SESSION_PREFIX,
     AuditLog,
     Dataset,
     DatasetItem,
     Feedback,
     GuardEvent,
     Trace,
+    live_filter,
     utcnow,
 )
 from llmops.store.queries import escape_like
@@ -923,9 +923,7 @@ def candidate_traces(
     """Chat traces (never evaluation traces) matching ``q``, newest first, paged in SQL."""
     q = q or TraceQuery()
     down = Feedback.score < 0.5
-    conds: list[Any] = [
-        or_(Trace.session_id.is_(None), ~Trace.session_id.startswith(EVAL_SESSION_PREFIX))
-    ]
+    conds: list[Any] = [live_filter(Trace.session_id)]
     if q.feedback in ("up", "down"):
         good = down if q.feedback == "down" else Feedback.score >= 0.5
         conds.append(exists().where(Feedback.trace_id == Trace.id, good))

@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from llmops.evals.datasets import EVAL_SESSION_PREFIX
 from llmops.evals.evaluators import EvalContext, EvalInput, resolve, score_all
 from llmops.store.db import Database
-from llmops.store.models import GuardEvent, Span, Trace, TraceScore, utcnow
+from llmops.store.models import GuardEvent, Span, Trace, TraceScore, is_live, utcnow
 
 if TYPE_CHECKING:
     from llmops.runtime import Runtime
@@ -144,12 +143,7 @@ class OnlineEvaluator:
                 ).all()
             if not rows:
                 return total
-            chosen = [
-                r
-                for r in rows
-                if sampled(r.id, self.rate)
-                and not (r.session_id or "").startswith(EVAL_SESSION_PREFIX)
-            ]
+            chosen = [r for r in rows if sampled(r.id, self.rate) and is_live(r.session_id)]
             if chosen:
                 total += self._score(chosen)
             self._watermark = rows[-1].id

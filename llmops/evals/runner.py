@@ -45,7 +45,15 @@ from llmops.evals.judge import rubric_for
 from llmops.evals.stats import mean_ci, percentile
 from llmops.releases import ReleaseInfo, get_release
 from llmops.store.db import Database
-from llmops.store.models import Dataset, DatasetItem, EvalResult, EvalRun, ReleaseLabel, utcnow
+from llmops.store.models import (
+    EVAL_SESSION_PREFIX,
+    Dataset,
+    DatasetItem,
+    EvalResult,
+    EvalRun,
+    ReleaseLabel,
+    utcnow,
+)
 from llmops.tracing.ids import new_span_id
 from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.tracer import RecordSink, Tracer
@@ -494,7 +502,7 @@ class EvalRunner:
         t0 = time.perf_counter()
         turn = self.chat.ask(
             item.input,
-            session_id=f"{datasets.EVAL_SESSION_PREFIX}{run.id}",
+            session_id=f"{EVAL_SESSION_PREFIX}{run.id}",
             release_id=run.release_id,
             tags=tags,
         )

@@ -128,3 +128,97 @@ def paired(a: Sequence[float], b: Sequence[float], *, tolerance: float = 1e-9) -
         p_bootstrap=round(p_boot, 6) if p_boot is not None else None,
         p_sign=sign_test(wins, losses),
     )
+
+
+# -- two independent samples (release comparisons: production vs canary) ------------------------
+@dataclass
+class Difference:
+    """``b`` minus ``a`` with a 95 % confidence interval and a two-sided p-value."""
+
+    a: float | None
+    b: float | None
+    diff: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    n_a: int
+    n_b: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _normal_p(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic."""
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2)))
+
+
+def two_proportions(x_a: int, n_a: int, x_b: int, n_b: int) -> Difference:
+    """Rates ``x/n`` compared with the two-proportion z-test (pooled variance for the test,
+    unpooled for the Wald interval of the difference)."""
+    if n_a == 0 or n_b == 0:
+        pa = x_a / n_a if n_a else None
+        pb = x_b / n_b if n_b else None
+        return Difference(pa, pb, None, None, None, None, n_a, n_b)
+    pa, pb = x_a / n_a, x_b / n_b
+    pooled = (x_a + x_b) / (n_a + n_b)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    p = 1.0 if se0 == 0 else _normal_p((pb - pa) / se0)
+    se = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
+    d = pb - pa
+    return Difference(pa, pb, d, d - 1.96 * se, d + 1.96 * se, p, n_a, n_b)
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected,
+    continuity-corrected): do the two samples come from the same distribution?"""
+    n_a, n_b = len(a), len(b)
+    if n_a == 0 or n_b == 0:
+        return None
+    values = np.concatenate([np.asarray(a, np.float64), np.asarray(b, np.float64)])
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    u = float(ranks[:n_a].sum()) - n_a * (n_a + 1) / 2
+    n = n_a + n_b
+    ties = float((counts**3 - counts).sum())
+    var = n_a * n_b / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return 1.0
+    mu = n_a * n_b / 2
+    z = (abs(u - mu) - 0.5) / math.sqrt(var)
+    return _normal_p(max(z, 0.0))
+
+
+def quantile_difference(
+    a: Sequence[float], b: Sequence[float], q: float, *, resamples: int = 500, cap: int = 5000
+) -> Difference:
+    """The difference of a quantile (``q`` in [0, 1]) between two samples, a bootstrap
+    interval (each sample resampled on its own, seeded), and the Mann-Whitney p-value."""
+    if not a or not b:
+        qa = percentile(a, q) if a else None
+        qb = percentile(b, q) if b else None
+        return Difference(qa, qb, None, None, None, None, len(a), len(b))
+    xa = np.asarray(a[:cap], np.float64)
+    xb = np.asarray(b[:cap], np.float64)
+    qa, qb = float(np.quantile(xa, q)), float(np.quantile(xb, q))
+    rng = np.random.default_rng(SEED)
+    da = np.quantile(xa[rng.integers(0, len(xa), size=(resamples, len(xa)))], q, axis=1)
+    db = np.quantile(xb[rng.integers(0, len(xb), size=(resamples, len(xb)))], q, axis=1)
+    low, high = (float(x) for x in np.quantile(db - da, [0.025, 0.975]))
+    return Difference(round(qa, 3), round(qb, 3), round(qb - qa, 3), round(low, 3),
+                      round(high, 3), mann_whitney(a, b), len(a), len(b))  # fmt: skip
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """Difference of means with Welch's unequal-variance z-approximation."""
+    n_a, n_b = len(a), len(b)
+    if n_a < 2 or n_b < 2:
+        ma = float(np.mean(a)) if n_a else None
+        mb = float(np.mean(b)) if n_b else None
+        return Difference(ma, mb, None, None, None, None, n_a, n_b)
+    xa, xb = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ma, mb = float(xa.mean()), float(xb.mean())
+    se = math.sqrt(float(xa.var(ddof=1)) / n_a + float(xb.var(ddof=1)) / n_b)
+    d = mb - ma
+    p = (1.0 if d == 0 else 0.0) if se == 0 else _normal_p(d / se)
+    return Difference(ma, mb, d, d - 1.96 * se, d + 1.96 * se, p, n_a, n_b)

@@ -61,8 +61,10 @@ def check(
     as_json: JsonOpt = False,
     notify: Annotated[bool, typer.Option(help="Call webhooks on state changes.")] = True,
 ) -> None:
-    """Evaluate every enabled alert rule; exit code 1 while any rule fires (for cron)."""
+    """Evaluate every enabled alert rule and the canary's rollback rules (rolling a bad
+    canary back); exit code 1 while any rule fires or a canary was rolled back (for cron)."""
     from llmops.monitoring import alerts
+    from llmops.releases import rollback
 
     cli = _cli()
     with cli._runtime() as rt:
@@ -74,6 +76,12 @@ def check(
             timeout_s=s.alert_webhook_timeout_s,
             console_url=s.console_url,
         )
+        rolled = rollback.check(
+            rt.db,
+            default_webhook=s.alert_webhook_url if notify else None,
+            timeout_s=s.alert_webhook_timeout_s,
+            console_url=s.console_url,
+        )
     firing = [r.rule.id for r in results if r.firing]
     if as_json:
         cli._print_json(
@@ -81,9 +89,14 @@ def check(
                 "checked_at": datetime.now(UTC).isoformat(),
                 "firing": firing,
                 "rules": [r.as_dict() for r in results],
+                "rolled_back": [
+                    {"release_id": b.release_id, "rule": b.rule.as_dict(), "message": b.message,
+                     "delivery": b.delivery}
+                    for b in rolled
+                ],
             }
-        )
-    elif not results:
+        )  # fmt: skip
+    elif not results and not rolled:
         typer.echo("no enabled alert rules")
     else:
         for r in results:
@@ -92,7 +105,10 @@ def check(
             typer.echo(
                 f"{state:<7} #{r.rule.id} {r.rule.name}: {r.rule.describe()} — {r.reason}{change}"
             )
-    if firing:
+    if not as_json:
+        for back in rolled:
+            typer.echo(f"ROLLED BACK {back.message}")
+    if firing or rolled:
         raise typer.Exit(1)
 
 

@@ -33,7 +33,6 @@ from sqlalchemy import (
     extract,
     func,
     literal_column,
-    or_,
     select,
     text,
 )
@@ -44,13 +43,13 @@ from llmops.errors import InvalidInputError
 from llmops.monitoring.histogram import QUANTILES, bin_value
 from llmops.store.db import Database
 from llmops.store.models import (
-    EVAL_SESSION_PREFIX,
     Feedback,
     GuardEvent,
     LatencyHistogram,
     MetricRollup,
     Release,
     Trace,
+    live_filter,
 )
 
 GROUPS = ("none", "release", "model")
@@ -361,7 +360,7 @@ def _raw(q: _Query, period: Period) -> None:
         t.started_at >= period.since,
         t.started_at < period.until,
         # live traffic only, as in the rollups: evaluation runs' cases are not users
-        or_(t.session_id.is_(None), ~t.session_id.startswith(EVAL_SESSION_PREFIX)),
+        live_filter(t.session_id),
     ]
     if q.scope.release_id:
         where.append(t.release_id == q.scope.release_id)

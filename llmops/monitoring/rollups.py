@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 
 from llmops.monitoring.histogram import bin_of
 from llmops.monitoring.pricing import PriceBook, load_book
-from llmops.store.models import EVAL_SESSION_PREFIX
+from llmops.store.models import NON_LIVE_PREFIXES
 
 Row = tuple[Any, ...] | list[Any]
 GRAINS: tuple[tuple[str, int], ...] = (("hour", 3600), ("day", 86400))
@@ -66,16 +66,15 @@ def index_of(columns: Sequence[str]) -> _Ix:
 
 def is_live(session_id: Any) -> bool:
     """Live traffic, not an evaluation run's case (those are kept out of the rollups)."""
-    return not (session_id or "").startswith(EVAL_SESSION_PREFIX)
+    return not (session_id or "").startswith(NON_LIVE_PREFIXES)
 
 
 def live_sql(alias: str = "traces") -> str:
     """The same test in raw SQL (no LIKE: a literal % is a placeholder to psycopg)."""
-    n = len(EVAL_SESSION_PREFIX)
-    return (
-        f"({alias}.session_id IS NULL OR "
-        f"substr({alias}.session_id, 1, {n}) <> '{EVAL_SESSION_PREFIX}')"
+    tests = " AND ".join(
+        f"substr({alias}.session_id, 1, {len(p)}) <> '{p}'" for p in NON_LIVE_PREFIXES
     )
+    return f"({alias}.session_id IS NULL OR ({tests}))"
 
 
 _HOURS: dict[str, int] = {}

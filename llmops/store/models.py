@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -94,9 +96,98 @@ class ReleaseLabel(Base):
     updated_by: Mapped[str] = mapped_column(String(200), default="system")
 
 
-# Evaluation runs answer their cases through the real chat pipeline; their traces carry a
-# session id with this prefix, so monitoring can tell them from live traffic.
+class LabelEvent(Base):
+    """A label moved: promote, rollback, canary start / weight / stop, automatic rollback."""
+
+    __tablename__ = "label_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    label: Mapped[str] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(30))
+    release_id: Mapped[str | None] = mapped_column(String(32))
+    previous_release_id: Mapped[str | None] = mapped_column(String(32))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_label_events_at", "at"),
+        Index("ix_label_events_label_at", "label", "at"),
+    )
+
+
+class RollbackRule(Base):
+    """When to take a canary out of traffic automatically (``llmops.releases.rollback``).
+
+    ``kind`` ``worse``: the canary's metric is worse than production's by at least
+    ``threshold`` (points for rates, ms for latency, USD for cost) with p < ``p_value``;
+    ``limit``: the canary's metric is past ``threshold`` (above; below for thumbs-up rate).
+    Both need ``min_samples`` canary turns in the trailing ``window_minutes``.
+    """
+
+    __tablename__ = "rollback_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10), default="worse")
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    p_value: Mapped[float] = mapped_column(Float, default=0.05)
+    min_samples: Mapped[int] = mapped_column(Integer, default=20)
+    window_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class RollbackEvent(Base):
+    """A canary rolled back automatically: which rule, on what evidence, and the webhook."""
+
+    __tablename__ = "rollback_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    rule_id: Mapped[int | None] = mapped_column(Integer)
+    release_id: Mapped[str] = mapped_column(String(32))
+    production_id: Mapped[str | None] = mapped_column(String(32))
+    metric: Mapped[str] = mapped_column(String(40))
+    canary_value: Mapped[float | None] = mapped_column(Float)
+    production_value: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    delivery: Mapped[str] = mapped_column(String(10), default="none")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_rollback_events_at", "at"),)
+
+
+# Traces that are not live traffic carry a session id with one of these prefixes: evaluation
+# runs answer their cases through the real chat pipeline, the playground tries releases, the
+# red-team scan attacks them. Monitoring, rollups and alerts count live traffic only.
 EVAL_SESSION_PREFIX = "eval:"
+PLAYGROUND_SESSION_PREFIX = "playground:"
+REDTEAM_SESSION_PREFIX = "redteam:"
+NON_LIVE_PREFIXES = (EVAL_SESSION_PREFIX, PLAYGROUND_SESSION_PREFIX, REDTEAM_SESSION_PREFIX)
+
+
+def is_live(session_id: str | None) -> bool:
+    return not (session_id or "").startswith(NON_LIVE_PREFIXES)
+
+
+def live_filter(column: Any) -> Any:
+    """The SQL form of ``is_live`` on a session-id column."""
+    return or_(column.is_(None), and_(*(~column.startswith(p) for p in NON_LIVE_PREFIXES)))
+
+
+def traffic_kind(session_id: str | None) -> str:
+    """``live``, ``eval``, ``playground`` or ``redteam`` for a trace's session id."""
+    for prefix in NON_LIVE_PREFIXES:
+        if (session_id or "").startswith(prefix):
+            return prefix[:-1]
+    return "live"
 
 
 class Trace(Base):

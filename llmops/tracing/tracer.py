@@ -100,6 +100,7 @@ class TraceContext:
             release_id=release_id,
             input=input,
             tags=tags,
+            attributes=dict(attributes or {}),
         )
         self.handler = TracingCallbackHandler(
             self._submit, trace_id=self.trace_id, root_span_id=self.root.span_id
@@ -181,7 +182,7 @@ class TraceContext:
             t.cost = cost
             if h.first_token_ns is not None:
                 t.ttft_ms = round((h.first_token_ns - t.start_ns) / 1e6, 3)
-            t.attributes = dict(attributes or {})
+            t.attributes = {**t.attributes, **(attributes or {})}
             self.root.attributes["gen_ai.usage.input_tokens"] = h.input_tokens
             self.root.attributes["gen_ai.usage.output_tokens"] = h.output_tokens
             self._submit(t)

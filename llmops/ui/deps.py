@@ -18,6 +18,7 @@ def runtime() -> Runtime:
     rt = Runtime()
     rt.warm_up()  # models and guards load in the background; the page renders at once
     rt.start_online_evaluation()  # only when LLMOPS_ONLINE_EVAL_RATE > 0
+    rt.start_background()  # the canary's automatic rollback
     return rt
 
 
