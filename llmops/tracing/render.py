@@ -33,6 +33,8 @@ def fit(text: str | None, limit: int) -> str | None:
     """Sanitised and cut to a column's length."""
     if text is None:
         return None
+    if len(text) <= limit and text.isascii() and "\x00" not in text:
+        return text  # the common case, without a call
     text = sanitize(text)
     return text if len(text) <= limit else text[:limit]
 

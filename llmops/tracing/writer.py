@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import weakref
-from collections import deque, namedtuple
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,9 +79,12 @@ def _insert_columns(model: Any) -> tuple[str, ...]:
     )
 
 
-def _row_type(name: str, columns: tuple[str, ...]) -> Any:
-    """A tuple type with one field per column: rows are built by name, stored by position."""
-    return namedtuple(name, columns)
+def _row_builder(columns: tuple[str, ...]) -> Any:
+    """A function taking one keyword argument per column and returning the row as a plain
+    tuple in column order: rows are written by name, stored by position. (A namedtuple
+    built from keywords costs four times as much, measured: 2.0 vs 0.5 µs a row.)"""
+    args = ", ".join(columns)
+    return eval(f"lambda *, {args}: ({args},)")  # column names from our models, not input
 
 
 # Column lists, lengths and row shapes come from the models (llmops/store/models.py).
@@ -95,9 +98,9 @@ _LIMITS: dict[str, dict[str, int]] = {
     }
     for k, m in _MODELS.items()
 }
-TraceRow = _row_type("TraceRow", COLUMNS["trace"])
-SpanRow = _row_type("SpanRow", COLUMNS["span"])
-EventRow = _row_type("EventRow", COLUMNS["event"])
+TraceRow = _row_builder(COLUMNS["trace"])
+SpanRow = _row_builder(COLUMNS["span"])
+EventRow = _row_builder(COLUMNS["event"])
 _TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
 SPOOL_VERSION = 2
@@ -449,8 +452,10 @@ class SpanWriter:
         if value is None:
             return None
         # the common case (a short string) without a call
-        fast = type(value) is str and len(value) <= MAX_TEXT
-        text = sanitize(value if fast else to_text(value) or "")
+        if type(value) is str and len(value) <= MAX_TEXT:
+            text = value if value.isascii() and "\x00" not in value else sanitize(value)
+        else:
+            text = sanitize(to_text(value) or "")
         return self.redact(text) if self.redact is not None else text
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
@@ -464,7 +469,8 @@ class SpanWriter:
         if self.redact is not None:
             attrs = _redact_strings(attrs, self.redact)
         try:
-            return sanitize_json(orjson.dumps(attrs, default=_json_default).decode())
+            doc = orjson.dumps(attrs, default=_json_default).decode()
+            return doc if doc.isascii() and "\\u0000" not in doc else sanitize_json(doc)
         except (TypeError, ValueError):
             return sanitize_json(json.dumps(to_jsonable(attrs), ensure_ascii=False, default=str))
 
@@ -476,6 +482,9 @@ class SpanWriter:
 
     def _render_one(self, rec: Record) -> tuple[str, Row]:
         """One record as a row of its table (columns in the model's order).
+
+        Text from outside (names of someone's runs, sessions, users, inputs, outputs) is
+        sanitised and fitted; our own values (ids, kinds, statuses) go as they are.
 
         Timestamps are UTC text, which SQLite stores as is and PostgreSQL parses; text is
         sanitised and cut to its column, so a row is final here, stores the same on every
@@ -504,9 +513,9 @@ class SpanWriter:
                 attrs = {**attrs, "user.id": self._user(attrs["user.id"])}
             return "span", SpanRow(
                 trace_id=rec.trace_id, id=rec.span_id, parent_id=rec.parent_id,
-                name=fit(rec.name, _SL["name"]), kind=fit(rec.kind, _SL["kind"]),
+                name=fit(rec.name, _SL["name"]), kind=rec.kind,
                 started_at=_ts(start), ended_at=_ts(end), duration_ms=_duration(start, end),
-                status=fit(rec.status, _SL["status"]), error=clean(rec.error),
+                status=rec.status, error=clean(rec.error),
                 input=clean(rec.input), output=clean(rec.output),
                 attributes=self._clean_attrs(attrs),
             )  # fmt: skip
@@ -516,8 +525,8 @@ class SpanWriter:
                 id=rec.id, name=fit(rec.name, _TL["name"]),
                 session_id=fit_id(rec.session_id, _TL["session_id"]),
                 user_id=fit_id(self._user(rec.user_id), _TL["user_id"]),
-                release_id=fit(rec.release_id, _TL["release_id"]),
-                model=fit(rec.model, _TL["model"]), status=fit(rec.status, _TL["status"]),
+                release_id=rec.release_id,
+                model=fit(rec.model, _TL["model"]), status=rec.status,
                 started_at=_ts(start), ended_at=_ts(end), latency_ms=_duration(start, end),
                 ttft_ms=rec.ttft_ms, input_tokens=rec.input_tokens,
                 output_tokens=rec.output_tokens, cost=rec.cost, input=clean(rec.input),
@@ -529,10 +538,10 @@ class SpanWriter:
         assert isinstance(rec, GuardEventRecord)
         return "event", EventRow(
             trace_id=rec.trace_id, span_id=rec.span_id,
-            validator=fit(rec.validator, _EL["validator"]),
-            direction=fit(rec.direction, _EL["direction"]), action=fit(rec.action, _EL["action"]),
+            validator=rec.validator,
+            direction=rec.direction, action=rec.action,
             message=clean(rec.message) or "", excerpt=clean(rec.excerpt),
-            release_id=fit(rec.release_id, _EL["release_id"]), created_at=_ts(rec.at_ns),
+            release_id=rec.release_id, created_at=_ts(rec.at_ns),
             event_id=rec.event_id,
         )  # fmt: skip
 
