@@ -279,7 +279,10 @@ class ChatService:
                 return cached
             cfg = release.config
             retriever = KnowledgeRetriever(
-                kb=self.kb, k=cfg.retrieval.k, min_score=cfg.retrieval.min_score
+                kb=self.kb,
+                k=cfg.retrieval.k,
+                min_score=cfg.retrieval.min_score,
+                version=cfg.kb_version,
             )
             model = self._model_factory(cfg)
             if isinstance(model, LocalModel):

@@ -30,6 +30,7 @@ from pydantic import ConfigDict
 from sqlalchemy import select
 
 from llmops.config import Settings
+from llmops.rag import versions
 from llmops.store.db import Database
 from llmops.store.models import Document as DocumentRow
 from llmops.store.models import utcnow
@@ -42,6 +43,7 @@ RRF_K = 60
 SPLITTER_VERSION = "sections-2"
 EXACT_MAX = 20_000  # up to this many chunks, dense search is an exact scan of a matrix in memory
 INDEX_TTL_S = 60.0
+LATEST_TTL_S = 5.0
 
 _LIST_ITEM = re.compile(r"^\s*([-*•+]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
@@ -118,15 +120,19 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     chunks: int = 0
+    version: str | None = None  # the version this made, if it changed anything
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "removed": self.removed,
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "chunks": self.chunks,
+            "version": self.version,
         }
 
 
@@ -189,6 +195,8 @@ class KnowledgeBase:
         )
         self._lock = threading.Lock()
         self._cache: _Index | None = None
+        self._views: dict[int, _Index] = {}  # per knowledge-base version, over _cache
+        self._latest: tuple[float, int | None] = (-1e9, None)
 
     # -- ingest -----------------------------------------------------------------------------
     def _split(self, text: str, source: str, title: str, lang: str, digest: str) -> list[Document]:
@@ -210,8 +218,21 @@ class KnowledgeBase:
             for i, piece in enumerate(pieces)
         ]
 
-    def ingest(self, paths: Sequence[Path] | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Sequence[Path] | None = None,
+        *,
+        actor: str = "system",
+        note: str = "",
+        publish: bool = True,
+        names: dict[Path, str] | None = None,
+    ) -> IngestReport:
+        """Add or update sources; a file is stored whole or not at all, and what changed
+        becomes one new version (published: releases following the latest serve it; not
+        published: only releases that pin it). ``names`` gives uploaded files their source
+        names."""
         report = IngestReport()
+        changes: dict[str, versions.Entry | None] = {}
         for path, source in _expand(paths or [self.settings.knowledge_dir]):
             if not path.exists():
                 report.skipped.append((str(path), "not found"))
@@ -235,35 +256,97 @@ class KnowledgeBase:
             if not text.strip():
                 report.skipped.append((source, "empty"))
                 continue
-            self._ingest_text(text, source, path, report)
-        with self._lock:
-            self._cache = None
+            source = (names or {}).get(path, source)
+            entry = self._ingest_text(text, source, path, report, actor)
+            if entry is not None:
+                changes[source] = entry
+        if changes or (self._needs_first_version() and not report.skipped):
+            self._commit(changes, report, actor=actor, note=note, publish=publish)
         return report
 
-    def _ingest_text(self, text: str, source: str, path: Path, report: IngestReport) -> None:
+    def _needs_first_version(self) -> bool:
+        """Sources exist but no version does (ingested before versions existed)."""
+        with self.db.session() as s:
+            return versions.newest(self.db) is None and s.scalar(select(DocumentRow.id)) is not None
+
+    def _commit(
+        self,
+        changes: dict[str, versions.Entry | None],
+        report: IngestReport,
+        *,
+        actor: str,
+        note: str,
+        publish: bool,
+    ) -> None:
+        if versions.newest(self.db) is None:  # the first version holds every current source
+            with self.db.session() as s:
+                for r in s.scalars(select(DocumentRow)):
+                    changes.setdefault(r.source, versions.Entry(
+                        r.source, r.content_hash, r.title, r.lang, r.chunk_count,
+                        r.ingested_by, r.ingested_at))  # fmt: skip
+        version = versions.commit(self.db, changes, actor=actor, note=note, publish=publish)
+        report.version = versions.name(version)
+        self.collect_garbage()
+
+    def remove(
+        self, sources: Sequence[str], *, actor: str = "system", note: str = ""
+    ) -> IngestReport:
+        """Take sources out of the knowledge base: a new version without them. Their chunks
+        stay while a kept version (one a release pins) still holds them."""
+        report = IngestReport()
+        with self.db.session() as s:
+            rows = {
+                r.source: r
+                for r in s.scalars(select(DocumentRow).where(DocumentRow.source.in_(list(sources))))
+            }
+            for src in sources:
+                if src not in rows:
+                    report.skipped.append((src, "not in the knowledge base"))
+            for row in rows.values():
+                s.delete(row)
+        if rows:
+            report.removed = sorted(rows)
+            self._commit({src: None for src in rows}, report, actor=actor, note=note or
+                         f"removed {', '.join(sorted(rows))}", publish=True)  # fmt: skip
+        return report
+
+    def collect_garbage(self) -> int:
+        """Drop versions nothing needs, then the chunks no kept version or current source
+        uses; returns how many chunks were deleted."""
+        keep = set(versions.collect(self.db))
+        with self.db.session() as s:
+            keep |= set(s.scalars(select(DocumentRow.content_hash)))
+        got = self.vectors.get(include=["metadatas"])
+        stale = [
+            i for i, m in zip(got["ids"], got["metadatas"], strict=False)
+            if (m or {}).get("doc_hash") not in keep
+        ]  # fmt: skip
+        if stale:
+            self.vectors.delete(ids=stale)
+        with self._lock:
+            self._cache = None
+            self._views.clear()
+        return len(stale)
+
+    def _ingest_text(
+        self, text: str, source: str, path: Path, report: IngestReport, actor: str
+    ) -> versions.Entry | None:
         # the splitter's version is part of the hash: a better splitter re-chunks once
         digest = hashlib.sha256(f"{SPLITTER_VERSION}\n{text}".encode()).hexdigest()
         with self.db.session() as s:
             row = s.scalar(select(DocumentRow).where(DocumentRow.source == source))
             if row is not None and row.content_hash == digest:
                 report.unchanged.append(source)
-                return
+                return None
         parts = {p.lower() for p in path.parts}
         lang = "es" if "es" in parts else "en" if "en" in parts else detect_lang(text)
         title = _title(text, path.stem)
         chunks = self._split(text, source, title, lang, digest)
         if not chunks:
             report.skipped.append((source, "no text after splitting"))
-            return
+            return None
+        # added before anything is dropped: a failure here leaves what was there
         self.vectors.add_documents(chunks, ids=[c.metadata["chunk_id"] for c in chunks])
-        stale = self.vectors.get(where={"source": source}, include=["metadatas"])
-        old = [
-            i
-            for i, m in zip(stale["ids"], stale["metadatas"], strict=False)
-            if m.get("doc_hash") != digest
-        ]
-        if old:
-            self.vectors.delete(ids=old)
         with self.db.session() as s:
             row = s.scalar(select(DocumentRow).where(DocumentRow.source == source))
             if row is None:
@@ -274,18 +357,21 @@ class KnowledgeBase:
                         lang=lang,
                         content_hash=digest,
                         chunk_count=len(chunks),
+                        ingested_by=actor,
                     )
                 )
                 report.added.append(source)
             else:
                 row.title, row.lang, row.content_hash = title, lang, digest
-                row.chunk_count, row.version, row.ingested_at = (
+                row.chunk_count, row.version, row.ingested_at, row.ingested_by = (
                     len(chunks),
                     row.version + 1,
                     utcnow(),
+                    actor,
                 )
                 report.updated.append(source)
         report.chunks += len(chunks)
+        return versions.Entry(source, digest, title, lang, len(chunks), actor)
 
     def count(self) -> int:
         return int(self.vectors._collection.count())
@@ -324,19 +410,79 @@ class KnowledgeBase:
                 term_sets=[frozenset(c) for c in corpus],
                 bm25=BM25Okapi(corpus) if corpus else None,
                 matrix=matrix,
+                corpus=corpus,
             )
+            self._views.clear()
             return self._cache
 
-    def search(self, query: str, k: int = 4, min_score: float = 0.2) -> list[Document]:
+    def _latest_version(self) -> int | None:
+        """The latest published version, re-read every few seconds (another process may
+        ingest), so a turn does not pay a query for it."""
+        at, value = self._latest
+        now = time.monotonic()
+        if now - at > LATEST_TTL_S:
+            value = versions.latest(self.db)
+            self._latest = (now, value)
+        return value
+
+    def view(self, version: str | int | None = None) -> _Index:
+        """The index restricted to one version's chunks (``None``: the latest published;
+        everything when no version exists yet)."""
+        from rank_bm25 import BM25Okapi
+
+        base = self._index()
+        wanted = versions.parse(version)
+        vid = self._latest_version() if wanted is None else wanted
+        if vid is None:
+            return base
+        with self._lock:
+            cached = self._views.get(vid)
+            if cached is not None and cached.built == base.built:
+                return cached
+        keep = versions.hashes(self.db, vid)
+        if not keep:
+            from llmops.errors import NotFoundError
+
+            if versions.resolve(self.db, vid) is None:
+                raise NotFoundError(f"Knowledge-base version {versions.name(vid)} is empty.")
+        pos = [i for i, d in enumerate(base.docs) if d.metadata.get("doc_hash") in keep]
+        corpus = [base.corpus[i] for i in pos]
+        view = _Index(
+            count=base.count,
+            built=base.built,
+            docs=[base.docs[i] for i in pos],
+            ids=[base.ids[i] for i in pos],
+            term_sets=[base.term_sets[i] for i in pos],
+            bm25=BM25Okapi(corpus) if corpus else None,
+            matrix=base.matrix[pos] if base.matrix is not None else None,
+            corpus=corpus,
+            hashes=keep,
+        )
+        with self._lock:
+            if len(self._views) > 8:
+                self._views.clear()
+            self._views[vid] = view
+        return view
+
+    def search(
+        self,
+        query: str,
+        k: int = 4,
+        min_score: float = 0.2,
+        *,
+        version: str | int | None = None,
+    ) -> list[Document]:
         """Top ``k`` chunks by fused rank, each with ``metadata["score"]`` = cosine similarity.
 
         Dense cosine similarity and BM25 over accent-folded stems are fused by reciprocal
         rank, then weighted by query coverage — the idf-weighted share of the question's
         terms a chunk contains (a coordination factor: BM25 alone lets a chunk that repeats
         one common term outrank one that has every term once; a chunk with none keeps half
-        its score).
+        its score). ``metadata["retriever"]`` says which found the chunk (``dense``,
+        ``keyword`` or both); ``version`` picks the knowledge-base version (``kb-7``; default
+        the latest published).
         """
-        index = self._index()
+        index = self.view(version)
         if not index.docs:
             return []
         q_vec = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
@@ -350,14 +496,16 @@ class KnowledgeBase:
                 fused[int(idx)] = 1.0 / (RRF_K + rank)
         else:  # a large collection: Chroma's approximate index
             position = {cid: i for i, cid in enumerate(index.ids)}
+            where: Any = {"doc_hash": {"$in": sorted(index.hashes)}} if index.hashes else None
             dense = self.vectors.similarity_search_by_vector_with_relevance_scores(
-                q_vec.tolist(), k=depth
+                q_vec.tolist(), k=depth, filter=where
             )
             for rank, (doc, distance) in enumerate(dense):  # Chroma returns cosine *distance*
                 idx = position.get(str(doc.metadata.get("chunk_id") or doc.id))
                 if idx is not None:
                     cosine[idx] = 1.0 - float(distance)
                     fused[idx] = 1.0 / (RRF_K + rank)
+        found_dense = set(cosine)
         q_terms = terms(query)
         # all-MiniLM-L6-v2 is English-only: for Spanish questions keyword ranks count double
         lexical_weight = 2.0 if detect_lang(query) == "es" else 1.0
@@ -397,6 +545,11 @@ class KnowledgeBase:
             meta = dict(doc.metadata)
             meta["score"] = round(sim, 4)
             meta["chunk_id"] = index.ids[idx]
+            meta["retriever"] = "+".join(
+                name
+                for name, found in (("dense", idx in found_dense), ("keyword", idx in lexical))
+                if found
+            )
             results.append(
                 Document(page_content=doc.page_content, metadata=meta, id=index.ids[idx])
             )
@@ -414,6 +567,8 @@ class _Index:
     term_sets: list[frozenset[str]]
     bm25: Any
     matrix: np.ndarray | None
+    corpus: list[list[str]] = field(default_factory=list)
+    hashes: frozenset[str] = frozenset()  # a version's view: the content it holds
 
 
 class KnowledgeRetriever(BaseRetriever):
@@ -424,8 +579,9 @@ class KnowledgeRetriever(BaseRetriever):
     kb: KnowledgeBase
     k: int = 4
     min_score: float = 0.2
+    version: str | None = None  # the release's pinned knowledge-base version
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        return self.kb.search(query, k=self.k, min_score=self.min_score)
+        return self.kb.search(query, k=self.k, min_score=self.min_score, version=self.version)

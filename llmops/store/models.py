@@ -275,6 +275,45 @@ class Document(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ingested_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class KbVersion(Base):
+    """A snapshot of the knowledge base: every ingest or removal that changes it makes one.
+    A release pins a version (``kb_version: "kb-<id>"``) or follows the latest; a version is
+    kept while it is the latest or a release names it (``llmops.rag.versions.collect``)."""
+
+    __tablename__ = "kb_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    note: Mapped[str] = mapped_column(Text, default="")
+    sources: Mapped[int] = mapped_column(Integer, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    # A published version is what releases that follow the latest serve; an unpublished one
+    # (a draft) is served only by the releases that pin it, e.g. a canary trying new knowledge.
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class KbVersionDoc(Base):
+    """One source as it is in one version: which content (hash) and how many chunks."""
+
+    __tablename__ = "kb_version_docs"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("kb_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)
+    doc_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    lang: Mapped[str | None] = mapped_column(String(10))
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ingested_by: Mapped[str] = mapped_column(String(200), default="system")
+
+    __table_args__ = (Index("ix_kb_version_docs_doc_hash", "doc_hash"),)
 
 
 class AuditLog(Base):
