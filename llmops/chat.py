@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -28,7 +29,9 @@ from llmops.llm.providers import build_chat_model
 from llmops.rag.knowledge import KnowledgeBase, KnowledgeRetriever
 from llmops.releases import ReleaseConfig, ReleaseInfo, get_release, resolve_release
 from llmops.store.db import Database
-from llmops.text import clean_control, detect_lang
+from llmops.store.models import is_live
+from llmops.text import clean_control, declines, detect_lang
+from llmops.tracing.records import GapRecord
 from llmops.tracing.render import sanitize
 from llmops.tracing.tracer import TraceContext, Tracer
 
@@ -493,6 +496,8 @@ class ChatService:
             answer = full.strip()
         turn.answer = answer
         turn.citations = self._citations(answer, docs, cfg)
+        if not turn.blocked:
+            self._note_gap(ctx, text, answer, docs, release, lang)
         h = ctx.handler
         ctx.finish(
             output=answer,
@@ -501,6 +506,29 @@ class ChatService:
             cost=cfg.model.cost(h.input_tokens, h.output_tokens),
             attributes={"llmops.citations": [c.chunk_id for c in turn.citations]},
         )
+
+    def _note_gap(
+        self,
+        ctx: TraceContext,
+        question: str,
+        answer: str,
+        docs: list[Document],
+        release: ReleaseInfo,
+        lang: str,
+    ) -> None:
+        """A live turn the knowledge base may not cover becomes a gap candidate (declined,
+        or answered from retrieval weaker than ``LLMOPS_GAP_LOW_SCORE``)."""
+        if not is_live(ctx.trace.session_id):
+            return
+        top = max((float(d.metadata.get("score") or 0.0) for d in docs), default=None)
+        if declines(answer):
+            reason = "declined"
+        elif top is None or top < self.settings.gap_low_score:
+            reason = "low_score"
+        else:
+            return
+        ctx.record(GapRecord(ctx.trace_id, time.time_ns(), reason, question,
+                             release_id=release.id, lang=lang, top_score=top))  # fmt: skip
 
     @staticmethod
     def _citations(answer: str, docs: list[Document], cfg: ReleaseConfig) -> list[Citation]:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         description="Key of the user-id hash; replicas sharing a store must share it. Default: "
         "a random key created once in $LLMOPS_HOME/user-id.key.",
     )
+    gap_low_score: float = Field(
+        0.35,
+        ge=-1.0,
+        le=1.0,
+        description="A live answer whose best source scores below this (cosine) is a "
+        "knowledge-gap candidate, like a declined one (Knowledge → Gaps).",
+    )
     guard_profile: str = Field(
         "default", description="Guard profile for releases that do not name one."
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -314,6 +315,54 @@ class KbVersionDoc(Base):
     ingested_by: Mapped[str] = mapped_column(String(200), default="system")
 
     __table_args__ = (Index("ix_kb_version_docs_doc_hash", "doc_hash"),)
+
+
+class GapCandidate(Base):
+    """A question the knowledge base may not cover: the assistant declined it, answered it
+    from weak retrieval, or the user gave the answer a thumbs-down. Written by the trace
+    writer (redacted like the trace) for live traffic; grouped into ``gap_clusters`` by
+    ``llmops.rag.gaps.refresh`` (one embedding each, once)."""
+
+    __tablename__ = "gap_candidates"
+
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(20))  # declined | low_score | thumbs_down
+    thumbs_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    release_id: Mapped[str | None] = mapped_column(String(32))
+    lang: Mapped[str | None] = mapped_column(String(10))
+    question: Mapped[str] = mapped_column(Text)
+    top_score: Mapped[float | None] = mapped_column(Float)
+    cluster_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_gap_candidates_at", "at"),
+        Index("ix_gap_candidates_cluster_at", "cluster_id", "at"),
+    )
+
+
+class GapCluster(Base):
+    """Questions of one meaning the knowledge base lacks (a running centroid per language)."""
+
+    __tablename__ = "gap_clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lang: Mapped[str] = mapped_column(String(10))
+    label: Mapped[str] = mapped_column(Text, default="")
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GapState(Base):
+    """Where gap refresh stopped (the last feedback row it read)."""
+
+    __tablename__ = "gap_state"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditLog(Base):

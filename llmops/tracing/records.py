@@ -115,4 +115,17 @@ class GuardEventRecord:
     event_id: str = field(default_factory=new_span_id)
 
 
-Record = SpanRecord | TraceRecord | GuardEventRecord | RunRecord
+@dataclass(slots=True)
+class GapRecord:
+    """A live turn the knowledge base may not cover (``gap_candidates``)."""
+
+    trace_id: str
+    at_ns: int
+    reason: str
+    question: str
+    release_id: str | None = None
+    lang: str | None = None
+    top_score: float | None = None
+
+
+Record = SpanRecord | TraceRecord | GuardEventRecord | RunRecord | GapRecord

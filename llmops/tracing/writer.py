@@ -47,10 +47,24 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from llmops.monitoring import rollups
 from llmops.store.db import Database
-from llmops.store.models import GuardEvent, Quarantine, Span, Trace, TracingIncident
+from llmops.store.models import (
+    GapCandidate,
+    GuardEvent,
+    Quarantine,
+    Span,
+    Trace,
+    TracingIncident,
+)
 from llmops.tracing.handler import _chain_kind, _error_text, _name, error_status
 from llmops.tracing.ids import span_id_for_int
-from llmops.tracing.records import GuardEventRecord, Record, RunRecord, SpanRecord, TraceRecord
+from llmops.tracing.records import (
+    GapRecord,
+    GuardEventRecord,
+    Record,
+    RunRecord,
+    SpanRecord,
+    TraceRecord,
+)
 from llmops.tracing.render import (
     MAX_TEXT,
     fit,
@@ -66,8 +80,8 @@ log = logging.getLogger(__name__)
 Redactor = Callable[[str], str]
 Row = tuple[Any, ...] | list[Any]
 Rows = dict[str, list[Row]]
-KINDS = ("trace", "span", "event")
-_MODELS: dict[str, Any] = {"trace": Trace, "span": Span, "event": GuardEvent}
+KINDS = ("trace", "span", "event", "gap")
+_MODELS: dict[str, Any] = {"trace": Trace, "span": Span, "event": GuardEvent, "gap": GapCandidate}
 
 
 def _insert_columns(model: Any) -> tuple[str, ...]:
@@ -101,6 +115,7 @@ _LIMITS: dict[str, dict[str, int]] = {
 TraceRow = _row_builder(COLUMNS["trace"])
 SpanRow = _row_builder(COLUMNS["span"])
 EventRow = _row_builder(COLUMNS["event"])
+GapRow = _row_builder(COLUMNS["gap"])
 _TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
 SPOOL_VERSION = 2
@@ -534,6 +549,12 @@ class SpanWriter:
                 tags=None if rec.tags is None
                 else sanitize_json(json.dumps([str(t) for t in rec.tags], ensure_ascii=False)),
                 attributes=self._clean_attrs(rec.attributes),
+            )  # fmt: skip
+        if isinstance(rec, GapRecord):
+            return "gap", GapRow(
+                trace_id=rec.trace_id, at=_ts(rec.at_ns), reason=rec.reason, thumbs_down=False,
+                release_id=rec.release_id, lang=rec.lang, question=clean(rec.question) or "",
+                top_score=rec.top_score, cluster_id=None,
             )  # fmt: skip
         assert isinstance(rec, GuardEventRecord)
         return "event", EventRow(

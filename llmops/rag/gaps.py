@@ -1,0 +1,344 @@
+"""Knowledge gaps: what users ask that the knowledge base does not answer well.
+
+Candidates are live turns the assistant declined, answered from weak retrieval (written by
+the chat through the trace writer, redacted), or that got a thumbs-down (read from feedback
+by ``refresh``). ``refresh`` embeds each new candidate once and puts it in the nearest open
+cluster of its language (cosine on a vector that joins the sentence embedding with hashed
+keyword stems — the embedding model is English-only, the stems carry Spanish), or starts a
+new cluster. ``gaps`` reads clusters for a time range with SQL aggregates over the indexed
+``gap_candidates`` table: counts, trend, example questions, the releases that answered.
+
+From a gap: ``to_dataset`` makes its questions evaluation cases, ``draft_article`` a
+markdown stub listing them, to write and ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import Integer, case, func, select, update
+
+from llmops.errors import InvalidInputError, NotFoundError
+from llmops.store.db import Database
+from llmops.store.models import (
+    Feedback,
+    GapCandidate,
+    GapCluster,
+    GapState,
+    Trace,
+    live_filter,
+    utcnow,
+)
+from llmops.text import detect_lang, terms
+
+HASH_DIMS = 512
+THRESHOLD = 0.55  # cosine of the joint vector to join a cluster (bench/gaps.py)
+# weight of the sentence embedding vs the keyword stems, per language
+DENSE_WEIGHT = {"en": 0.7, "es": 0.5}
+BATCH = 2000
+_FEEDBACK_KEY = "feedback_id"
+
+
+class Embedder(Protocol):
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def _stems_vector(text: str) -> np.ndarray:
+    vec = np.zeros(HASH_DIMS, dtype=np.float32)
+    for t in terms(text):
+        h = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=4).digest(), "big")
+        vec[h % HASH_DIMS] += 1.0
+    norm = float(np.linalg.norm(vec))
+    return (vec / norm).astype(np.float32) if norm else vec
+
+
+def vectors(texts: Sequence[str], langs: Sequence[str], embedder: Embedder) -> np.ndarray:
+    """One unit vector per question: weighted sentence embedding ⊕ hashed stems."""
+    raw = np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    dense = raw / np.where(norms == 0, 1, norms)
+    out = []
+    for d, text, lang in zip(dense, texts, langs, strict=True):
+        w = DENSE_WEIGHT.get(lang, 0.6)
+        v = np.concatenate([np.sqrt(w) * d, np.sqrt(1 - w) * _stems_vector(text)])
+        out.append(v / (np.linalg.norm(v) or 1.0))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype=np.float32).tobytes()
+
+
+def _unblob(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype=np.float32)
+
+
+@dataclass
+class RefreshReport:
+    feedback: int = 0  # thumbs-down turns added as candidates
+    clustered: int = 0
+    new_clusters: int = 0
+
+
+def _add_thumbs_down(db: Database) -> int:
+    with db.session() as s:
+        state = s.get(GapState, _FEEDBACK_KEY) or GapState(key=_FEEDBACK_KEY, value=0)
+        upto = s.scalar(select(func.max(Feedback.id))) or state.value  # read first: no gap
+        rows = s.execute(
+            select(Feedback.id, Feedback.created_at, Trace.id, Trace.input, Trace.release_id)
+            .join(Trace, Trace.id == Feedback.trace_id)
+            .where(Feedback.id > state.value, Feedback.id <= upto, Feedback.score < 0.5,
+                   live_filter(Trace.session_id))
+            .order_by(Feedback.id)
+            .limit(BATCH)
+        ).all()  # fmt: skip
+        last = rows[-1][0] if len(rows) == BATCH else upto
+        known = set(
+            s.scalars(select(GapCandidate.trace_id).where(
+                GapCandidate.trace_id.in_([r[2] for r in rows])))
+        ) if rows else set()  # fmt: skip
+        added = 0
+        for _, at, tid, question, release in rows:
+            if tid in known:
+                s.execute(update(GapCandidate).where(GapCandidate.trace_id == tid)
+                          .values(thumbs_down=True))  # fmt: skip
+                continue
+            if not (question or "").strip():
+                continue
+            known.add(tid)
+            s.add(GapCandidate(trace_id=tid, at=at, reason="thumbs_down", thumbs_down=True,
+                               release_id=release, lang=detect_lang(question or ""),
+                               question=question))  # fmt: skip
+            added += 1
+        state.value = int(last)
+        s.merge(state)
+        return added
+
+
+def refresh(db: Database, embedder: Embedder, *, threshold: float = THRESHOLD) -> RefreshReport:
+    """Add new thumbs-down turns, then cluster every candidate not clustered yet."""
+    report = RefreshReport(feedback=_add_thumbs_down(db))
+    while True:
+        with db.session() as s:
+            todo = s.execute(
+                select(GapCandidate.trace_id, GapCandidate.question, GapCandidate.lang)
+                .where(GapCandidate.cluster_id.is_(None))
+                .order_by(GapCandidate.at)
+                .limit(BATCH)
+            ).all()
+        if not todo:
+            return report
+        langs = [(lang or "en") if (lang or "en") in DENSE_WEIGHT else "en" for _, _, lang in todo]
+        vecs = vectors([q for _, q, _ in todo], langs, embedder)
+        _assign(db, todo, langs, vecs, threshold, report)
+
+
+def _assign(
+    db: Database,
+    todo: Sequence[Any],
+    langs: list[str],
+    vecs: np.ndarray,
+    threshold: float,
+    report: RefreshReport,
+) -> None:
+    with db.session() as s:
+        clusters = s.scalars(select(GapCluster).where(GapCluster.status == "open")).all()
+        by_lang: dict[str, list[GapCluster]] = {}
+        for c in clusters:
+            by_lang.setdefault(c.lang, []).append(c)
+        centroids = {
+            lang: [(_unblob(c.centroid) * c.size) for c in cs] for lang, cs in by_lang.items()
+        }
+        assigned: list[tuple[str, GapCluster]] = []
+        for (tid, question, _), lang, v in zip(todo, langs, vecs, strict=True):
+            cs, sums = by_lang.setdefault(lang, []), centroids.setdefault(lang, [])
+            best, best_sim = -1, -1.0
+            if sums:
+                matrix = np.asarray([x / (np.linalg.norm(x) or 1.0) for x in sums])
+                sims = matrix @ v
+                best = int(np.argmax(sims))
+                best_sim = float(sims[best])
+            if best >= 0 and best_sim >= threshold:
+                cluster = cs[best]
+                sums[best] = sums[best] + v
+                cluster.size += 1
+            else:
+                cluster = GapCluster(lang=lang, label=question[:160], centroid=b"", size=1)
+                s.add(cluster)
+                cs.append(cluster)
+                sums.append(v.copy())
+                report.new_clusters += 1
+            assigned.append((tid, cluster))
+        for lang, cs in by_lang.items():
+            for c, total in zip(cs, centroids[lang], strict=True):
+                c.centroid = _blob(total / (np.linalg.norm(total) or 1.0))
+        s.flush()
+        for tid, cluster in assigned:
+            s.execute(update(GapCandidate).where(GapCandidate.trace_id == tid)
+                      .values(cluster_id=cluster.id))  # fmt: skip
+        report.clustered += len(assigned)
+
+
+# -- reading gaps --------------------------------------------------------------------------------
+@dataclass
+class Gap:
+    id: int
+    label: str
+    lang: str
+    count: int
+    declined: int
+    low_score: int
+    thumbs_down: int
+    first_at: datetime
+    last_at: datetime
+    trend: list[int]  # candidates per day, oldest first
+    examples: list[str] = field(default_factory=list)
+    releases: dict[str, int] = field(default_factory=dict)
+    status: str = "open"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["first_at"] = self.first_at.isoformat(timespec="seconds")
+        d["last_at"] = self.last_at.isoformat(timespec="seconds")
+        return d
+
+
+def _epoch_day(column: Any, dialect: str) -> Any:
+    if dialect == "sqlite":
+        return func.cast(func.strftime("%s", column), Integer) / 86400
+    return func.cast(func.floor(func.extract("epoch", column) / 86400), Integer)
+
+
+def gaps(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lang: str | None = None,
+    limit: int = 20,
+    include_resolved: bool = False,
+    examples: int = 5,
+) -> list[Gap]:
+    """The largest clusters of candidates in [since, until), newest examples first."""
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=7)
+    if until <= since:
+        raise InvalidInputError("The range is empty.")
+    g = GapCandidate
+    where = [g.at >= since, g.at < until, g.cluster_id.is_not(None)]
+    if lang:
+        where.append(g.lang == lang)
+    days = max(1, int((until - since).total_seconds() // 86400) + 1)
+    first_day = int(since.timestamp()) // 86400
+    with db.session() as s:
+        status_ok = [] if include_resolved else [GapCluster.status == "open"]
+        top = s.execute(
+            select(g.cluster_id, func.count(),
+                   func.sum(case((g.reason == "declined", 1), else_=0)),
+                   func.sum(case((g.reason == "low_score", 1), else_=0)),
+                   func.sum(case((g.thumbs_down.is_(True), 1), else_=0)),
+                   func.min(g.at), func.max(g.at))
+            .join(GapCluster, GapCluster.id == g.cluster_id)
+            .where(*where, *status_ok)
+            .group_by(g.cluster_id)
+            .order_by(func.count().desc(), g.cluster_id)
+            .limit(limit)
+        ).all()  # fmt: skip
+        if not top:
+            return []
+        ids = [r[0] for r in top]
+        info = {c.id: c for c in s.scalars(select(GapCluster).where(GapCluster.id.in_(ids)))}
+        day = _epoch_day(g.at, db.dialect)
+        per_day: dict[int, list[int]] = {i: [0] * days for i in ids}
+        for cid, d, n in s.execute(
+            select(g.cluster_id, day, func.count())
+            .where(*where, g.cluster_id.in_(ids))
+            .group_by(g.cluster_id, day)
+        ):
+            idx = int(d) - first_day
+            if 0 <= idx < days:
+                per_day[cid][idx] = int(n)
+        releases: dict[int, dict[str, int]] = {i: {} for i in ids}
+        for cid, rel, n in s.execute(
+            select(g.cluster_id, g.release_id, func.count())
+            .where(*where, g.cluster_id.in_(ids))
+            .group_by(g.cluster_id, g.release_id)
+        ):
+            releases[cid or 0][rel or ""] = int(n)
+        out = []
+        for cid, n, declined, low, down, first, last in top:
+            qs = s.scalars(
+                select(g.question).where(*where, g.cluster_id == cid)
+                .order_by(g.at.desc()).limit(examples)
+            ).all()  # fmt: skip
+            c = info[cid]
+            out.append(Gap(cid, c.label, c.lang, int(n), int(declined or 0), int(low or 0),
+                           int(down or 0), first, last, per_day[cid], list(qs), releases[cid],
+                           c.status))  # fmt: skip
+    return out
+
+
+def cluster_traces(db: Database, cluster_id: int, *, limit: int = 200) -> list[str]:
+    with db.session() as s:
+        if s.get(GapCluster, cluster_id) is None:
+            raise NotFoundError(f"Gap {cluster_id} does not exist.")
+        return list(
+            s.scalars(
+                select(GapCandidate.trace_id).where(GapCandidate.cluster_id == cluster_id)
+                .order_by(GapCandidate.at.desc()).limit(limit)
+            )
+        )  # fmt: skip
+
+
+def to_dataset(db: Database, cluster_id: int, dataset: str, *, actor: str = "system") -> int:
+    """The gap's questions as cases of ``dataset`` (created if needed); returns how many."""
+    from llmops.evals.datasets import add_from_traces
+
+    return add_from_traces(db, dataset, cluster_traces(db, cluster_id), actor=actor)
+
+
+def draft_article(db: Database, cluster_id: int) -> str:
+    """A markdown stub to write and ingest: the questions users asked, to answer."""
+    with db.session() as s:
+        c = s.get(GapCluster, cluster_id)
+        if c is None:
+            raise NotFoundError(f"Gap {cluster_id} does not exist.")
+        qs = s.scalars(
+            select(GapCandidate.question).where(GapCandidate.cluster_id == cluster_id)
+            .order_by(GapCandidate.at.desc()).limit(30)
+        ).all()  # fmt: skip
+    seen: list[str] = []
+    for q in qs:
+        if q.strip() and q.strip() not in seen:
+            seen.append(q.strip())
+    es = c.lang == "es"
+    title = c.label.rstrip("?¿ ").strip() or "Untitled"
+    intro = (
+        "Preguntas que los usuarios hicieron y la base de conocimiento no respondía. "
+        "Escribe la respuesta debajo de cada una y luego ingesta este archivo."
+        if es
+        else "Questions users asked that the knowledge base did not answer. Write the "
+        "answer under each, then ingest this file."
+    )
+    lines = [f"# {title}", "", f"<!-- {intro} -->", ""]
+    for q in seen[:15]:
+        lines += [f"## {q}", "", "TODO", ""]
+    return "\n".join(lines)
+
+
+def resolve(db: Database, cluster_id: int, *, note: str = "", actor: str = "system") -> None:
+    """Mark a gap resolved (new questions start a new cluster)."""
+    from llmops.store.models import AuditLog
+
+    with db.session() as s:
+        c = s.get(GapCluster, cluster_id)
+        if c is None:
+            raise NotFoundError(f"Gap {cluster_id} does not exist.")
+        c.status, c.note = "resolved", note
+        s.add(AuditLog(actor=actor, action="gap.resolve", target=str(cluster_id),
+                       details={"note": note or None, "at": utcnow().isoformat()}))  # fmt: skip

@@ -1,0 +1,79 @@
+"""Knowledge gaps from real chat turns: declined and thumbs-down questions, grouped by
+meaning (EN and ES), counted in SQL, turned into dataset cases and an article stub."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from llmops import feedback
+from llmops.chat import ChatService
+from llmops.evals.datasets import list_items
+from llmops.rag import gaps
+from llmops.store.db import Database
+from llmops.store.models import GapCandidate
+from llmops.tracing import SpanWriter
+
+PARKING = [
+    "Where can I park my car at the office?",
+    "Is there parking for employees at the office building?",
+    "How do I get a parking space at the office?",
+]
+VACATION = [
+    "How many vacation days do employees get per year?",
+    "What is the annual vacation allowance for staff?",
+    "How many days of paid holiday do I have each year?",
+]
+ES_MENU = [
+    "¿Qué hay de menú en la cafetería hoy?",
+    "¿Cuál es el menú de la cafetería esta semana?",
+]
+
+
+def test_declined_questions_become_clustered_gaps(
+    chat_service: ChatService, db: Database, writer: SpanWriter, embeddings: Any
+) -> None:
+    turns = [chat_service.ask(q, session_id="live") for q in PARKING + VACATION + ES_MENU]
+    chat_service.ask("What is LLMOps?", session_id="live")  # answered: not a gap
+    chat_service.ask(PARKING[0], session_id="eval:run1")  # evaluation traffic: not a gap
+    assert writer.flush()
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(GapCandidate)) == len(turns)
+    report = gaps.refresh(db, embeddings)
+    assert report.clustered == len(turns)
+    found = gaps.gaps(db, since=datetime.now(UTC) - timedelta(hours=1))
+    groups = [set(g.examples) for g in found]
+    for topic in (PARKING, VACATION, ES_MENU):
+        assert set(topic) in groups, (topic, groups)
+    top = found[0]
+    assert top.count == 3 and top.declined + top.low_score == 3
+    assert sum(top.trend) == 3 and list(top.releases.values()) == [3]
+    es = next(g for g in found if g.lang == "es")
+    assert set(es.examples) == set(ES_MENU)
+    # nothing new: a second refresh clusters nothing
+    assert gaps.refresh(db, embeddings).clustered == 0
+
+    added = gaps.to_dataset(db, top.id, "parking gaps", actor="ana")
+    assert added == 3
+    items, _ = list_items(db, "parking gaps")
+    assert {i.input for i in items} == set(
+        next(t for t in (PARKING, VACATION) if set(t) == set(top.examples))
+    )
+    stub = gaps.draft_article(db, top.id)
+    assert stub.startswith("# ") and all(f"## {q}" in stub for q in top.examples)
+    gaps.resolve(db, top.id, note="article written")
+    assert top.id not in {g.id for g in gaps.gaps(db, since=datetime.now(UTC) - timedelta(hours=1))}
+
+
+def test_a_thumbs_down_answer_is_a_gap_candidate(
+    chat_service: ChatService, db: Database, writer: SpanWriter, embeddings: Any
+) -> None:
+    turn = chat_service.ask("What is LLMOps?", session_id="live")
+    feedback.record(db, turn.trace_id, 0.0, comment="too vague", tracer=chat_service.tracer)
+    gaps.refresh(db, embeddings)
+    (gap,) = gaps.gaps(db, since=datetime.now(UTC) - timedelta(hours=1))
+    assert gap.thumbs_down == 1 and gap.examples == ["What is LLMOps?"]
+    feedback.record(db, turn.trace_id, 0.0, tracer=chat_service.tracer)
+    assert gaps.refresh(db, embeddings).feedback == 0  # the same trace is one candidate
