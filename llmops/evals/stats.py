@@ -222,3 +222,38 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     d = mb - ma
     p = (1.0 if d == 0 else 0.0) if se == 0 else _normal_p(d / se)
     return Difference(ma, mb, d, d - 1.96 * se, d + 1.96 * se, p, n_a, n_b)
+
+
+# -- agreement between raters (human review) ------------------------------------------------------
+def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
+    """Cohen's kappa of two raters over the same items (None when undefined: no items, or
+    chance agreement is total)."""
+    if len(a) != len(b):
+        raise ValueError("both raters must label the same items")
+    n = len(a)
+    if n == 0:
+        return None
+    labels = sorted(set(a) | set(b), key=str)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    expected = sum((list(a).count(c) / n) * (list(b).count(c) / n) for c in labels)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
+    """Fleiss' kappa from an items × categories table of how many raters chose each
+    category; every item needs the same number of raters (≥ 2)."""
+    table = np.asarray(counts, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] == 0:
+        return None
+    raters = table.sum(axis=1)
+    if raters.min() < 2 or raters.min() != raters.max():
+        raise ValueError("Fleiss' kappa needs the same number (≥ 2) of raters per item")
+    m = float(raters[0])
+    p_cat = table.sum(axis=0) / table.sum()
+    p_item = ((table * (table - 1)).sum(axis=1)) / (m * (m - 1))
+    p_bar, p_e = float(p_item.mean()), float((p_cat**2).sum())
+    if p_e >= 1.0:
+        return None
+    return (p_bar - p_e) / (1 - p_e)

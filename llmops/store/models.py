@@ -365,6 +365,64 @@ class GapState(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class ReviewQueue(Base):
+    """Traces picked by a filter for people to review (an annotation queue)."""
+
+    __tablename__ = "review_queues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    filter: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reviewers_per_item: Mapped[int] = mapped_column(Integer, default=1)
+    lock_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class ReviewItem(Base):
+    """One trace in a queue; locked by the reviewer working on it until ``locked_until``."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("review_queues.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done
+    verdicts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("queue_id", "trace_id"),
+        Index("ix_review_items_queue_status", "queue_id", "status", "id"),
+        Index("ix_review_items_trace_id", "trace_id"),
+    )
+
+
+class ReviewVerdict(Base):
+    """A reviewer's verdict on an item: correct / partly / wrong, categories, a corrected
+    answer and a note (both redacted before they are stored)."""
+
+    __tablename__ = "review_verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(10))
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    corrected: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "reviewer"),
+        Index("ix_review_verdicts_at", "at"),
+    )
+
+
 class AuditLog(Base):
     """Who did what in the console or CLI."""
 
