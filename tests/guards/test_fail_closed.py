@@ -9,6 +9,7 @@ import pytest
 from guardrails.validator_base import Validator, register_validator
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from pydantic import Field
 from sqlalchemy import select
 
 from llmops.chat import ChatService
@@ -37,7 +38,7 @@ class Crashing(Validator):
 class RecordingModel(GenericFakeChatModel):
     """A chat model that remembers what it was sent."""
 
-    seen: list[str] = []
+    seen: list[str] = Field(default_factory=list)
 
     def _stream(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
         self.seen.append("\n".join(str(m.content) for m in messages))
