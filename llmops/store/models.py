@@ -423,6 +423,48 @@ class ReviewVerdict(Base):
     )
 
 
+class Improvement(Base):
+    """One pass of the tuning loop, readable later: what was wrong (evidence), the dataset
+    that captures it, the candidate release, its gate against production, the canary, and
+    the decision (promoted, or abandoned with a reason)."""
+
+    __tablename__ = "improvements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="evidence")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    regression_dataset: Mapped[str | None] = mapped_column(String(200))
+    candidate_release_id: Mapped[str | None] = mapped_column(String(32))
+    baseline_release_id: Mapped[str | None] = mapped_column(String(32))
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    gate_passed: Mapped[bool | None] = mapped_column(Boolean)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    overridden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_improvements_updated_at", "updated_at"),)
+
+
+class ImprovementEvent(Base):
+    """A step of an improvement: who did what, when, with which details."""
+
+    __tablename__ = "improvement_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    improvement_id: Mapped[int] = mapped_column(ForeignKey("improvements.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    step: Mapped[str] = mapped_column(String(30))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_improvement_events_improvement_at", "improvement_id", "at"),)
+
+
 class AuditLog(Base):
     """Who did what in the console or CLI."""
 

@@ -1,0 +1,1 @@
+"""Tuning: the improvement loop that carries a fix from evidence to production."""
