@@ -16,6 +16,7 @@ Loading takes ~0.7 s (once, on first use); a message takes 2-5 ms.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,15 @@ class NameFinder:
 
 
 _finder = NameFinder()
+# a capitalised word that does not open a sentence: "ask Julian", "John Smith" (its second
+# word); what NameFinder would keep always has one
+_INNER_CAPITAL = re.compile(r"[^\s.!?:;¿¡\"(\[][ \t]+[A-Z][a-z]")
+
+
+def may_have_names(text: str) -> bool:
+    """A cheap test (one regex search, no model) that ``find_names`` could find something:
+    False for text without a capitalised word inside a sentence."""
+    return bool(text) and _INNER_CAPITAL.search(text) is not None
 
 
 def find_names(text: str) -> list[Name]:

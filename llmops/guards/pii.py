@@ -2,10 +2,19 @@
 
 Presidio's ``NoOpNlpEngine`` runs its checksum-validated pattern recognizers without loading a
 spaCy model (which would have to come from a hub): e-mail, phone numbers (Spanish, US, UK and
-other European and Latin American formats), credit cards (Luhn), IBAN (mod-97), IP addresses,
-US SSN, Spanish DNI/NIF and NIE (check letter). Everything is analysed as "en" because the
-recognizers are language-independent patterns; Spanish context words are added to the ones
-that use context. Person names need a statistical model and are not detected here.
+other European and Latin American formats), credit cards (Luhn), IP addresses and US SSN.
+Everything is analysed as "en" because the recognizers are language-independent patterns;
+Spanish context words are added to the ones that use context.
+
+IBANs and Spanish DNI/NIE are ours: Presidio's recognizers miss a lowercase IBAN
+("es91 2100 0418 …", "de8937…") and a DNI/NIE written with a space or a dash ("12345678 Z",
+"X-1234567-L", which it masked as ``X-<ES_DNI>``). Ours take any case and the usual
+separators and keep a match only when its checksum holds: mod-97 with the country's length
+for an IBAN, the check letter for a DNI/NIE. Their patterns and the IBAN lengths are data
+(``[iban]``, ``[es_id]`` in ``redaction_rules.toml``). A number written with its country code
+("+44 7911 522258", "0034 612 …") is a phone when libphonenumber finds it possible for that
+country (Presidio wants it valid, and missed or half-masked such numbers). Person names are
+not found here (``llmops.guards.person_context``, ``llmops.guards.names``).
 """
 
 from __future__ import annotations
@@ -16,16 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-# Presidio entity → our label (also the placeholder: <EMAIL>, <PHONE>, ...)
+# Presidio entity → our label (also the placeholder: <EMAIL>, <PHONE>, ...); IBAN, ES_DNI and
+# ES_NIE come from our own recognizers (``_own``)
 LABELS = {
     "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE",
     "CREDIT_CARD": "CREDIT_CARD",
-    "IBAN_CODE": "IBAN",
     "IP_ADDRESS": "IP_ADDRESS",
     "US_SSN": "US_SSN",
-    "ES_NIF": "ES_DNI",
-    "ES_NIE": "ES_NIE",
 }
 # the label names of ../shared/datasets (pii:<name>)
 DATASET_LABELS = {
@@ -47,9 +54,11 @@ _QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
 # without any (most knowledge-base passages) is not analysed at all.
 # A digit run inside a longer word (a hex hash, an id) is not one: at most one letter may
 # lead or trail it (Spanish NIE X1234567L, DNI 12345678Z).
+# An IBAN in any case is a candidate by its start (country code, check digits, two groups):
+# a compact lowercase one ("de8937…") has no digit run standing alone.
 _CANDIDATE = re.compile(
     r"@|(?<![\w.,])[A-Za-z]?\+?\(?\d(?:[ .\-()/]{0,2}\d){5,}(?![A-Za-z]{2}|\d)|"
-    r"\b[A-Z]{2}\d{2}[A-Z0-9 ]{10,}|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
+    r"\b[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]{4}){2}|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
     r"\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{0,4}){2,7}\b"
 )
 _DECIMAL = re.compile(r"[A-Za-z]?\d{1,4}[.,]\d{4,}")  # 0.7342156: a score, not an identifier
@@ -86,9 +95,6 @@ class PiiScanner:
         from presidio_analyzer.predefined_recognizers import (
             CreditCardRecognizer,
             EmailRecognizer,
-            EsNieRecognizer,
-            EsNifRecognizer,
-            IbanRecognizer,
             IpRecognizer,
             PhoneRecognizer,
             UsSsnRecognizer,
@@ -98,7 +104,6 @@ class PiiScanner:
         for recognizer in (
             CreditCardRecognizer(supported_language="en"),
             EmailRecognizer(supported_language="en"),
-            IbanRecognizer(supported_language="en"),
             IpRecognizer(supported_language="en"),
             PhoneRecognizer(
                 supported_language="en",
@@ -106,8 +111,6 @@ class PiiScanner:
                 context=["phone", "mobile", "call", "teléfono", "móvil", "llama", "llámame"],
             ),
             UsSsnRecognizer(supported_language="en"),
-            EsNifRecognizer(supported_language="en"),
-            EsNieRecognizer(supported_language="en"),
         ):
             registry.add_recognizer(recognizer)
         nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
@@ -122,20 +125,29 @@ class PiiScanner:
                     self._engine = self._build()
         return self._engine
 
-    def find(self, text: str) -> list[Entity]:
+    def find(self, text: str, *, overlapping: bool = False) -> list[Entity]:
+        """Entities in ``text``, in text order. Where two overlap, the higher-scoring (then
+        longer) one is kept, unless ``overlapping``: redaction merges them instead, so a
+        value two recognizers see differently is never left half masked."""
         if not text or not _QUICK.search(text):
             return []
         found = []
         for start, end in _windows(text):
-            for r in self.engine.analyze(text=text[start:end], language="en"):
+            window = text[start:end]
+            for r in self.engine.analyze(text=window, language="en"):
                 label = LABELS.get(r.entity_type)
                 if label is None or r.score < MIN_SCORE.get(label, 0.5):
                     continue
                 found.append(Entity(label, start + r.start, start + r.end, float(r.score)))
+            found += [
+                Entity(e.label, start + e.start, start + e.end, e.score) for e in _own(window)
+            ]
         for m in _PHONE_CUE.finditer(text):
             digits = sum(c.isdigit() for c in m.group(1))
             if 6 <= digits <= 15:
                 found.append(Entity("PHONE", m.start(1), m.end(1), 0.45))
+        if overlapping:
+            return sorted(set(found), key=lambda e: (e.start, -e.end))
         return _dedupe(found)
 
     def redact(self, text: str) -> str:
@@ -143,6 +155,126 @@ class PiiScanner:
         for e in sorted(entities, key=lambda e: e.start, reverse=True):
             text = f"{text[: e.start]}<{e.label}>{text[e.end :]}"
         return text
+
+
+@dataclass(frozen=True)
+class _Own:
+    iban: re.Pattern[str]
+    iban_lengths: dict[str, int]
+    iban_digit_share: float
+    es_id: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _own_rules() -> _Own:
+    from llmops.redaction import rules
+
+    r = rules()
+    return _Own(
+        iban=re.compile(r["iban"]["pattern"]),
+        iban_lengths={k.upper(): int(v) for k, v in r["iban"]["lengths"].items()},
+        iban_digit_share=float(r["iban"]["min_digit_share"]),
+        es_id=re.compile(r["es_id"]["pattern"]),
+    )
+
+
+# "+44 …" or "0034 …": a number written with its country code
+_INTERNATIONAL = re.compile(r"(?:\+|(?<!\d)00)[1-9]")
+
+
+def _international_phones(text: str) -> list[Entity]:
+    """Numbers written with a country code ("+44 7911 522258", "0034 612 345 678") that
+    libphonenumber finds *possible* for that country. Presidio asks for *valid* ones, and its
+    number ranges are finer than what people type: it missed such numbers or masked only
+    their tail ("+44 7911 <PHONE>"). The "+" or "00" is evidence enough that it is a phone."""
+    if not _INTERNATIONAL.search(text):
+        return []
+    import phonenumbers
+
+    return [
+        Entity("PHONE", m.start, m.end, 0.4)
+        for m in phonenumbers.PhoneNumberMatcher(
+            text, "ES", leniency=phonenumbers.Leniency.POSSIBLE
+        )
+        if m.raw_string.lstrip("( ").startswith(("+", "00"))
+    ]
+
+
+def _own(text: str) -> list[Entity]:
+    """IBANs and Spanish DNI/NIE with a valid checksum, any case, the usual separators;
+    phone numbers with a country code."""
+    r = _own_rules()
+    found = _international_phones(text)
+    for m in r.iban.finditer(text):
+        end = _iban_end(text, m.start(), m.end(), r)
+        if end is not None:
+            found.append(Entity("IBAN", m.start(), end, 1.0))
+    for m in r.es_id.finditer(text):
+        entity = _es_id(m)
+        if entity is not None:
+            found.append(entity)
+    return found
+
+
+def _iban_end(text: str, start: int, end: int, r: _Own) -> int | None:
+    """Where the IBAN starting at ``start`` ends (the match is cut at the country's length),
+    or None when it is not one: wrong length, glued to a word, too few digits, bad mod-97."""
+    length = r.iban_lengths.get(text[start : start + 2].upper())
+    if length is None:
+        return None
+    compact: list[str] = []
+    pos = start
+    while pos < end and len(compact) < length:
+        if text[pos].isalnum():
+            compact.append(text[pos])
+        pos += 1
+    if len(compact) < length or (pos < len(text) and text[pos].isalnum()):
+        return None
+    value = "".join(compact).upper()
+    bban = value[4:]
+    if sum(c.isdigit() for c in bban) < r.iban_digit_share * len(bban):
+        return None
+    return pos if iban_valid(value) else None
+
+
+def iban_valid(value: str) -> bool:
+    """ISO 13616 mod-97 check of a compact, upper-case IBAN."""
+    if len(value) < 5 or not value.isascii() or not value.isalnum():
+        return False
+    moved = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+_ES_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def es_id_letter(number: str) -> str:
+    """The check letter of a DNI number, or of a NIE with its X/Y/Z prefix."""
+    digits = number.upper()
+    if digits[:1] and digits[0] in "XYZ":
+        digits = str("XYZ".index(digits[0])) + digits[1:]
+    return _ES_LETTERS[int(digits) % 23]
+
+
+def _es_id(m: re.Match[str]) -> Entity | None:
+    prefix, letter = m.group("prefix"), m.group("letter")
+    number = m.group("number").replace(".", "")
+    caps = letter.isupper()
+    if prefix:  # a NIE, or a DNI after a word that looks like one ("y 12345678Z")
+        spaced = " " in m.group("sep1") + m.group("sep2")
+        if (
+            len(number) == 7
+            and (not spaced or (caps and prefix.isupper()))
+            and es_id_letter(prefix + number) == letter.upper()
+        ):
+            return Entity("ES_NIE", m.start(), m.end(), 1.0)
+    if m.group("sep2") == " " and not caps:
+        return None  # "12345678 a year": with a space, only a capital
+    if len(number) == 7 and "." in m.group("number"):
+        return None
+    if es_id_letter(number) == letter.upper():
+        return Entity("ES_DNI", m.start("number"), m.end(), 1.0)
+    return None
 
 
 def _windows(text: str) -> list[tuple[int, int]]:
