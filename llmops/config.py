@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     redact_names: Literal["context", "ner", "off"] = Field(
         "context",
         description="Person names in stored text: 'context' redacts names introduced as such "
-        "(\"my name is …\", \"me llamo …\", \"Dr. …\"); 'ner' also runs the English "
+        '("my name is …", "me llamo …", "Dr. …"); \'ner\' also runs the English '
         "named-entity model on every stored text (slower); 'off' keeps names.",
     )
     user_id_mode: Literal["auto", "hash", "raw"] = Field(

@@ -18,7 +18,9 @@ def filter_bar() -> tuple[report.EventFilter, str]:
     when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="gr_range")
     direction = c2.selectbox("Direction", ["any", "input", "output"], key="gr_direction")
     validator = c3.selectbox("Validator", ["any", *VALIDATORS], key="gr_validator")
-    action = c4.selectbox("Action", ["any", "blocked", "fixed", "flagged", "error"], key="gr_action")
+    action = c4.selectbox(
+        "Action", ["any", "blocked", "fixed", "flagged", "error"], key="gr_action"
+    )
     release = c5.selectbox("Release", ["any", *release_ids()], key="gr_release")
     flt = report.EventFilter(
         since=console.since_for(when),
@@ -50,8 +52,12 @@ def overview(flt: report.EventFilter, unit: str) -> None:
     m[1].metric("Blocked", f"{totals['blocked']:,}")
     m[2].metric("Fixed", f"{totals['fixed']:,}")
     m[3].metric("Flagged", f"{totals['flagged']:,}")
-    m[4].metric("Guard errors", f"{totals['error']:,}", help="a validator raised: block and "
-                "fix rules then blocked the text (fail closed), flag rules let it through")
+    m[4].metric(
+        "Guard errors",
+        f"{totals['error']:,}",
+        help="a validator raised: block and "
+        "fix rules then blocked the text (fail closed), flag rules let it through",
+    )
     if not parts:
         st.info("No guardrail violations in this range.")
         return

@@ -55,7 +55,9 @@ def test_each_change_is_a_version_and_old_ones_go_unless_pinned(
     assert "blue-green" in _texts(kb, "How are releases rolled out?", "kb-2")
     assert "blue-green" in _texts(kb, "How are releases rolled out?")  # latest
     rows = {v.name: v for v in versions.list_versions(db)}
-    assert rows["kb-2"].latest and rows["kb-2"].created_by == "bo" and rows["kb-2"].note == "rewrite"
+    assert (
+        rows["kb-2"].latest and rows["kb-2"].created_by == "bo" and rows["kb-2"].note == "rewrite"
+    )
     assert rows["kb-1"].releases  # kept: a release needs it
     changes = versions.compare(db, 1, 2)
     assert [(c.source, c.change) for c in changes] == [("en/rollouts.md", "changed")]
