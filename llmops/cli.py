@@ -39,6 +39,7 @@ from typer.core import TyperGroup
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
 from llmops.monitoring.cli import monitor_app
+from llmops.releases.cli import release_app
 
 
 class _Options:
@@ -179,6 +180,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(guard_app, name="guard")
 app.add_typer(eval_app, name="eval")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(release_app, name="release")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 

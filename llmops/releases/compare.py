@@ -26,6 +26,7 @@ from llmops.store.models import Feedback, GuardEvent, Release, Trace, TraceScore
 
 SAMPLE = 20_000
 ALPHA = 0.05
+MIN_TURNS = 20  # canary turns before a verdict is given
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def _p(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else "p < 0.01" if p < 0.01 else f"p = {p:.2f}"
 
 
-def verdict(metrics: list[MetricDiff], canary: Arm | None, min_turns: int = 20) -> str:
+def verdict(metrics: list[MetricDiff], canary: Arm | None, min_turns: int = MIN_TURNS) -> str:
     if canary is None:
         return "No canary is running."
     if canary.turns < min_turns:

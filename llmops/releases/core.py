@@ -129,16 +129,33 @@ class ReleaseConfig(BaseModel):
         return f"rel_{self.digest()[:12]}"
 
 
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"]) or "config", e["msg"]) for e in exc.errors()]
+
+
 def parse_config(data: Any) -> ReleaseConfig:
     """A release configuration from user input, or one ``InvalidInputError`` naming every
     field that is wrong."""
     try:
         return ReleaseConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{path}: {msg}" for path, msg in _problems(exc))
         raise InvalidInputError(f"Invalid release configuration: {problems}.") from None
+
+
+def config_problems(data: Any) -> list[tuple[str, str]]:
+    """Every wrong field of a configuration as (dotted path, message); [] when it is valid
+    (a form shows each next to its field)."""
+    try:
+        ReleaseConfig.model_validate(data)
+    except ValidationError as exc:
+        return _problems(exc)
+    return []
+
+
+def exists(db: Database, release_id: str) -> bool:
+    with db.session() as s:
+        return s.get(Release, release_id) is not None
 
 
 class ReleaseInfo(BaseModel):

@@ -26,7 +26,7 @@ from llmops.errors import InvalidInputError, NotFoundError
 from llmops.releases.compare import SPECS, Comparison, MetricDiff, compare, format_diff
 from llmops.releases.core import CANARY, _event, labels
 from llmops.store.db import Database
-from llmops.store.models import ReleaseLabel, RollbackEvent, RollbackRule, utcnow
+from llmops.store.models import LabelEvent, ReleaseLabel, RollbackEvent, RollbackRule, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,16 @@ def ensure_default_rules(db: Database, *, actor: str = "system") -> list[Rule]:
     if list_rules(db):
         return []
     return [add_rule(db, actor=actor, **spec) for spec in DEFAULT_RULES]
+
+
+def add_default_rules(db: Database, *, actor: str = "system") -> list[Rule]:
+    """Add each default rule that is not there yet (same metric, kind and threshold)."""
+    present = {(r.metric, r.kind, r.threshold) for r in list_rules(db)}
+    return [
+        add_rule(db, actor=actor, **spec)
+        for spec in DEFAULT_RULES
+        if (spec["metric"], spec["kind"], spec["threshold"]) not in present
+    ]
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -337,3 +347,19 @@ def events(db: Database, *, limit: int = 20) -> list[RollbackRow]:
                         r.production_value, r.p_value, r.samples, r.message, r.delivery)
             for r in rows
         ]  # fmt: skip
+
+
+def ended_by_rollback(db: Database) -> RollbackRow | None:
+    """The automatic rollback that took the last canary out of traffic, if that is the last
+    thing that happened to the canary label (None once a canary runs again)."""
+    with db.session() as s:
+        last = s.scalars(
+            select(LabelEvent)
+            .where(LabelEvent.label == CANARY)
+            .order_by(LabelEvent.at.desc(), LabelEvent.id.desc())
+            .limit(1)
+        ).first()
+        if last is None or last.action != "auto_rollback":
+            return None
+        release_id = last.release_id
+    return next((e for e in events(db, limit=20) if e.release_id == release_id), None)
