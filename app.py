@@ -18,6 +18,7 @@ CONSOLE = [
     ("pages/feedback.py", "Feedback", "👍", "feedback"),
     ("pages/guardrails.py", "Guardrails", "🛡️", "guardrails"),
     ("pages/evals.py", "Evaluations", "🧪", "evals"),
+    ("pages/releases.py", "Releases", "🚀", "releases"),
 ]
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True, url_path="chat")
