@@ -39,7 +39,9 @@ from typer.core import TyperGroup
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
 from llmops.monitoring.cli import monitor_app
+from llmops.rag.cli import kb_app
 from llmops.releases.cli import release_app
+from llmops.review.cli import review_app
 
 
 class _Options:
@@ -165,7 +167,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 traces_app = typer.Typer(help="Read traces from the store.", no_args_is_help=True)
-kb_app = typer.Typer(help="Manage the knowledge base.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 admin_app = typer.Typer(help="Console administration.", no_args_is_help=True)
 demo_app = typer.Typer(help="Synthetic data for demos and benchmarks.", no_args_is_help=True)
@@ -181,6 +182,7 @@ app.add_typer(guard_app, name="guard")
 app.add_typer(eval_app, name="eval")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(release_app, name="release")
+app.add_typer(review_app, name="review")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -328,28 +330,6 @@ def feedback(
     with _runtime() as rt:
         fid = fb.record(rt.db, trace_id, score, comment=comment, user_id=user, source="cli")
     typer.echo(f"feedback {fid} recorded on trace {trace_id}")
-
-
-@kb_app.command("ingest")
-def kb_ingest(
-    paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files or folders; default: the shipped KB.")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Add or update knowledge-base sources (unchanged files are skipped by hash)."""
-    with _runtime() as rt:
-        report = rt.kb.ingest(paths or None)
-    if as_json:
-        _print_json(report.as_dict())
-    else:
-        typer.echo(
-            f"added {len(report.added)}, updated {len(report.updated)}, "
-            f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
-            f"({report.chunks} chunks written)"
-        )
-    for source, reason in report.skipped:
-        typer.echo(f"skipped {source}: {reason}", err=True)
 
 
 @db_app.command("upgrade")

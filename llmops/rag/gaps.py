@@ -210,7 +210,7 @@ class Gap:
 
 def _epoch_day(column: Any, dialect: str) -> Any:
     if dialect == "sqlite":
-        return func.cast(func.strftime("%s", column), Integer) / 86400
+        return func.cast(func.strftime("%s", column), Integer) // 86400  # whole days
     return func.cast(func.floor(func.extract("epoch", column) / 86400), Integer)
 
 
