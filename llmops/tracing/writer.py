@@ -312,6 +312,7 @@ class SpanWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy = False
+        self._inflight: Rows | None = None  # the batch being stored now
         self._healthy = True
         self._retry_at = 0.0
         self._spool_check_at = 0.0
@@ -392,14 +393,29 @@ class SpanWriter:
         return False
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush and stop the thread (at exit and in tests)."""
+        """Flush and stop the thread (at exit and in tests).
+
+        What the store did not take within ``timeout`` (a slow replay after an outage, a
+        store that answers slowly) goes to the spool instead of dying with the process: the
+        queue is spooled from this thread, and a batch the writer thread is still storing
+        is spooled too (stored twice is harmless: every write is idempotent)."""
+        flushed = False
         try:
-            self.flush(timeout)
+            flushed = self.flush(timeout)
         finally:
             self._stop.set()
             self._wake.set()
-            if self._thread.is_alive() and threading.current_thread() is not self._thread:
-                self._thread.join(timeout)
+            other = threading.current_thread() is not self._thread
+            if not flushed:
+                self._spool_remaining()
+            if self._thread.is_alive() and other:
+                self._thread.join(timeout if flushed else min(timeout, 2.0))
+            inflight = self._inflight
+            if self._thread.is_alive() and other and inflight is not None:
+                self._spool_or_hold(inflight)
+                log.warning("span writer: stopped while storing a batch; it is spooled too")
+            if self._held:
+                self._spool_remaining()
             if self._held_n:
                 self._lose("dropped", self._held_n, "the process stopped with records in memory")
                 self._held.clear()
@@ -438,7 +454,10 @@ class SpanWriter:
                 batch: list[Record] = []
                 while self._queue and len(batch) < self.batch_size:
                     batch.append(self._queue.popleft())
-                self._store_or_spool(self._render(batch))
+                rows = self._render(batch)
+                self._inflight = rows
+                self._store_or_spool(rows)
+                self._inflight = None
             finally:
                 self._busy = False
         if self._healthy:
@@ -733,6 +752,23 @@ class SpanWriter:
                 self._held_n += count
                 return
             self._lose("dropped", count, f"store and spool unavailable, memory full: {exc}")
+
+    def _spool_remaining(self) -> None:
+        """At close: what is still queued or held goes to the spool, not to the store."""
+        while True:
+            batch: list[Record] = []
+            try:
+                while len(batch) < self.batch_size:
+                    batch.append(self._queue.popleft())
+            except IndexError:
+                pass
+            if not batch:
+                break
+            self._spool_or_hold(self._render(batch))
+        held, self._held = self._held, deque()
+        self._held_n = 0
+        for rows in held:
+            self._spool_or_hold(rows)
 
     def _release_held(self) -> None:
         """Try the held batches again: into the store if it answers, else into the spool."""

@@ -410,3 +410,36 @@ def test_a_redactor_that_raises_keeps_the_record_but_not_the_text(
         trace = s.scalars(select(Trace)).one()
     assert trace.input == "<REDACTION FAILED: text not stored>"
     assert _count(db, Span) == 2 and writer.redaction_failures >= 1 and writer.quarantined == 0
+
+
+# -- a store too slow for the close -----------------------------------------------------------
+def test_what_a_slow_store_has_not_taken_at_close_is_spooled(tmp_path: Path) -> None:
+    """Two processes replaying a large spool after an outage, on a busy machine, still had
+    records queued when they exited: close() gave up after its timeout and they died with
+    the process. Now what is left goes to the spool, and the next start stores it once."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    db = Database(url, busy_timeout_ms=20_000)  # slow, not down: writes wait for the lock
+    from llmops.runtime import bootstrap
+
+    bootstrap(db)
+    spool = tmp_path / "spool"
+    writer = _writer(db, spool, batch_size=4)
+    blocker = sqlite3.connect(str(tmp_path / "store.db"), timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer's insert waits
+    try:
+        for i in range(30):
+            for rec in _turn(f"slow-{i}"):
+                writer.submit(rec)
+        time.sleep(0.2)  # the writer thread is now blocked inside its first batch
+        writer.close(timeout=0.5)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert writer.spool_files(), "the records still in memory were not spooled"
+    writer._thread.join(30)  # the blocked batch completes once the lock is gone
+    again = _writer(db, spool)
+    assert again.flush(30)
+    again.close()
+    assert _count(db, Trace) == 30 and _count(db, Span) == 60 and _count(db, GuardEvent) == 30
+    assert _rollup_traces(db) == 30  # the batch stored and spooled counts once
+    db.dispose()
