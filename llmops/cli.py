@@ -38,6 +38,7 @@ from typer.core import TyperGroup
 
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
+from llmops.improve.cli import improve_app
 from llmops.monitoring.cli import monitor_app
 from llmops.rag.cli import kb_app
 from llmops.releases.cli import release_app
@@ -183,6 +184,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(release_app, name="release")
 app.add_typer(review_app, name="review")
+app.add_typer(improve_app, name="improve")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
