@@ -19,6 +19,7 @@ CONSOLE = [
     ("pages/guardrails.py", "Guardrails", "🛡️", "guardrails"),
     ("pages/evals.py", "Evaluations", "🧪", "evals"),
     ("pages/releases.py", "Releases", "🚀", "releases"),
+    ("pages/review.py", "Review", "✅", "review"),
 ]
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True, url_path="chat")

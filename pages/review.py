@@ -1,0 +1,15 @@
+"""Review: human review queues, reviewing one item at a time, agreement and exports, and the
+guided improvement loop."""
+
+import streamlit as st
+
+from llmops.ui import auth, review
+
+auth.require_admin()
+st.title("Review and improve")
+{
+    "Queues": review.queues_section,
+    "Review": review.review_section,
+    "Results": review.results_section,
+    "Improvements": review.improvements_section,
+}[review.section_picker()]()
