@@ -24,7 +24,7 @@ from llmops.releases import PRODUCTION, ModelConfig, ReleaseConfig, create_relea
 from llmops.store.db import Database
 
 from ..ui.test_chat_page import ScriptedServer
-from .conftest import CHROMIUM, CHROMIUM_ARGS, _streamlit
+from .conftest import _streamlit
 
 pytestmark = pytest.mark.e2e
 
@@ -107,14 +107,13 @@ def scripted_home(e2e_home: Path, tmp_path: Path, pixel: PixelServer) -> Iterato
 
 
 def test_a_dangerous_answer_makes_the_browser_fetch_nothing(
-    scripted_home: Path, pixel: PixelServer
+    scripted_home: Path, pixel: PixelServer, browser: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with _streamlit(scripted_home) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    # the session's browser: a second sync_playwright() inside the first one's loop fails
+    with _streamlit(scripted_home) as url:
+        context = browser.new_context()
         try:
-            page = browser.new_page()
+            page = context.new_page()
             page.set_default_timeout(60_000)
             requested: list[str] = []
             page.on("request", lambda r: requested.append(r.url))
@@ -142,4 +141,4 @@ def test_a_dangerous_answer_makes_the_browser_fetch_nothing(
             assert pixel.got.wait(30)
             assert pixel.paths == ["/control.png"]
         finally:
-            browser.close()
+            context.close()
