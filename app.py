@@ -20,6 +20,7 @@ CONSOLE = [
     ("pages/evals.py", "Evaluations", "🧪", "evals"),
     ("pages/releases.py", "Releases", "🚀", "releases"),
     ("pages/review.py", "Review", "✅", "review"),
+    ("pages/knowledge.py", "Knowledge", "📚", "knowledge"),
 ]
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True, url_path="chat")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from llmops.config import Settings
 from llmops.rag import versions
@@ -164,6 +165,42 @@ def _expand(paths: Iterable[Path]) -> list[tuple[Path, str]]:
         else:
             found.append((path, path.name))
     return found
+
+
+@dataclass
+class SourceRow:
+    source: str
+    title: str
+    lang: str | None
+    chunks: int
+    content_hash: str
+    ingested_at: datetime
+    ingested_by: str
+
+
+def list_sources(
+    db: Database, *, contains: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[SourceRow], int]:
+    """One page of the current sources by name (``contains``: in the name or title, any
+    case), and how many match."""
+    where = []
+    if contains and contains.strip():
+        text = contains.strip().lower()
+        where.append(
+            or_(
+                func.lower(DocumentRow.source).contains(text, autoescape=True),
+                func.lower(DocumentRow.title).contains(text, autoescape=True),
+            )
+        )
+    with db.session() as s:
+        total = int(s.scalar(select(func.count()).select_from(DocumentRow).where(*where)) or 0)
+        rows = s.execute(
+            select(DocumentRow.source, DocumentRow.title, DocumentRow.lang,
+                   DocumentRow.chunk_count, DocumentRow.content_hash, DocumentRow.ingested_at,
+                   DocumentRow.ingested_by)
+            .where(*where).order_by(DocumentRow.source).limit(limit).offset(offset)
+        ).all()  # fmt: skip
+    return [SourceRow(*r) for r in rows], total
 
 
 class KnowledgeBase:
@@ -375,6 +412,32 @@ class KnowledgeBase:
 
     def count(self) -> int:
         return int(self.vectors._collection.count())
+
+    def chunks(
+        self, source: str, *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Document], int]:
+        """One page of a current source's chunks in order, and how many it has. Chunk ids
+        derive from the content hash and the position, so a page is a lookup by id."""
+        with self.db.session() as s:
+            row = s.execute(
+                select(DocumentRow.content_hash, DocumentRow.chunk_count)
+                .where(DocumentRow.source == source)
+            ).first()  # fmt: skip
+        if row is None:
+            from llmops.errors import NotFoundError
+
+            raise NotFoundError(f"{source!r} is not in the knowledge base.")
+        digest, total = row
+        wanted = [f"{digest[:16]}-{i:04d}" for i in range(offset, min(offset + limit, total))]
+        if not wanted:
+            return [], int(total)
+        got = self.vectors.get(ids=wanted, include=["documents", "metadatas"])
+        docs = [
+            Document(page_content=text or "", metadata=dict(meta or {}), id=i)
+            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        ]
+        docs.sort(key=lambda d: int(d.metadata.get("chunk_index", 0)))
+        return docs, int(total)
 
     # -- retrieval --------------------------------------------------------------------------
     def _index(self) -> _Index:
