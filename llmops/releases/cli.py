@@ -163,15 +163,30 @@ def apply_assignments(config: dict[str, Any], assignments: list[str]) -> dict[st
     return out
 
 
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except ValueError as exc:
-        raise InvalidInputError(f"{path}: not valid {path.suffix[1:] or 'JSON'}: {exc}") from None
+        data = _parse(path, text)
+    except Exception as exc:  # noqa: BLE001 - any parser's error: a bad file, not a bug
+        kind = path.suffix[1:].upper() or "JSON"
+        raise InvalidInputError(f"{path}: not valid {kind}: {_first_line(exc)}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: a release configuration is an object.")
     return data.get("config", data) if isinstance(data.get("config"), dict) else data
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 @release_app.command("create")
@@ -185,7 +200,7 @@ def create(
         typer.Option("--set", help="FIELD=VALUE, repeatable (retrieval.k=6, model.name=…)."),
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="A whole configuration (JSON or TOML).")
+        Path | None, typer.Option("--file", help="A whole configuration (JSON, YAML or TOML).")
     ] = None,
     note: NoteOpt = "",
     label: Annotated[str | None, typer.Option(help="Also point this label at it: staging.")] = None,

@@ -70,7 +70,14 @@ def test_bad_fields_and_values_are_one_line_errors(run: Any, tmp_path: Path) -> 
     assert len(bad.output.strip().splitlines()) == 1
     cfg = tmp_path / "cfg.json"
     cfg.write_text("{not json", encoding="utf-8")
-    assert "not valid json" in run("release", "create", "--name", "x", "--file", str(cfg),
+    assert "not valid JSON" in run("release", "create", "--name", "x", "--file", str(cfg),
+                                   code=2).output  # fmt: skip
+    yml = tmp_path / "cfg.yaml"
+    yml.write_text("retrieval:\n  k: 7\nsystem_prompt: Be kind.\n", encoding="utf-8")
+    made = run("release", "create", "--name", "yaml", "--file", str(yml), "--json")
+    assert run("release", "show", made["id"], "--json")["config"]["retrieval"]["k"] == 7
+    yml.write_text("retrieval: [k: 7\n", encoding="utf-8")
+    assert "not valid YAML" in run("release", "create", "--name", "x", "--file", str(yml),
                                    code=2).output  # fmt: skip
     assert run("release", "show", "rel_nothere", code=2).exit_code == 2
     assert "at most 50%" in run("release", "canary", "production", "--weight", "0.9",
