@@ -18,16 +18,12 @@ escape in ``--json`` output, which stays valid JSON.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import math
 import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +32,10 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from llmops.cliutil import SURROGATE as _SURROGATE
+from llmops.cliutil import finite
+from llmops.cliutil import print_json as _print_json
+from llmops.cliutil import runtime as _runtime
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
 from llmops.improve.cli import improve_app
@@ -55,9 +55,7 @@ def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_OFFSET = 2**63 - 1  # the largest OFFSET SQLite and PostgreSQL accept
-MAX_DAYS = 36_500.0  # a trailing --days window: at most 100 years
 
 
 def _one_line(text: str) -> str:
@@ -197,44 +195,6 @@ def _global_options(
 ) -> None:
     if debug:
         _Options.debug = True
-
-
-# -- helpers shared with llmops/evals/cli.py and llmops/monitoring/cli.py (used at call time) --
-def _print_json(data: Any) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
-    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "")
-    if encoding != "utf8":  # a non-UTF-8 terminal: \u escapes keep the document valid JSON
-        text = json.dumps(data, ensure_ascii=True, indent=2, default=str)
-    # a lone surrogate as its JSON escape: written raw it would make the output invalid UTF-8
-    typer.echo(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-
-
-def finite(value: float | None, option: str) -> float | None:
-    """``value``, unless it is nan or infinite (click's float ranges let nan through)."""
-    if value is not None and not math.isfinite(value):
-        raise InvalidInputError(f"{option} must be a finite number, not {value}.")
-    return value
-
-
-def days_ago(days: float, option: str = "--days") -> datetime:
-    """The start of a trailing window of ``days`` days, for options like ``--days``."""
-    finite(days, option)
-    if not 0 <= days <= MAX_DAYS:
-        raise InvalidInputError(
-            f"{option} must be between 0 and {MAX_DAYS:,.0f} days, not {days:g}."
-        )
-    return datetime.now(UTC) - timedelta(days=days)
-
-
-@contextmanager
-def _runtime(migrate: bool = True) -> Iterator[Any]:
-    from llmops.runtime import Runtime
-
-    rt = Runtime(migrate=migrate)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 # -- commands ----------------------------------------------------------------------------------

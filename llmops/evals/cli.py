@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from llmops import cliutil as cli
+
 if TYPE_CHECKING:
     from llmops.evals.runner import EvalRunner, RunInfo
     from llmops.runtime import Runtime
@@ -30,21 +32,8 @@ eval_app.add_typer(dataset_app, name="dataset")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-# llmops.cli imports this module to register it: reach back into it lazily, at call time
-def _cli() -> Any:
-    from llmops import cli
-
-    return cli
-
-
-def _print_json(data: Any) -> None:
-    _cli()._print_json(data)
-
-
-@contextmanager
-def _runtime() -> Iterator[Runtime]:
-    with _cli()._runtime() as rt:
-        yield rt
+_print_json = cli.print_json
+_runtime = cli.runtime
 
 
 ReleaseOpt = Annotated[
@@ -383,8 +372,8 @@ def online_cmd(
 
     from llmops.evals.online import OnlineEvaluator
 
-    _cli().finite(rate, "--rate")
-    _cli().finite(settle, "--settle")
+    cli.finite(rate, "--rate")
+    cli.finite(settle, "--settle")
     with _runtime() as rt:
         worker = OnlineEvaluator.from_runtime(
             rt, **({"rate": rate} if rate is not None else {}), settle_s=settle
@@ -482,7 +471,7 @@ def dataset_from_traces(
     q = ds.TraceQuery(
         feedback=None if feedback == "any" else feedback,
         guard_events=guard_events,
-        since=_cli().days_ago(days) if days else None,
+        since=cli.days_ago(days) if days else None,
     )
     with _runtime() as rt:
         rows, _ = ds.candidate_traces(rt.db, q, limit=limit)

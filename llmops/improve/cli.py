@@ -3,7 +3,7 @@
     evidence → dataset → candidate → evaluate (gate) → canary → promote | abandon
 
 Each verb is one step of ``llmops.improve.loop`` and leaves a row in the improvement's
-history (who, when, what). Shared helpers come from ``llmops.cli`` at call time.
+history (who, when, what). Shared helpers come from ``llmops.cliutil``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from llmops import cliutil as cli
 from llmops.errors import InvalidInputError
 
 improve_app = typer.Typer(
@@ -22,15 +23,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 ACTOR = "cli"
 
 
-def _cli() -> Any:
-    import llmops.cli as cli
-
-    return cli
-
-
 def _show(rec: Any, as_json: bool) -> None:
     if as_json:
-        _cli()._print_json(rec.as_dict())
+        cli.print_json(rec.as_dict())
         return
     gate = {True: "passed", False: "failed", None: "not run"}[rec.gate_passed]
     typer.echo(f"#{rec.id} {rec.title} [{rec.status}]")
@@ -67,11 +62,10 @@ def list_(
     """Improvements, newest first, with where each stands."""
     from llmops.improve import loop
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = loop.list_improvements(rt.db, status=status, limit=limit)
     if as_json:
-        cli._print_json([r.as_dict() for r in rows])
+        cli.print_json([r.as_dict() for r in rows])
         return
     for r in rows:
         typer.echo(f"#{r.id:<4} {r.status:<10} {r.updated_at:%Y-%m-%d %H:%M}  {r.title}")
@@ -82,12 +76,11 @@ def show(improvement_id: int, as_json: JsonOpt = False) -> None:
     """One improvement and its history."""
     from llmops.improve import loop
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.get(rt.db, improvement_id)
         steps = loop.events(rt.db, improvement_id)
     if as_json:
-        cli._print_json({**rec.as_dict(), "events": [s.as_dict() for s in steps]})
+        cli.print_json({**rec.as_dict(), "events": [s.as_dict() for s in steps]})
         return
     _show(rec, False)
     for s in steps:
@@ -110,7 +103,7 @@ def start(
     from llmops.improve import loop
 
     kind, ref = _evidence(source)
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.start(rt.db, title, kind=kind, ref=ref, summary=summary, actor=ACTOR)
     _show(rec, as_json)
 
@@ -127,7 +120,7 @@ def dataset(
     """Choose the dataset the candidate is judged on."""
     from llmops.improve import loop
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.set_dataset(rt.db, improvement_id, name, regression_dataset=regression,
                                actor=ACTOR)  # fmt: skip
     _show(rec, as_json)
@@ -142,7 +135,7 @@ def candidate(
     """Choose the candidate release (the baseline is production as it is now)."""
     from llmops.improve import loop
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.set_candidate(rt.db, improvement_id, ref, actor=ACTOR)
     _show(rec, as_json)
 
@@ -159,9 +152,8 @@ def evaluate(
     from llmops.evals.runner import EvalRunner
     from llmops.improve import loop
 
-    cli = _cli()
     cli.finite(max_regression, "--max-regression")
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.evaluate(EvalRunner.from_runtime(rt), improvement_id,
                             max_regression=max_regression, actor=ACTOR)  # fmt: skip
     _show(rec, as_json)
@@ -178,9 +170,8 @@ def canary(
     """Serve the candidate to a sticky share of sessions (its gate must have passed)."""
     from llmops.improve import loop
 
-    cli = _cli()
     cli.finite(weight, "--weight")
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.start_canary(rt.db, improvement_id, weight, actor=ACTOR)
     _show(rec, as_json)
 
@@ -198,7 +189,7 @@ def promote(
     --override with a --reason (audited)."""
     from llmops.improve import loop
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.promote(rt.db, improvement_id, actor=ACTOR, override=override, reason=reason)
     _show(rec, as_json)
 
@@ -212,6 +203,6 @@ def abandon(
     """Close an improvement without promoting it."""
     from llmops.improve import loop
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rec = loop.abandon(rt.db, improvement_id, reason, actor=ACTOR)
     _show(rec, as_json)

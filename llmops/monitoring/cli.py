@@ -1,8 +1,7 @@
 """``llmops monitor``: alert checks for cron, metrics, alert rules, prices, exports, rollups.
 
 Registered on the main ``llmops`` app as one sub-app. The shared helpers (one JSON document
-with ``--json``, the runtime, trailing ``--days`` windows) come from ``llmops.cli``, imported
-when a command runs so the two modules do not import each other at load time; the root
+with ``--json``, the runtime, trailing ``--days`` windows) come from ``llmops.cliutil``; the root
 command there turns every error into one line on stderr (exit code 2 for bad input).
 """
 
@@ -11,10 +10,11 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from llmops import cliutil as cli
 from llmops.errors import InvalidInputError
 
 monitor_app = typer.Typer(
@@ -29,12 +29,6 @@ monitor_app.add_typer(rules_app, name="rules")
 monitor_app.add_typer(prices_app, name="prices")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-
-
-def _cli() -> Any:
-    import llmops.cli as cli
-
-    return cli
 
 
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # epoch seconds, with room to align ranges to whole days
@@ -66,8 +60,7 @@ def check(
     from llmops.monitoring import alerts
     from llmops.releases import rollback
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         s = rt.settings
         results = alerts.evaluate(
             rt.db,
@@ -84,7 +77,7 @@ def check(
         )
     firing = [r.rule.id for r in results if r.firing]
     if as_json:
-        cli._print_json(
+        cli.print_json(
             {
                 "checked_at": datetime.now(UTC).isoformat(),
                 "firing": firing,
@@ -129,17 +122,15 @@ def show_metrics(
     from llmops.monitoring import metrics
     from llmops.monitoring.alerts import parse_window
 
-    cli = _cli()
-
     end = _when(until, "until") or datetime.now(UTC)
     start = _when(since, "since") or end - timedelta(minutes=parse_window(range_))
     scope = metrics.Scope(start, end, release_id=release, model=model)
     period = metrics.period_for(scope)
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         fn = metrics.series if series else metrics.summary
         rows = fn(rt.db, scope, group=group)
     if as_json:
-        cli._print_json(
+        cli.print_json(
             {
                 "since": period.since.isoformat(),
                 "until": period.until.isoformat(),
@@ -179,12 +170,10 @@ def history(
     """Alert transitions (firing / resolved), newest first."""
     from llmops.monitoring import alerts
 
-    cli = _cli()
-
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows, total = alerts.history(rt.db, limit=limit)
     if as_json:
-        cli._print_json({"total": total, "events": [r.as_dict() for r in rows]})
+        cli.print_json({"total": total, "events": [r.as_dict() for r in rows]})
         return
     for r in rows:
         typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.state:<9} #{r.rule_id} {r.message}")
@@ -195,12 +184,10 @@ def rules_list(as_json: JsonOpt = False) -> None:
     """Every alert rule with its current state."""
     from llmops.monitoring import alerts
 
-    cli = _cli()
-
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rules = alerts.list_rules(rt.db)
     if as_json:
-        cli._print_json([r.as_dict() for r in rules])
+        cli.print_json([r.as_dict() for r in rules])
         return
     for r in rules:
         flag = "" if r.enabled else " (disabled)"
@@ -223,8 +210,6 @@ def rules_add(
     """Add an alert rule."""
     from llmops.monitoring import alerts
 
-    cli = _cli()
-
     spec = alerts.make_spec(
         name=name or f"{metric} {op} {threshold}",
         metric=metric,
@@ -236,10 +221,10 @@ def rules_add(
         min_samples=min_samples,
         webhook_url=webhook,
     )
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rule = alerts.create_rule(rt.db, spec, actor="cli")
     if as_json:
-        cli._print_json(rule.as_dict())
+        cli.print_json(rule.as_dict())
     else:
         typer.echo(f"alert rule #{rule.id} added: {rule.describe()}")
 
@@ -249,9 +234,7 @@ def rules_delete(rule_id: Annotated[int, typer.Argument(help="The rule's id.")])
     """Delete an alert rule and its history."""
     from llmops.monitoring import alerts
 
-    cli = _cli()
-
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         alerts.delete_rule(rt.db, rule_id, actor="cli")
     typer.echo(f"alert rule #{rule_id} deleted")
 
@@ -264,12 +247,10 @@ def prices_list(
     """Model prices in force (or their whole history)."""
     from llmops.monitoring import pricing
 
-    cli = _cli()
-
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         prices = pricing.list_prices(rt.db, history=history)
     if as_json:
-        cli._print_json([p.as_dict() for p in prices])
+        cli.print_json([p.as_dict() for p in prices])
         return
     for p in prices:
         typer.echo(
@@ -292,16 +273,14 @@ def prices_set(
     """Add a price version for a model; traces written from then on are priced with it."""
     from llmops.monitoring import pricing
 
-    cli = _cli()
-
     start = _when(effective_from, "from")
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         price = pricing.set_price(
             rt.db, model, input_price, output_price, effective_from=start, note=note,
             actor="cli",
         )  # fmt: skip
     if as_json:
-        cli._print_json(price.as_dict())
+        cli.print_json(price.as_dict())
     else:
         typer.echo(
             f"{price.model}: {price.input_per_mtok} / {price.output_per_mtok} USD per "
@@ -326,8 +305,6 @@ def export(
     from llmops.monitoring.feedback import FeedbackFilter
     from llmops.monitoring.feedback import export as run_export
 
-    cli = _cli()
-
     start = _when(since, "since")
     if days is not None:
         start = cli.days_ago(days)
@@ -339,7 +316,7 @@ def export(
         down_only=down_only,
         has_comment=has_comment,
     )
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         if out is None:
             n = run_export(rt.db, sys.stdout, kind=kind, fmt=fmt, flt=flt, actor="cli")
         else:
@@ -362,11 +339,9 @@ def rollup(
     """Rollups are kept at write time; --rebuild recomputes them (after a retention job)."""
     from llmops.monitoring import rollups
 
-    cli = _cli()
-
     if not rebuild:
         raise InvalidInputError("Nothing to do: rollups are kept at write time; pass --rebuild.")
-    with cli._runtime() as rt, rt.db.engine.begin() as conn:
+    with cli.runtime() as rt, rt.db.engine.begin() as conn:
         report = rollups.rebuild(conn, rt.db.dialect)
     typer.echo(
         f"rebuilt rollups from {report.traces:,} traces: {report.rollup_rows:,} rollup rows, "

@@ -2,8 +2,7 @@
 release serves it, and read knowledge gaps.
 
 Registered on the main ``llmops`` app as one sub-app. The shared helpers (one JSON document
-with ``--json``, the runtime) come from ``llmops.cli``, imported when a command runs so the
-two modules do not import each other at load time; the root command there turns every error
+with ``--json``, the runtime) come from ``llmops.cliutil``; the root command there turns every error
 into one line on stderr (exit code 2 for bad input).
 """
 
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
+from llmops import cliutil as cli
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.store.db import Database
 
@@ -27,12 +27,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 MAX_OFFSET = 2**63 - 1  # the largest OFFSET SQLite and PostgreSQL accept
 MAX_GAP_DAYS = 366  # a gap's trend has one count per day of the range
 SNIPPET = 100
-
-
-def _cli() -> Any:
-    import llmops.cli as cli
-
-    return cli
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -87,11 +81,10 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update sources (unchanged files are skipped by hash); a change is a new version."""
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         report = rt.kb.ingest(paths or None, actor="cli", note=note, publish=not draft)
     if as_json:
-        cli._print_json({**report.as_dict(), "published": not draft if report.version else None})
+        cli.print_json({**report.as_dict(), "published": not draft if report.version else None})
     else:
         typer.echo(
             f"added {len(report.added)}, updated {len(report.updated)}, "
@@ -115,11 +108,10 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """The current sources: title, language, chunks, content hash, when and by whom."""
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows, total = list_sources(rt.db, limit=limit, offset=offset)
     if as_json:
-        cli._print_json({"total": total, "sources": [r.as_dict() for r in rows]})
+        cli.print_json({"total": total, "sources": [r.as_dict() for r in rows]})
         return
     if not rows:
         typer.echo("no sources" if total == 0 else f"no sources past {offset:,} ({total:,} in all)")
@@ -141,11 +133,10 @@ def versions_(
     """Knowledge-base versions, newest first: which is the latest, which releases pin each."""
     from llmops.rag.versions import list_versions
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = list_versions(rt.db, limit=limit, offset=offset)
     if as_json:
-        cli._print_json([r.as_dict() for r in rows])
+        cli.print_json([r.as_dict() for r in rows])
         return
     if not rows:
         typer.echo("no versions: ingest sources first")
@@ -166,14 +157,13 @@ def remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Take sources out: a new, published version without them."""
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         report = rt.kb.remove(sources, actor="cli", note=note)
     if not report.removed:
         names = ", ".join(repr(s) for s in sources)
         raise NotFoundError(f"{names}: not in the knowledge base (see 'llmops kb list').")
     if as_json:
-        cli._print_json(report.as_dict())
+        cli.print_json(report.as_dict())
     else:
         typer.echo(f"removed {', '.join(report.removed)}: version {report.version}")
     for source, reason in report.skipped:
@@ -198,8 +188,7 @@ def search(
 
     if not question.strip():
         raise InvalidInputError("Give a question to search for.")
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rel = resolve_ref(rt.db, release)
         retrieval = rel.config.retrieval
         top_k = k or retrieval.k
@@ -220,7 +209,7 @@ def search(
         for i, d in enumerate(docs, start=1)
     ]
     if as_json:
-        cli._print_json(
+        cli.print_json(
             {
                 "release": rel.id,
                 "kb_version": kb_version,
@@ -270,12 +259,11 @@ def gaps_(
     from llmops.rag import gaps
 
     since = _since(range_)
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         report = gaps.refresh(rt.db, rt.embeddings) if refresh else None
         found = gaps.gaps(rt.db, since=since, lang=lang, limit=limit)
     if as_json:
-        cli._print_json([g.as_dict() for g in found])
+        cli.print_json([g.as_dict() for g in found])
         return
     if report is not None:
         typer.echo(

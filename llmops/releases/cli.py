@@ -1,8 +1,7 @@
 """``llmops release``: list, show, diff, create, promote, roll back, canary, compare, rules.
 
 Registered on the main ``llmops`` app as one sub-app. Shared helpers (``--json`` output, the
-runtime) come from ``llmops.cli`` at call time, so the two modules do not import each other
-at load time; every error becomes one line on stderr there (exit code 2 for bad input).
+runtime) come from ``llmops.cliutil``; every error becomes one line on stderr there (exit code 2 for bad input).
 A release is named by its id, a unique id prefix (``rel_3f2a``) or a label (``production``,
 ``canary``, ``staging``).
 """
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from llmops import cliutil as cli
 from llmops.errors import InvalidInputError
 
 release_app = typer.Typer(
@@ -28,12 +28,6 @@ release_app.add_typer(rules_app, name="rules")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept in the audit log).")]
 ACTOR = "cli"
-
-
-def _cli() -> Any:
-    import llmops.cli as cli
-
-    return cli
 
 
 def _share(weight: float) -> str:
@@ -49,12 +43,11 @@ def list_(
     """Releases newest first, with their labels and the share of sessions each serves."""
     from llmops.releases import core
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = core.list_releases(rt.db, limit=limit, offset=offset)
         total = core.count_releases(rt.db)
     if as_json:
-        cli._print_json({"total": total, "releases": [r.as_dict() for r in rows]})
+        cli.print_json({"total": total, "releases": [r.as_dict() for r in rows]})
         return
     typer.echo(f"{'id':<18}{'labels':<22}{'traffic':>8}  {'created':<17}{'by':<12}name")
     for r in rows:
@@ -74,8 +67,7 @@ def show(
     """A release's whole configuration."""
     from llmops.releases import core
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         info = core.resolve_ref(rt.db, ref)
     data = {
         "id": info.id,
@@ -87,7 +79,7 @@ def show(
         "config": info.config.model_dump(mode="json"),
     }
     if as_json:
-        cli._print_json(data)
+        cli.print_json(data)
         return
     typer.echo(f"{info.name} ({info.id})" + (f" · {info.label}" if info.label else ""))
     if info.description:
@@ -105,15 +97,14 @@ def diff(
     from llmops.releases import core
     from llmops.releases import diff as rdiff
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         ra, rb = core.resolve_ref(rt.db, a), core.resolve_ref(rt.db, b)
     changes = rdiff.changes(ra.config, rb.config)
     prompt = rdiff.prompt_diff(
         ra.config.system_prompt, rb.config.system_prompt, names=(ra.id, rb.id)
     )
     if as_json:
-        cli._print_json(
+        cli.print_json(
             {"a": ra.id, "b": rb.id, "changes": [c.as_dict() for c in changes], "prompt": prompt}
         )
         return
@@ -214,8 +205,7 @@ def create(
         raise InvalidInputError(
             "--label can only be staging; use `promote` or `canary` for live traffic."
         )
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         if file is not None:
             data = _read_config(file)
         else:
@@ -226,7 +216,7 @@ def create(
         if label:
             core.set_label(rt.db, label, info.id, actor=ACTOR, note=note)
     if as_json:
-        cli._print_json({"id": info.id, "name": info.name, "created": not existed})
+        cli.print_json({"id": info.id, "name": info.name, "created": not existed})
         return
     if existed:
         typer.echo(f"{info.id} already has this configuration ({info.name}); nothing created")
@@ -243,12 +233,11 @@ def promote(
     """Make a release production (a canary of it ends). Audited: who, when, from → to."""
     from llmops.releases import core, deploy
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         before = core.labels(rt.db).production
         info = deploy.promote(rt.db, ref, actor=ACTOR, note=note)
     if as_json:
-        cli._print_json({"production": info.id, "previous": before})
+        cli.print_json({"production": info.id, "previous": before})
         return
     typer.echo(f"production: {before} → {info.id} ({info.name})")
 
@@ -258,12 +247,11 @@ def rollback(note: NoteOpt = "", as_json: JsonOpt = False) -> None:
     """Point production back at the release it served before the current one."""
     from llmops.releases import core, deploy
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         before = core.labels(rt.db).production
         info = deploy.rollback(rt.db, actor=ACTOR, note=note)
     if as_json:
-        cli._print_json({"production": info.id, "previous": before})
+        cli.print_json({"production": info.id, "previous": before})
         return
     typer.echo(f"production rolled back: {before} → {info.id} ({info.name})")
 
@@ -282,10 +270,9 @@ def canary(
     the running canary. A first canary gets the default automatic-rollback rules."""
     from llmops.releases import core, deploy
 
-    cli = _cli()
     if stop == (ref is not None):
         raise InvalidInputError("Name a release and a --weight, or give --stop (not both).")
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         if stop:
             running = core.labels(rt.db).canary
             deploy.stop_canary(rt.db, actor=ACTOR, note=note)
@@ -299,7 +286,7 @@ def canary(
             result = {"canary": info.id, "weight": weight}
             message = f"canary {info.id} ({info.name}) serves {weight:.0%} of sessions"
     if as_json:
-        cli._print_json(result)
+        cli.print_json(result)
     else:
         typer.echo(message)
 
@@ -312,11 +299,10 @@ def which(
     """The release each session is served now, and why (canary share or production)."""
     from llmops.releases import core
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = core.which(rt.db, sessions)
     if as_json:
-        cli._print_json([r.__dict__ for r in rows])
+        cli.print_json([r.__dict__ for r in rows])
         return
     for r in rows:
         typer.echo(f"{r.session_id}: {r.release_id} ({r.release_name}) via {r.label}")
@@ -336,13 +322,12 @@ def compare(
     from llmops.releases import compare as cmp
     from llmops.releases import core
 
-    cli = _cli()
     minutes = parse_window(window)
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         cid = core.resolve_ref(rt.db, canary_ref).id if canary_ref else None
         result = cmp.compare(rt.db, window=timedelta(minutes=minutes), canary_id=cid)
     if as_json:
-        cli._print_json(result.as_dict())
+        cli.print_json(result.as_dict())
         return
     for name, arm in (("production", result.production), ("canary", result.canary)):
         if arm is not None:
@@ -360,11 +345,10 @@ def history(
     """Label moves, newest first: promotions, rollbacks, canaries, automatic rollbacks."""
     from llmops.releases import core
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = core.history(rt.db, limit=limit)
     if as_json:
-        cli._print_json([r.as_dict() for r in rows])
+        cli.print_json([r.as_dict() for r in rows])
         return
     for r in rows:
         weight = f" {r.weight:.0%}" if r.label == core.CANARY and r.weight else ""
@@ -387,12 +371,11 @@ def try_(
     traffic and monitoring (sessions marked ``playground:``)."""
     from llmops.releases import core, playground
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         infos = [core.resolve_ref(rt.db, r) for r in (releases or ["production"])]
         rows = playground.run(rt.chat, question, infos, user_id=ACTOR)
     if as_json:
-        cli._print_json([[a.as_dict() for a in row] for row in rows])
+        cli.print_json([[a.as_dict() for a in row] for row in rows])
         return
     for row in rows:
         typer.echo(f"Q: {row[0].question}")
@@ -408,11 +391,10 @@ def rules_list(as_json: JsonOpt = False) -> None:
     """The rules that roll a bad canary back."""
     from llmops.releases import rollback as rb
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rules = rb.list_rules(rt.db)
     if as_json:
-        cli._print_json([r.as_dict() for r in rules])
+        cli.print_json([r.as_dict() for r in rules])
         return
     if not rules:
         typer.echo("no rollback rules (a first canary adds the defaults)")
@@ -439,17 +421,16 @@ def rules_add(
     from llmops.monitoring.alerts import parse_window
     from llmops.releases import rollback as rb
 
-    cli = _cli()
     cli.finite(threshold, "--threshold")
     cli.finite(p_value, "--p-value")
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rule = rb.add_rule(
             rt.db, name=name, metric=metric, kind=kind, threshold=threshold, p_value=p_value,
             min_samples=min_samples, window_minutes=parse_window(window), webhook_url=webhook,
             actor=ACTOR,
         )  # fmt: skip
     if as_json:
-        cli._print_json(rule.as_dict())
+        cli.print_json(rule.as_dict())
     else:
         typer.echo(f"rule #{rule.id}: {rule.describe()}")
 
@@ -460,11 +441,10 @@ def rules_defaults(as_json: JsonOpt = False) -> None:
     production)."""
     from llmops.releases import rollback as rb
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         added = rb.add_default_rules(rt.db, actor=ACTOR)
     if as_json:
-        cli._print_json([r.as_dict() for r in added])
+        cli.print_json([r.as_dict() for r in added])
         return
     typer.echo(f"added {len(added)} default rule(s)")
 
@@ -472,7 +452,7 @@ def rules_defaults(as_json: JsonOpt = False) -> None:
 def _set_enabled(rule_id: int, enabled: bool) -> None:
     from llmops.releases import rollback as rb
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rb.set_enabled(rt.db, rule_id, enabled, actor=ACTOR)
     typer.echo(f"rule #{rule_id} {'enabled' if enabled else 'disabled'}")
 
@@ -494,7 +474,7 @@ def rules_delete(rule_id: int) -> None:
     """Delete a rule."""
     from llmops.releases import rollback as rb
 
-    with _cli()._runtime() as rt:
+    with cli.runtime() as rt:
         rb.delete_rule(rt.db, rule_id, actor=ACTOR)
     typer.echo(f"rule #{rule_id} deleted")
 
@@ -506,11 +486,10 @@ def rules_events(
     """Automatic rollbacks, newest first: which rule, the values, the p-value."""
     from llmops.releases import rollback as rb
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = rb.events(rt.db, limit=limit)
     if as_json:
-        cli._print_json([r.as_dict() for r in rows])
+        cli.print_json([r.as_dict() for r in rows])
         return
     for r in rows:
         typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.release_id}  {r.message} (webhook {r.delivery})")

@@ -2,8 +2,7 @@
 what reviewers said as evaluation cases or fine-tuning data, and measure agreement.
 
 Registered on the main ``llmops`` app as one sub-app. The shared helpers (one JSON document
-with ``--json``, the runtime) come from ``llmops.cli``, imported when a command runs so the
-two modules do not import each other at load time; the root command there turns every error
+with ``--json``, the runtime) come from ``llmops.cliutil``; the root command there turns every error
 into one line on stderr (exit code 2 for bad input).
 """
 
@@ -19,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from llmops import cliutil as cli
 from llmops.errors import InvalidInputError, NotFoundError
 
 review_app = typer.Typer(help="Human review queues.", no_args_is_help=True)
@@ -30,12 +30,6 @@ ReviewerOpt = Annotated[str, typer.Option(help="Who reviews (recorded with the v
 MAX_ID = 2**63 - 1  # the largest integer key the store can hold
 FEEDBACK = ("any", "down", "up", "none")
 _WINDOW = re.compile(r"^\s*\d{1,12}\s*(m|min|h|d)?\s*$", re.I)
-
-
-def _cli() -> Any:
-    import llmops.cli as cli
-
-    return cli
 
 
 def _queue(ref: str) -> str:
@@ -83,11 +77,10 @@ def queues_(
     """Every review queue with how far it got."""
     from llmops.review import queues
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         rows = queues.list_queues(rt.db, limit=limit)
     if as_json:
-        cli._print_json([q.as_dict() for q in rows])
+        cli.print_json([q.as_dict() for q in rows])
         return
     if not rows:
         typer.echo("no review queues")
@@ -138,8 +131,7 @@ def create(
 
     if feedback.strip().lower() not in FEEDBACK:
         raise InvalidInputError(f"--feedback is one of {', '.join(FEEDBACK)}, not {feedback!r}.")
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         flt = queues.parse_filter(
             {
                 "feedback": feedback.strip().lower(),
@@ -157,7 +149,7 @@ def create(
             lock_minutes=lock_minutes, actor="cli",
         )  # fmt: skip
     if as_json:
-        cli._print_json(q.as_dict())
+        cli.print_json(q.as_dict())
     else:
         typer.echo(f"review queue #{q.id} {q.name!r}: {q.items:,} items")
 
@@ -189,11 +181,10 @@ def next_(
     """Take the next item (locked for you) and show the conversation and its sources."""
     from llmops.review import queues
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         t = queues.next_item(rt.db, _queue(queue), _reviewer(reviewer))
     if as_json:
-        cli._print_json(t.as_dict() if t is not None else None)
+        cli.print_json(t.as_dict() if t is not None else None)
     elif t is None:
         typer.echo(f"nothing to review in queue {queue!r} for {reviewer.strip()}")
     else:
@@ -219,14 +210,13 @@ def label(
     """Record your verdict on an item (once per item) and release its lock."""
     from llmops.review import queues
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         t = queues.label(
             rt.db, item_id, _reviewer(reviewer), verdict.strip().lower(),
             categories=category, corrected=correction, note=note,
         )  # fmt: skip
     if as_json:
-        cli._print_json(t.as_dict())
+        cli.print_json(t.as_dict())
     else:
         typer.echo(f"item {t.item_id} labelled {verdict.strip().lower()}: {t.status}")
 
@@ -236,11 +226,10 @@ def progress(queue: QueueArg, as_json: JsonOpt = False) -> None:
     """How much of a queue is done, held and pending; verdicts by reviewer and kind."""
     from llmops.review import queues
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         p = queues.progress(rt.db, _queue(queue))
     if as_json:
-        cli._print_json(p.as_dict())
+        cli.print_json(p.as_dict())
         return
     typer.echo(f"{p.done:,}/{p.total:,} done, {p.pending:,} pending ({p.locked:,} held now)")
     for who, n in sorted(p.by_reviewer.items(), key=lambda kv: -kv[1]):
@@ -281,9 +270,8 @@ def export(
 
     if dataset is None and finetune is None:
         raise InvalidInputError("Say where to export: --dataset NAME and/or --finetune FILE.jsonl.")
-    cli = _cli()
     out: dict[str, Any] = {}
-    with cli._runtime() as rt:
+    with cli.runtime() as rt:
         ref = _queue(queue)
         if finetune is not None:
             examples = queues.finetune_examples(rt.db, ref)
@@ -297,7 +285,7 @@ def export(
         if dataset is not None:
             out.update(dataset=dataset, cases=queues.to_dataset(rt.db, ref, dataset, actor="cli"))
     if as_json:
-        cli._print_json(out)
+        cli.print_json(out)
         return
     if "examples" in out:
         typer.echo(f"wrote {out['examples']:,} fine-tuning examples to {finetune}")
@@ -316,13 +304,13 @@ def agreement_(
     """How much reviewers agree (Cohen's and Fleiss' kappa), and each evaluator with them."""
     from llmops.review import agreement
 
-    cli = _cli()
-    with cli._runtime() as rt:
+    cli.finite(threshold, "--threshold")
+    with cli.runtime() as rt:
         ref = _queue(queue)
         people = agreement.reviewers(rt.db, ref)
-        machines = agreement.evaluators(rt.db, ref, threshold=cli.finite(threshold, "--threshold"))
+        machines = agreement.evaluators(rt.db, ref, threshold=threshold)
     if as_json:
-        cli._print_json(
+        cli.print_json(
             {"reviewers": people.as_dict(), "evaluators": [e.as_dict() for e in machines]}
         )
         return

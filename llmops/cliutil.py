@@ -1,0 +1,58 @@
+"""Helpers every ``llmops`` sub-command shares: one JSON document on stdout, finite numbers,
+trailing day windows, and a runtime that is closed after the command. The root command
+(``llmops.cli``) and each sub-app import them from here, so no CLI module imports another."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import typer
+
+from llmops.errors import InvalidInputError
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_DAYS = 36_500.0  # a trailing --days window: at most 100 years
+
+
+def print_json(data: Any) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "")
+    if encoding != "utf8":  # a non-UTF-8 terminal: \u escapes keep the document valid JSON
+        text = json.dumps(data, ensure_ascii=True, indent=2, default=str)
+    # a lone surrogate as its JSON escape: written raw it would make the output invalid UTF-8
+    typer.echo(SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def finite(value: float | None, option: str) -> float | None:
+    """``value``, unless it is nan or infinite (click's float ranges let nan through)."""
+    if value is not None and not math.isfinite(value):
+        raise InvalidInputError(f"{option} must be a finite number, not {value}.")
+    return value
+
+
+def days_ago(days: float, option: str = "--days") -> datetime:
+    """The start of a trailing window of ``days`` days, for options like ``--days``."""
+    finite(days, option)
+    if not 0 <= days <= MAX_DAYS:
+        raise InvalidInputError(
+            f"{option} must be between 0 and {MAX_DAYS:,.0f} days, not {days:g}."
+        )
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+@contextmanager
+def runtime(migrate: bool = True) -> Iterator[Any]:
+    from llmops.runtime import Runtime
+
+    rt = Runtime(migrate=migrate)
+    try:
+        yield rt
+    finally:
+        rt.close()
