@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from llmops.redaction import phrase_pattern, rules
+from llmops.guards.rules import phrase_pattern, rules
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ class _Own:
 
 @lru_cache(maxsize=1)
 def _own_rules() -> _Own:
-    from llmops.redaction import rules
+    from llmops.guards.rules import rules
 
     r = rules()
     return _Own(
