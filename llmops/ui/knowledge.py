@@ -23,49 +23,18 @@ from llmops.markdown import safe_markdown
 from llmops.rag import gaps, versions
 from llmops.rag.knowledge import SUPPORTED, IngestReport, list_sources
 from llmops.releases import core
-from llmops.ui.chat import current_user
 from llmops.ui.deps import runtime
-from llmops.ui.widgets import pager
+from llmops.ui.widgets import Sections, actor, pager, show_error
 
 PAGE_SIZE = 25
 CHUNK_PAGE = 10
 SECTIONS = ["Sources", "Chunks", "Retrieval", "Versions", "Gaps"]
+_SECTIONS = Sections("kn", SECTIONS)
+section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
+_error = show_error
 RANGES = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90}
 LANGS = {"All languages": None, "English": "en", "Spanish": "es"}
 SNIPPET = 240
-
-
-def actor() -> str:
-    return current_user() or "admin"
-
-
-def _error(exc: UserFacingError) -> None:
-    st.error(exc.message)
-    if exc.hint:
-        st.caption(exc.hint)
-
-
-def _done(message: str) -> None:
-    """Show ``message`` after a rerun, so every table on the page reflects the change."""
-    st.session_state["kn_flash"] = message
-    st.rerun()
-
-
-def section_picker() -> str:
-    if "kn_goto" in st.session_state:
-        st.session_state["kn_section"] = st.session_state.pop("kn_goto")
-    flash = st.session_state.pop("kn_flash", None)
-    if flash:
-        st.success(flash)
-    choice = st.segmented_control(
-        "Section", SECTIONS, default=SECTIONS[0], key="kn_section", label_visibility="collapsed"
-    )
-    return choice or SECTIONS[0]
-
-
-def _go(section: str) -> None:
-    st.session_state["kn_goto"] = section  # the picker is drawn already: switch on rerun
-    st.rerun()
 
 
 def _short(digest: str | None) -> str:

@@ -17,47 +17,16 @@ import streamlit as st
 from llmops.errors import UserFacingError
 from llmops.markdown import safe_markdown
 from llmops.releases import compare, core, deploy, diff, playground, rollback
-from llmops.ui.chat import current_user
 from llmops.ui.deps import runtime
-from llmops.ui.widgets import pager
+from llmops.ui.widgets import Sections, actor, pager, show_error
 
 PAGE_SIZE = 25
 SECTIONS = ["Releases", "New release", "Diff", "Canary", "Playground", "History"]
+_SECTIONS = Sections("rl", SECTIONS)
+section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
+_error = show_error
 WINDOWS = {"Last 15 minutes": 15, "Last hour": 60, "Last 6 hours": 360, "Last 24 hours": 1440}
 DRAFT_KEY = "rl_draft"  # a candidate config (dict) carried from New release to the playground
-
-
-def actor() -> str:
-    return current_user() or "admin"
-
-
-def _error(exc: UserFacingError) -> None:
-    st.error(exc.message)
-    if exc.hint:
-        st.caption(exc.hint)
-
-
-def _done(message: str) -> None:
-    """Show ``message`` after a rerun, so every table on the page reflects the change."""
-    st.session_state["rl_flash"] = message
-    st.rerun()
-
-
-def section_picker() -> str:
-    if "rl_goto" in st.session_state:
-        st.session_state["rl_section"] = st.session_state.pop("rl_goto")
-    flash = st.session_state.pop("rl_flash", None)
-    if flash:
-        st.success(flash)
-    choice = st.segmented_control(
-        "Section", SECTIONS, default=SECTIONS[0], key="rl_section", label_visibility="collapsed"
-    )
-    return choice or SECTIONS[0]
-
-
-def _go(section: str) -> None:
-    st.session_state["rl_goto"] = section  # the picker is drawn already: switch on rerun
-    st.rerun()
 
 
 def _choices(limit: int = 200) -> dict[str, str]:

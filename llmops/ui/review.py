@@ -13,40 +13,14 @@ import streamlit as st
 from llmops.errors import UserFacingError
 from llmops.markdown import safe_markdown
 from llmops.review import agreement, queues
-from llmops.ui.chat import current_user
 from llmops.ui.deps import runtime
+from llmops.ui.widgets import Sections, actor, show_error
 
 SECTIONS = ["Queues", "Review", "Results", "Improvements"]
+_SECTIONS = Sections("rv", SECTIONS)
+section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
+_error = show_error
 RANGES = {"any time": None, "last 24 hours": 1, "last 7 days": 7, "last 30 days": 30}
-
-
-def actor() -> str:
-    return current_user() or "admin"
-
-
-def _error(exc: UserFacingError) -> None:
-    st.error(exc.message)
-    if exc.hint:
-        st.caption(exc.hint)
-
-
-def section_picker() -> str:
-    if "rv_goto" in st.session_state:
-        st.session_state["rv_section"] = st.session_state.pop("rv_goto")
-    flash = st.session_state.pop("rv_flash", None)
-    if flash:
-        st.success(flash)
-    choice = st.segmented_control(
-        "Section", SECTIONS, default=SECTIONS[0], key="rv_section", label_visibility="collapsed"
-    )
-    return choice or SECTIONS[0]
-
-
-def _done(message: str, go: str | None = None) -> None:
-    st.session_state["rv_flash"] = message
-    if go:
-        st.session_state["rv_goto"] = go
-    st.rerun()
 
 
 def _queue_picker(key: str) -> str | None:

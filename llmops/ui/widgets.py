@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from llmops.errors import UserFacingError
+
 
 def pager(state_key: str, page: int, *, more: bool, caption: str) -> None:
     """← Newer / Older → buttons around a caption; the page number lives in session state
@@ -20,3 +22,47 @@ def pager(state_key: str, page: int, *, more: bool, caption: str) -> None:
 
 def page_count(total: int, size: int) -> int:
     return max(1, -(-total // size))
+
+
+def actor() -> str:
+    """Who is acting in the console (for audit rows)."""
+    from llmops.ui.chat import current_user
+
+    return current_user() or "admin"
+
+
+def show_error(exc: UserFacingError) -> None:
+    st.error(exc.message)
+    if exc.hint:
+        st.caption(exc.hint)
+
+
+class Sections:
+    """A console page's sections as a segmented control (state under ``{prefix}_section``),
+    a message shown after a rerun, and a switch to another section from inside one."""
+
+    def __init__(self, prefix: str, names: list[str]) -> None:
+        self.prefix, self.names = prefix, names
+
+    def pick(self) -> str:
+        key = f"{self.prefix}_section"
+        if f"{self.prefix}_goto" in st.session_state:
+            st.session_state[key] = st.session_state.pop(f"{self.prefix}_goto")
+        flash = st.session_state.pop(f"{self.prefix}_flash", None)
+        if flash:
+            st.success(flash)
+        choice = st.segmented_control(
+            "Section", self.names, default=self.names[0], key=key, label_visibility="collapsed"
+        )
+        return choice or self.names[0]
+
+    def done(self, message: str, go: str | None = None) -> None:
+        """Rerun, showing ``message`` (so every table on the page reflects the change)."""
+        st.session_state[f"{self.prefix}_flash"] = message
+        if go:
+            st.session_state[f"{self.prefix}_goto"] = go
+        st.rerun()
+
+    def go(self, section: str) -> None:
+        st.session_state[f"{self.prefix}_goto"] = section  # the picker is drawn: on rerun
+        st.rerun()
