@@ -141,7 +141,7 @@ def review_section() -> None:
         except UserFacingError as exc:
             _error(exc)
             return
-        for key in ("rv_corrected", "rv_note", "rv_cats"):
+        for key in ("rv_verdict", "rv_corrected", "rv_note", "rv_cats"):  # a fresh form
             st.session_state.pop(key, None)
         _done(f"Saved: {verdict}.")
 
