@@ -131,8 +131,10 @@ def fresh_server(e2e_home: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(server: str) -> Iterator[Any]:
+    """One Chromium for the browser tests, closed when they end: Playwright's sync API keeps
+    an event loop running in this thread, and ``asyncio.run`` in later tests would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

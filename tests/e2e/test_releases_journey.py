@@ -205,13 +205,17 @@ def test_an_operator_tries_a_draft_then_a_bad_canary_rolls_back_by_itself(
         assert (now.canary, now.canary_weight) == (draft_id, 0.2)
 
         # 4. live traffic: the canary so far looks fine, then it fails half its turns
+        from llmops.releases.compare import compare
+
+        before = compare(store).production  # the copied home's own live turns of the last hour
+        base = before.turns if before is not None else 0
         _traffic(store, tmp_path / "spool", prod, 200, 2)
         _traffic(store, tmp_path / "spool", draft_id, 15, 0)
         _section(page, "Canary")
         page.get_by_text("serves 20% of sessions").wait_for()
         page.get_by_text("Not enough canary traffic yet (15 turns; 20 needed).").wait_for()
         compared = {r["metric"]: r for r in _table(page, "canary worse")}
-        assert compared["Error rate"]["turns (prod/canary)"] == "200/15"
+        assert compared["Error rate"]["turns (prod/canary)"] == f"{base + 200}/15"
         assert compared["Error rate"]["canary worse"] == ""
         _shot(page, "canary")
 
