@@ -9,11 +9,12 @@ background worker (``LLMOPS_BACKGROUND_INTERVAL_S=1``) rolls it back. The Canary
 the "Rolled back automatically" banner and the rollback row, History the canary and
 auto_rollback moves.
 
-Screenshots (full page, 1280 wide) go to docs/images/releases-*.png.
+Screenshots (full page, 1280 wide) go to docs/images/ with LLMOPS_DOC_SCREENSHOTS=1 (else tests/artifacts/): releases-*.png.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -34,7 +35,8 @@ from .conftest import ADMIN_PASSWORD, ROOT, _streamlit
 
 pytestmark = pytest.mark.e2e
 
-IMAGES = ROOT / "docs" / "images"
+# the docs' screenshots are refreshed only on request; otherwise they go with the artifacts
+IMAGES = ROOT / ("docs/images" if os.environ.get("LLMOPS_DOC_SCREENSHOTS") else "tests/artifacts")
 PROMPT = "Answer in at most two sentences and always cite your sources."
 QUESTION = "What is a canary release?"
 

@@ -14,11 +14,12 @@ Knowledge → Gaps then clusters the thumbs-down questions.
 The server runs on a copy of the e2e home, so the new production release, the canary and the
 queue stay out of the other journeys' store.
 
-Screenshots (full page, 1280 wide) go to docs/images/tuning-*.png.
+Screenshots (full page, 1280 wide) go to docs/images/ with LLMOPS_DOC_SCREENSHOTS=1 (else tests/artifacts/): tuning-*.png.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -40,7 +41,8 @@ from .conftest import ADMIN_PASSWORD, ROOT, _streamlit
 pytestmark = pytest.mark.e2e
 expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
 
-IMAGES = ROOT / "docs" / "images"
+# the docs' screenshots are refreshed only on request; otherwise they go with the artifacts
+IMAGES = ROOT / ("docs/images" if os.environ.get("LLMOPS_DOC_SCREENSHOTS") else "tests/artifacts")
 CANARY_Q = "What is a canary release?"
 QUESTIONS = [CANARY_Q, "How do I roll back a release?", "What is drift monitoring?"]
 COMMENT = "It does not say how the canary is compared with production"
