@@ -258,8 +258,13 @@ def improvement_detail(improvement_id: int) -> None:
                   for s in loop.events(db, rec.id)], hide_index=True, key="rv_im_steps")  # fmt: skip
 
 
+def _index(options: list[str], value: str | None) -> int:
+    return options.index(value) if value in options else 0
+
+
 def _next_step(rec: Any, datasets: list[str], releases: dict[str, str]) -> None:
     from llmops.improve import loop
+    from llmops.releases import core
 
     db = runtime().db
     me = actor()
@@ -272,15 +277,24 @@ def _next_step(rec: Any, datasets: list[str], releases: dict[str, str]) -> None:
             return
         _done(message)
 
+    # The pickers start at what the record already holds; keyed per improvement, so opening
+    # another one does not carry this one's choices over.
     c1, c2 = st.columns(2)
-    ds_name = c1.selectbox("Dataset", ["", *datasets], key="rv_im_ds")
-    regression = c2.selectbox("Regression dataset (optional)", ["", *datasets], key="rv_im_reg")
+    ds_options = ["", *datasets]
+    ds_name = c1.selectbox("Dataset", ds_options, index=_index(ds_options, rec.dataset),
+                           key=f"rv_im_ds.{rec.id}")  # fmt: skip
+    regression = c2.selectbox("Regression dataset (optional)", ds_options,
+                              index=_index(ds_options, rec.regression_dataset),
+                              key=f"rv_im_reg.{rec.id}")  # fmt: skip
     if st.button("Use this dataset", disabled=not ds_name, key="rv_im_set_ds"):
         act(lambda: loop.set_dataset(db, rec.id, ds_name, regression_dataset=regression or None,
                                      actor=me), "Dataset chosen.")  # fmt: skip
     if rec.dataset is None:
         return
-    cand = st.selectbox("Candidate release", ["", *releases], key="rv_im_cand",
+    cand_options = ["", *releases]
+    cand = st.selectbox("Candidate release", cand_options,
+                        index=_index(cand_options, rec.candidate_release_id),
+                        key=f"rv_im_cand.{rec.id}",
                         format_func=lambda r: f"{releases[r]} · {r}" if r else "")  # fmt: skip
     if st.button("Use this candidate", disabled=not cand, key="rv_im_set_cand"):
         act(lambda: loop.set_candidate(db, rec.id, cand, actor=me), "Candidate chosen.")
@@ -300,7 +314,10 @@ def _next_step(rec: Any, datasets: list[str], releases: dict[str, str]) -> None:
     override = c2.checkbox("Override a gate that has not passed", key="rv_im_override",
                            disabled=rec.gate_passed is True)  # fmt: skip
     reason = c2.text_input("Reason (kept with the record)", key="rv_im_reason")
-    if c2.button("Promote to production", key="rv_im_promote"):
+    production = core.labels(db).production or "-"
+    sure = c2.checkbox(f"Confirm: production {production} → {rec.candidate_release_id}",
+                       key=f"rv_im_confirm.{rec.id}")  # fmt: skip
+    if c2.button("Promote to production", disabled=not sure, key="rv_im_promote"):
         act(lambda: loop.promote(db, rec.id, actor=me, override=override, reason=reason),
             "Promoted.")  # fmt: skip
     why = st.text_input("Why abandon?", key="rv_im_why")

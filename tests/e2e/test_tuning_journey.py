@@ -343,7 +343,11 @@ def test_a_thumbs_down_becomes_a_promoted_release_through_the_improvement_loop(
     now = core.labels(store)
     assert (now.production, now.canary, now.canary_weight) == (old_production, candidate, 0.1)
 
-    page.get_by_role("button", name="Promote to production").click()
+    promote = page.get_by_role("button", name="Promote to production")
+    expect(promote).to_be_disabled()  # a confirmation first
+    page.get_by_text(f"Confirm: production {old_production} → {candidate}").click()
+    expect(promote).to_be_enabled()
+    promote.click()
     _flash(page, "Promoted.")
     page.get_by_text("Promoted", exact=True).wait_for()  # the closed improvement
     steps = _table(page, "step")

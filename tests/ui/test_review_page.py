@@ -98,13 +98,15 @@ def test_an_improvement_is_driven_to_production_with_an_audited_override(
     rec: Any = loop.list_improvements(db)[0]
     assert rec.evidence["ref"] == "7"
 
-    at.selectbox(key="rv_im_ds").set_value("canary")
+    at.selectbox(key=f"rv_im_ds.{rec.id}").set_value("canary")
     at.run()
     at.button(key="rv_im_set_ds").click().run()
-    at.selectbox(key="rv_im_cand").set_value(cand)
+    at.selectbox(key=f"rv_im_cand.{rec.id}").set_value(cand)
     at.run()
     at.button(key="rv_im_set_cand").click().run()
     assert at.button(key="rv_im_canary").disabled  # no passed gate, no canary
+    assert at.button(key="rv_im_promote").disabled  # not confirmed yet
+    at.checkbox(key=f"rv_im_confirm.{rec.id}").check().run()
     at.button(key="rv_im_promote").click().run()
     assert "override" in _texts(at) and core.labels(db).production != cand  # refused
     at.checkbox(key="rv_im_override").check()
@@ -116,3 +118,22 @@ def test_an_improvement_is_driven_to_production_with_an_audited_override(
     assert rec.status == "promoted" and rec.overridden and rec.reason == "hotfix, gate later"
     steps = [s.step for s in loop.events(db, rec.id)]
     assert steps == ["evidence", "dataset", "candidate", "promoted"]
+
+
+def test_the_improvement_pickers_start_at_what_the_record_holds(admin_app: AppTest) -> None:
+    db = runtime().db
+    ds.add_cases(db, "first", [ds.Case(q) for q in QUESTIONS])
+    ds.add_cases(db, "second", [ds.Case(q) for q in QUESTIONS])
+    cand = core.create_release(
+        db, core.ReleaseConfig(retrieval=core.RetrievalConfig(k=6)), name="k6"
+    ).id
+    one = loop.start(db, "thin answers", kind="gap", ref="1")
+    loop.set_dataset(db, one.id, "second")
+    loop.set_candidate(db, one.id, cand)
+    two = loop.start(db, "other problem", kind="gap", ref="2")
+    at = _page(admin_app, "Improvements")
+    at.selectbox(key="rv_im_pick").set_value(one.id).run()
+    assert at.selectbox(key=f"rv_im_ds.{one.id}").value == "second"
+    assert at.selectbox(key=f"rv_im_cand.{one.id}").value == cand
+    at.selectbox(key="rv_im_pick").set_value(two.id).run()
+    assert at.selectbox(key=f"rv_im_ds.{two.id}").value == ""  # nothing carried over
