@@ -27,6 +27,7 @@ section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
 _error = show_error
 WINDOWS = {"Last 15 minutes": 15, "Last hour": 60, "Last 6 hours": 360, "Last 24 hours": 1440}
 DRAFT_KEY = "rl_draft"  # a candidate config (dict) carried from New release to the playground
+META_KEY = "rl_new_meta"  # the new release's name and note, kept across sections
 
 
 def _choices(limit: int = 200) -> dict[str, str]:
@@ -159,8 +160,14 @@ def new_release() -> None:
     problems = core.config_problems(form)
     for path, msg in problems:
         st.error(f"{path}: {msg}")
-    name = st.text_input("Name", key="rl_new_name", placeholder="shorter answers")
-    note = st.text_area("Note", key="rl_new_note", height=68, placeholder="what changed, why")
+    # Kept outside the widgets too: Streamlit drops a widget's state while another section is
+    # shown, and a round trip to the playground must not lose them.
+    meta = st.session_state.setdefault(META_KEY, {})
+    name = st.text_input("Name", meta.get("name", ""), key="rl_new_name",
+                         placeholder="shorter answers")  # fmt: skip
+    note = st.text_area("Note", meta.get("note", ""), key="rl_new_note", height=68,
+                        placeholder="what changed, why")  # fmt: skip
+    meta.update(name=name, note=note)
     changed = [] if problems else diff.changes(core.parse_config(base), core.parse_config(form))
     if not problems:
         st.caption(
@@ -177,6 +184,7 @@ def new_release() -> None:
             _error(exc)
             return
         st.session_state.pop(DRAFT_KEY, None)
+        st.session_state.pop(META_KEY, None)
         if existed:
             st.info(f"This configuration is already {info.name} ({info.id}).")
         else:
@@ -283,12 +291,15 @@ def _cell(value: Any) -> str:
 
 
 # -- canary ----------------------------------------------------------------------------------------
+P_COLUMN = {"p": st.column_config.NumberColumn("p", format="%.4f", help="two-sided p-value")}
+
+
 def canary_section() -> None:
     db = runtime().db
     current = core.labels(db)
     ended = rollback.ended_by_rollback(db)
     if ended is not None and current.canary is None:
-        st.error(f"Rolled back automatically at {ended.at:%Y-%m-%d %H:%M:%S} UTC: {ended.message}")
+        st.error(f"{ended.message} ({ended.at:%Y-%m-%d %H:%M:%S} UTC)")
     if current.canary is None:
         st.info("No canary is running. Start one from a release in Releases.")
     else:
@@ -305,7 +316,7 @@ def canary_section() -> None:
             [{"at": e.at, "release": e.release_id, "metric": e.metric, "canary": e.canary_value,
               "production": e.production_value, "p": e.p_value, "turns": e.samples,
               "webhook": e.delivery, "message": e.message} for e in events],
-            hide_index=True, width="stretch", key="rl_events",
+            hide_index=True, width="stretch", key="rl_events", column_config=P_COLUMN,
         )  # fmt: skip
 
 
@@ -322,7 +333,7 @@ def _comparison() -> None:
               "difference": m.diff, "95% low": m.low, "95% high": m.high, "p": m.p_value,
               "canary worse": "yes" if m.worse and m.significant else "",
               "turns (prod/canary)": f"{m.n_production}/{m.n_canary}"} for m in result.metrics],
-            hide_index=True, width="stretch", key="rl_compare",
+            hide_index=True, width="stretch", key="rl_compare", column_config=P_COLUMN,
         )  # fmt: skip
     (st.warning if "worse" in result.verdict else st.info)(result.verdict)
 

@@ -51,10 +51,15 @@ class Sections:
         flash = st.session_state.pop(f"{self.prefix}_flash", None)
         if flash:
             st.success(flash)
-        choice = st.segmented_control(
-            "Section", self.names, default=self.names[0], key=key, label_visibility="collapsed"
-        )
-        return choice or self.names[0]
+        # A click on the section already selected clears a segmented control: the page
+        # stays on the section it was showing instead.
+        last = f"{self.prefix}_section_last"
+        if st.session_state.get(key) is None:
+            st.session_state[key] = st.session_state.get(last, self.names[0])
+        choice = st.segmented_control("Section", self.names, key=key, label_visibility="collapsed")
+        choice = choice or self.names[0]
+        st.session_state[last] = choice
+        return choice
 
     def done(self, message: str, go: str | None = None) -> None:
         """Rerun, showing ``message`` (so every table on the page reflects the change)."""

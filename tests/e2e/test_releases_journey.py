@@ -6,7 +6,7 @@ production (two answers, each with its trace link); save it from New release, pi
 list and start a canary at 20 %. Then the canary turns bad: failing live turns are written
 to the same store the server uses (as the chat's span writer would), and the app's own
 background worker (``LLMOPS_BACKGROUND_INTERVAL_S=1``) rolls it back. The Canary section shows
-the "Rolled back automatically" banner and the rollback row, History the canary and
+the "rolled back automatically" banner and the rollback row, History the canary and
 auto_rollback moves.
 
 Screenshots (full page, 1280 wide) go to docs/images/ with LLMOPS_DOC_SCREENSHOTS=1 (else tests/artifacts/): releases-*.png.
@@ -237,9 +237,11 @@ def test_an_operator_tries_a_draft_then_a_bad_canary_rolls_back_by_itself(
         assert moves[0][3].startswith("rollback-rule:")
         assert ("production", "promote", prod) in [m[:3] for m in moves]  # the first start
         _section(page, "Canary")
-        banner = page.get_by_text(re.compile(r"Rolled back automatically at .* UTC: Canary "))
+        banner = page.get_by_text(re.compile(r"^Canary .* rolled back automatically: .* UTC\)$"))
         banner.wait_for()
-        assert draft_id in banner.inner_text() and "Error rate" in banner.inner_text()
+        text = banner.inner_text()
+        assert draft_id in text and "Error rate" in text
+        assert text.count("rolled back automatically") == 1
         page.get_by_text("No canary is running.").first.wait_for()
         page.get_by_text("Automatic rollbacks").wait_for()
         events = _table(page, "webhook")

@@ -143,7 +143,8 @@ def test_a_canary_is_started_compared_and_rolled_back(admin_app: AppTest) -> Non
     assert rollback.check(db)  # what the background worker runs
     at.run()
     assert core.labels(db).canary is None
-    assert "Rolled back automatically" in _texts(at)
+    banner = next(e.value for e in at.error if "rolled back automatically" in e.value)
+    assert banner.count("rolled back automatically") == 1 and banner.endswith("UTC)")
     assert _table(at, "webhook")["release"].tolist() == [cand.id]
 
 
@@ -172,3 +173,15 @@ def test_the_playground_tries_a_draft_beside_production(admin_app: AppTest) -> N
     at.button(key="rl_pg_save").click().run()
     assert core.get_release(db, draft_id).name == "k1 candidate"
     assert deploy.previous_production(db) is None  # nothing moved
+
+
+def test_name_and_note_survive_a_round_trip_to_the_playground(admin_app: AppTest) -> None:
+    at = _page(admin_app, "New release")
+    at.text_input(key="rl_new_name").set_value("short answers")
+    at.text_area(key="rl_new_note").set_value("k=1 to see whether answers get shorter")
+    at.run()
+    at.button(key="rl_try_draft").click().run()
+    assert at.session_state["rl_section"] == "Playground"
+    at.button_group[0].set_value("New release").run()
+    assert at.text_input(key="rl_new_name").value == "short answers"
+    assert at.text_area(key="rl_new_note").value == "k=1 to see whether answers get shorter"
