@@ -404,10 +404,12 @@ def demo_seed(
     """Write synthetic history (releases, errors, latency spikes, feedback, guard events)
     through the span writer, so it is priced and rolled up like live traffic."""
     from llmops.demo import seed as run_seed
+    from llmops.demo import seed_guard_evals
 
     finite(days, "--days")
     with _runtime() as rt:
         report = run_seed(rt.db, traces=traces, days=days, seed=seed)
+        report.guard_evals = seed_guard_evals(rt.db)
     if as_json:
         _print_json(report.__dict__)
     else:

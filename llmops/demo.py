@@ -122,6 +122,7 @@ class SeedReport:
     seconds: float
     guard_events: int = 0
     releases: int = 0
+    guard_evals: int = 0
 
 
 class _Clock:
@@ -386,3 +387,15 @@ def seed(
         guard_events=n_events,
         releases=len(releases),
     )
+
+
+def seed_guard_evals(db: Database) -> int:
+    """Measure the guards on the shipped labelled sets, so the Guardrails page shows
+    precision and recall from the start; nothing when an evaluation is already stored."""
+    from llmops.guards import evaluation, report
+
+    if report.latest_evals(db, limit=1):
+        return 0
+    for name, path in evaluation.SHIPPED.items():
+        evaluation.run_and_save(db, evaluation.load_cases(path), name)
+    return len(evaluation.SHIPPED)

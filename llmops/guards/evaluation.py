@@ -91,32 +91,43 @@ class EvalReport:
         }
 
 
+# Labelled sets shipped with the product (our own EN/ES cases, incl. Spanish PII), so guard
+# quality can be measured on any server without a file of one's own.
+SHIPPED_DIR = Path(__file__).resolve().parent / "eval_sets"
+SHIPPED = {p.name: p for p in sorted(SHIPPED_DIR.glob("*.jsonl"))}
+
+
 def load_cases(path: Path) -> list[Case]:
     """Parse and validate every line first; any bad line fails the whole file (no partial)."""
-    cases: list[Case] = []
-    problems: list[str] = []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"Cannot read {path}: {exc}") from exc
-    for n, line in enumerate(lines, start=1):
+    return parse_cases(text, str(path))
+
+
+def parse_cases(text: str, name: str) -> list[Case]:
+    """Cases from JSONL text (an uploaded file); errors name the line, nothing is half-read."""
+    cases: list[Case] = []
+    problems: list[str] = []
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
-            text = row["text"]
+            text_ = row["text"]
             labels = row.get("labels", [])
             direction = row.get("direction", "input")
-            if not isinstance(text, str) or not isinstance(labels, list):
+            if not isinstance(text_, str) or not isinstance(labels, list):
                 raise ValueError("'text' must be a string and 'labels' a list")
             if direction not in ("input", "output"):
                 raise ValueError(f"direction must be input or output, not {direction!r}")
             meta = row.get("meta") or {}
             sub = meta.get("subcategory") if isinstance(meta, dict) else None
             cases.append(
-                Case(text, str(row.get("lang", "en")), direction, [str(x) for x in labels],
+                Case(text_, str(row.get("lang", "en")), direction, [str(x) for x in labels],
                      sub, row.get("id"))
             )  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
@@ -125,10 +136,18 @@ def load_cases(path: Path) -> list[Case]:
         shown = "; ".join(problems[:5]) + (
             f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         )
-        raise InvalidInputError(f"{path} has {len(problems)} malformed line(s): {shown}")
+        raise InvalidInputError(f"{name} has {len(problems)} malformed line(s): {shown}")
     if not cases:
-        raise InvalidInputError(f"{path} has no cases.")
+        raise InvalidInputError(f"{name} has no cases.")
     return cases
+
+
+def run_and_save(db: Any, cases: list[Case], dataset: str, profile: str = "default") -> int:
+    """Evaluate and keep the results for the Guardrails page; returns the run id."""
+    from llmops.guards.report import save_eval
+
+    report = evaluate(cases, dataset, profile=profile)
+    return save_eval(db, dataset, len(cases), report.as_dict())
 
 
 def predict(

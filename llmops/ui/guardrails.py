@@ -8,7 +8,7 @@ from llmops import console
 from llmops.guards import report
 from llmops.guards.validators import VALIDATORS
 from llmops.ui.deps import release_ids, runtime
-from llmops.ui.widgets import page_count, pager
+from llmops.ui.widgets import page_count, pager, show_error
 
 PAGE_SIZE = 25
 
@@ -101,8 +101,9 @@ def event_list(flt: report.EventFilter) -> None:
 def evaluations() -> None:
     st.markdown("**Guard quality on labelled cases**")
     runs = report.latest_evals(runtime().db)
+    run_evaluation(expanded=not runs)
     if not runs:
-        st.caption("No evaluation yet. Run `llmops guard eval CASES.jsonl` on the server.")
+        st.caption("No evaluation yet: run one above, or `llmops guard eval CASES.jsonl`.")
         return
     labels = [f"#{r['id']} {r['dataset']} · {r['cases']} cases · {r['created_at'][:16]}"
               for r in runs]  # fmt: skip
@@ -114,3 +115,44 @@ def evaluations() -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(f"Profile: {results.get('profile', 'default')}. TP/FN/FP/TN per label; "
                "benign rows: texts that should pass, and how many were flagged.")  # fmt: skip
+
+
+def run_evaluation(*, expanded: bool) -> None:
+    """Measure the guards on a shipped labelled set or an uploaded JSONL file."""
+    from llmops.errors import UserFacingError
+    from llmops.guards import evaluation
+    from llmops.guards.profiles import PROFILES
+
+    flash = st.session_state.pop("gr_eval_done", None)
+    if flash:
+        st.success(flash)
+    with st.expander("Run an evaluation", expanded=expanded):
+        c1, c2 = st.columns([3, 1])
+        upload = "an uploaded file…"
+        choice = c1.selectbox("Labelled cases", [*evaluation.SHIPPED, upload], key="gr_eval_set")
+        profile = c2.selectbox("Profile", list(PROFILES), key="gr_eval_profile")
+        file = None
+        if choice == upload:
+            file = st.file_uploader("JSONL: text, lang, direction, labels", type=["jsonl"],
+                                    key="gr_eval_file")  # fmt: skip
+            st.caption("One case a line, as `../shared/datasets/guard_public.jsonl`; a file with "
+                       "a malformed line is refused whole, each bad line named.")  # fmt: skip
+        if not st.button("Run", key="gr_eval_run", disabled=choice == upload and file is None):
+            return
+        try:
+            if file is not None:
+                name = file.name
+                text = file.getvalue().decode("utf-8", errors="strict")
+                cases = evaluation.parse_cases(text, name)
+            else:
+                name, cases = choice, evaluation.load_cases(evaluation.SHIPPED[choice])
+            with st.spinner(f"Checking {len(cases)} cases…"):
+                evaluation.run_and_save(runtime().db, cases, name, profile=profile)
+        except UnicodeDecodeError:
+            st.error(f"{file.name if file else choice} is not UTF-8 text.")
+            return
+        except UserFacingError as exc:
+            show_error(exc)
+            return
+        st.session_state["gr_eval_done"] = f"Evaluated {len(cases)} cases of {name} ({profile})."
+        st.rerun()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmops.guards.detectors import decoded_variants, detect_injection, detect_toxicity, normalize
-from llmops.guards.evaluation import evaluate, load_cases
+from llmops.guards.evaluation import SHIPPED, evaluate, load_cases
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PUBLIC = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "guard_public.jsonl"
@@ -91,9 +91,9 @@ def test_normalize_undoes_common_obfuscation() -> None:
     ],
 )
 def test_labelled_cases_used_in_development(name: str) -> None:
-    """Our own cases and the hold-out sets already used to improve the rules
-    (docs/benchmarks.md tells which were measured before they were seen)."""
-    report = evaluate(load_cases(DATA / name), name)
+    """Our own cases (shipped with the product) and the hold-out sets already used to
+    improve the rules (docs/benchmarks.md tells which were measured before they were seen)."""
+    report = evaluate(load_cases(SHIPPED.get(name) or DATA / name), name)
     for label in ("prompt_injection", "toxicity"):
         assert report.labels[label]["recall"] >= 0.9, (label, report.labels[label])
         assert report.labels[label]["fpr"] <= 0.03, (label, report.labels[label])
@@ -175,3 +175,17 @@ def test_mentioning_an_attack_is_not_attacking(text: str, attack: bool) -> None:
 )
 def test_toxicity_quoted_and_regional(text: str, toxic: bool) -> None:
     assert bool(detect_toxicity(text)) is toxic
+
+
+def test_uploaded_cases_with_bad_lines_are_refused_whole_naming_each_line() -> None:
+    from llmops.errors import InvalidInputError
+    from llmops.guards.evaluation import parse_cases
+
+    good = '{"text": "hola", "lang": "es", "labels": []}'
+    text = "\n".join([good, "not json", '{"text": 3}', good, '{"text": "x", "direction": "up"}'])
+    with pytest.raises(InvalidInputError) as err:
+        parse_cases(text, "upload.jsonl")
+    msg = str(err.value)
+    assert "upload.jsonl has 3 malformed line(s)" in msg
+    assert "line 2:" in msg and "line 3:" in msg and "line 5:" in msg and "line 1:" not in msg
+    assert len(parse_cases(good + "\n\n" + good, "ok.jsonl")) == 2

@@ -24,6 +24,7 @@ def seeded_home(runner: CliRunner) -> CliRunner:
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["traces"] == 3000 and report["guard_events"] > 0 and report["feedback"] > 0
+    assert report["guard_evals"] == 2  # the shipped labelled sets: the Guardrails page has figures
     return runner
 
 

@@ -186,9 +186,8 @@ def test_password_sign_in_opens_the_console(app: AppTest, monkeypatch: pytest.Mo
 
 
 def test_guardrails_page_shows_the_blocked_turn_and_an_evaluation(admin_app: AppTest) -> None:
-    from pathlib import Path
 
-    from llmops.guards.evaluation import evaluate, load_cases
+    from llmops.guards.evaluation import SHIPPED, evaluate, load_cases
     from llmops.guards.report import save_eval
 
     admin_app.run()
@@ -196,7 +195,7 @@ def test_guardrails_page_shows_the_blocked_turn_and_an_evaluation(admin_app: App
     assert admin_app.session_state["chat_messages"][1]["status"] == "blocked"
     rt = runtime()
     rt.tracer.flush()
-    cases = Path(__file__).resolve().parents[1] / "data" / "guard_cases_en.jsonl"
+    cases = SHIPPED["guard_cases_en.jsonl"]
     report = evaluate(load_cases(cases), cases.name)
     save_eval(rt.db, cases.name, report.cases, report.as_dict())
     admin_app.switch_page("pages/guardrails.py").run()
@@ -236,3 +235,19 @@ def test_traces_page_pages_through_the_list(admin_app: AppTest) -> None:
     assert not admin_app.exception, admin_app.exception
     assert len(admin_app.dataframe[0].value) == 5
     assert admin_app.session_state["tr_page"] == 1
+
+
+def test_guard_quality_is_measured_from_the_page(admin_app: AppTest) -> None:
+    from llmops.guards.report import latest_evals
+
+    admin_app.run()
+    admin_app.switch_page("pages/guardrails.py").run()
+    assert not [d for d in admin_app.dataframe if "label" in d.value.columns]  # none yet
+    admin_app.selectbox(key="gr_eval_set").set_value("guard_cases_es.jsonl")
+    admin_app.button(key="gr_eval_run").click().run()
+    assert not admin_app.exception, admin_app.exception
+    runs = latest_evals(runtime().db)
+    assert [(r["dataset"], r["cases"]) for r in runs] == [("guard_cases_es.jsonl", 106)]
+    assert any("Evaluated 106 cases" in s.value for s in admin_app.success)
+    confusion = next(d.value for d in admin_app.dataframe if "label" in d.value.columns)
+    assert {"prompt_injection", "benign · lang:es"} <= set(confusion["label"])
