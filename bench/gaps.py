@@ -369,7 +369,7 @@ def similarity(items: list[dict[str, str]], embedder: Any) -> dict[str, Any]:
 
 
 def quality(
-    thresholds: list[float], embedder: Any, home: Path
+    thresholds: list[float], embedder: Any, home: Path, merge: dict[str, float] | None = None
 ) -> tuple[dict[str, Any], CachedEmbedder]:
     from llmops.rag import gaps
     from llmops.store.db import Database
@@ -404,7 +404,7 @@ def quality(
             c.exec_driver_sql("UPDATE gap_candidates SET cluster_id = NULL")
             c.exec_driver_sql("DELETE FROM gap_clusters")
         t = time.perf_counter()
-        report = gaps.refresh(db, cached, threshold=threshold)
+        report = gaps.refresh(db, cached, threshold=threshold, merge=merge)
         seconds = time.perf_counter() - t
         assert report.clustered == len(items), report
         assign, cl_lang = _assignments(db)
@@ -416,6 +416,7 @@ def quality(
             result["diagnosis"] = diagnose(items, assign, cl_lang)
         result["runs"][f"{threshold:.2f}"] = run
     result["default_threshold"] = f"{gaps.THRESHOLD:.2f}"
+    result["merge"] = merge or gaps.MERGE
     result["similarity"] = similarity(items, cached)
     db.dispose()
     return result, cached
@@ -634,6 +635,12 @@ def show(results: dict[str, Any]) -> None:
                   f"   (embedding alone {r['embedding_alone_median_ms']} ms)")  # fmt: skip
 
 
+def _merge(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    return {k: float(v) for k, v in (part.split("=") for part in text.split(","))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--thresholds", default="0.45,0.50,0.60,0.65",
@@ -642,6 +649,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both",
                     help="both = SQLite, and PostgreSQL if LLMOPS_TEST_DATABASE_URL is set")  # fmt: skip
+    ap.add_argument("--merge", default=None,
+                    help="centroid cosine to merge clusters per language, e.g. en=0.6,es=0.7 "
+                         "(default MERGE; 1.01 = never)")  # fmt: skip
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -655,7 +665,7 @@ def main() -> None:
     started = time.perf_counter()
     results: dict[str, Any] = {"speed": []}
     results["quality"], cached = quality([float(x) for x in args.thresholds.split(",") if x],
-                                         embedder, home)  # fmt: skip
+                                         embedder, home, _merge(args.merge))  # fmt: skip
     if not args.skip_speed:
         pg = os.environ.get("LLMOPS_TEST_DATABASE_URL")
         if args.backend in ("sqlite", "both"):

@@ -38,6 +38,9 @@ from llmops.text import detect_lang, terms
 
 HASH_DIMS = 512
 THRESHOLD = 0.55  # cosine of the joint vector to join a cluster (bench/gaps.py)
+# cosine of two clusters' centroids to merge them, per language (bench/gaps.py): the
+# English-only embedding puts Spanish questions of different topics closer together
+MERGE = {"en": 0.6, "es": 0.7}
 # weight of the sentence embedding vs the keyword stems, per language
 DENSE_WEIGHT = {"en": 0.7, "es": 0.5}
 BATCH = 2000
@@ -83,6 +86,7 @@ class RefreshReport:
     feedback: int = 0  # thumbs-down turns added as candidates
     clustered: int = 0
     new_clusters: int = 0
+    merged: int = 0  # clusters merged into another (status "merged", questions moved)
 
 
 def _add_thumbs_down(db: Database) -> int:
@@ -120,8 +124,18 @@ def _add_thumbs_down(db: Database) -> int:
         return added
 
 
-def refresh(db: Database, embedder: Embedder, *, threshold: float = THRESHOLD) -> RefreshReport:
-    """Add new thumbs-down turns, then cluster every candidate not clustered yet."""
+def refresh(
+    db: Database,
+    embedder: Embedder,
+    *,
+    threshold: float = THRESHOLD,
+    merge: dict[str, float] | None = None,
+) -> RefreshReport:
+    """Add new thumbs-down turns, then cluster every candidate not clustered yet, then merge
+    the clusters this touched into an open cluster of their language whose centroid is at
+    least ``merge[lang]`` similar (one question at a time fragments a topic; centroids do
+    not)."""
+    merge = MERGE if merge is None else merge
     report = RefreshReport(feedback=_add_thumbs_down(db))
     while True:
         with db.session() as s:
@@ -135,7 +149,87 @@ def refresh(db: Database, embedder: Embedder, *, threshold: float = THRESHOLD) -
             return report
         langs = [(lang or "en") if (lang or "en") in DENSE_WEIGHT else "en" for _, _, lang in todo]
         vecs = vectors([q for _, q, _ in todo], langs, embedder)
-        _assign(db, todo, langs, vecs, threshold, report)
+        _assign(db, todo, langs, vecs, threshold, merge, report)
+
+
+class _Group:
+    """The open clusters of one language: running sums and their unit centroids as rows of
+    two matrices, updated one row at a time (a join costs one row, not the whole matrix)."""
+
+    def __init__(self, dims: int) -> None:
+        self.clusters: list[GapCluster] = []
+        self.sums = np.zeros((16, dims), dtype=np.float32)
+        self.unit = np.zeros((16, dims), dtype=np.float32)
+        self.alive: list[bool] = []
+        self.touched: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.clusters)
+
+    def add(self, cluster: GapCluster, total: np.ndarray) -> int:
+        i = len(self.clusters)
+        if i == len(self.sums):
+            grow = np.zeros_like(self.sums)
+            self.sums, self.unit = np.vstack([self.sums, grow]), np.vstack([self.unit, grow])
+        self.clusters.append(cluster)
+        self.alive.append(True)
+        self.sums[i] = total
+        self._norm(i)
+        return i
+
+    def _norm(self, i: int) -> None:
+        self.unit[i] = self.sums[i] / (np.linalg.norm(self.sums[i]) or 1.0)
+
+    def nearest(self, v: np.ndarray) -> tuple[int, float]:
+        if not self.clusters:
+            return -1, -1.0
+        sims = self.unit[: len(self)] @ v
+        best = int(np.argmax(sims))
+        return best, float(sims[best])
+
+    def join(self, i: int, v: np.ndarray) -> None:
+        self.sums[i] += v
+        self._norm(i)
+        self.clusters[i].size += 1
+        self.touched.add(i)
+
+    def merge(self, threshold: float) -> dict[int, int]:
+        """Merge each touched cluster into its most similar open cluster, largest pairs
+        first, re-checking the two current centroids before each merge (so merges do not
+        chain through a drifting centroid). Returns absorbed index → surviving index."""
+        n = len(self)
+        touched = sorted(i for i in self.touched if self.alive[i])
+        if n < 2 or not touched:
+            return {}
+        sims = self.unit[touched] @ self.unit[:n].T  # one matrix product
+        pairs: list[tuple[float, int, int]] = []
+        for row, t in enumerate(touched):
+            sims[row, t] = -1.0
+            pairs += [
+                (float(sims[row, o]), t, int(o)) for o in np.nonzero(sims[row] >= threshold)[0]
+            ]
+        into: dict[int, int] = {}
+
+        def root(i: int) -> int:
+            while i in into:
+                i = into[i]
+            return i
+
+        for _, x, y in sorted(pairs, reverse=True):
+            a, b = root(x), root(y)
+            if a == b or float(self.unit[a] @ self.unit[b]) < threshold:
+                continue
+            keep, gone = (
+                (a, b) if (self.clusters[a].size, -a) >= (self.clusters[b].size, -b) else (b, a)
+            )
+            self.sums[keep] += self.sums[gone]
+            self._norm(keep)
+            self.clusters[keep].size += self.clusters[gone].size
+            self.clusters[gone].size = 0
+            self.alive[gone] = False
+            self.unit[gone] = 0.0  # never the nearest again
+            into[gone] = keep
+        return {gone: root(gone) for gone in into}
 
 
 def _assign(
@@ -144,43 +238,56 @@ def _assign(
     langs: list[str],
     vecs: np.ndarray,
     threshold: float,
+    merge: dict[str, float],
     report: RefreshReport,
 ) -> None:
+    dims = vecs.shape[1]
     with db.session() as s:
-        clusters = s.scalars(select(GapCluster).where(GapCluster.status == "open")).all()
-        by_lang: dict[str, list[GapCluster]] = {}
+        clusters = s.scalars(
+            select(GapCluster).where(GapCluster.status == "open").order_by(GapCluster.id)
+        ).all()
+        groups: dict[str, _Group] = {}
         for c in clusters:
-            by_lang.setdefault(c.lang, []).append(c)
-        centroids = {
-            lang: [(_unblob(c.centroid) * c.size) for c in cs] for lang, cs in by_lang.items()
-        }
-        assigned: list[tuple[str, GapCluster]] = []
+            centroid = _unblob(c.centroid)
+            if centroid.shape[0] == dims:
+                groups.setdefault(c.lang, _Group(dims)).add(c, centroid * c.size)
+        assigned: list[tuple[str, str, int]] = []
         for (tid, question, _), lang, v in zip(todo, langs, vecs, strict=True):
-            cs, sums = by_lang.setdefault(lang, []), centroids.setdefault(lang, [])
-            best, best_sim = -1, -1.0
-            if sums:
-                matrix = np.asarray([x / (np.linalg.norm(x) or 1.0) for x in sums])
-                sims = matrix @ v
-                best = int(np.argmax(sims))
-                best_sim = float(sims[best])
-            if best >= 0 and best_sim >= threshold:
-                cluster = cs[best]
-                sums[best] = sums[best] + v
-                cluster.size += 1
+            g = groups.setdefault(lang, _Group(dims))
+            best, sim = g.nearest(v)
+            if best >= 0 and sim >= threshold:
+                g.join(best, v)
             else:
                 cluster = GapCluster(lang=lang, label=question[:160], centroid=b"", size=1)
                 s.add(cluster)
-                cs.append(cluster)
-                sums.append(v.copy())
+                best = g.add(cluster, v.copy())
+                g.touched.add(best)
                 report.new_clusters += 1
-            assigned.append((tid, cluster))
-        for lang, cs in by_lang.items():
-            for c, total in zip(cs, centroids[lang], strict=True):
-                c.centroid = _blob(total / (np.linalg.norm(total) or 1.0))
+            assigned.append((tid, lang, best))
+        merged = {lang: g.merge(merge.get(lang, 0.65)) for lang, g in groups.items()}
+        for lang, g in groups.items():
+            into = merged[lang]
+            for i in g.touched | set(into.values()):
+                if g.alive[i]:
+                    g.clusters[i].centroid = _blob(g.unit[i])
+            for gone in into:
+                if g.clusters[gone].id is None:  # new in this refresh: never stored
+                    s.expunge(g.clusters[gone])
         s.flush()
-        for tid, cluster in assigned:
+        for lang, into in merged.items():
+            g = groups[lang]
+            for gone, keep in into.items():
+                old, new = g.clusters[gone], g.clusters[keep]
+                report.merged += 1
+                if old.id is None:
+                    continue
+                old.status, old.note = "merged", f"merged into gap {new.id}"
+                s.execute(update(GapCandidate).where(GapCandidate.cluster_id == old.id)
+                          .values(cluster_id=new.id))  # fmt: skip
+        for tid, lang, i in assigned:
+            target = groups[lang].clusters[merged[lang].get(i, i)]
             s.execute(update(GapCandidate).where(GapCandidate.trace_id == tid)
-                      .values(cluster_id=cluster.id))  # fmt: skip
+                      .values(cluster_id=target.id))  # fmt: skip
         report.clustered += len(assigned)
 
 

@@ -351,7 +351,7 @@ class GapCluster(Base):
     label: Mapped[str] = mapped_column(Text, default="")
     centroid: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved | merged
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

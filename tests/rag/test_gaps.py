@@ -4,7 +4,7 @@ meaning (EN and ES), counted in SQL, turned into dataset cases and an article st
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 
@@ -13,7 +13,7 @@ from llmops.chat import ChatService
 from llmops.evals.datasets import list_items
 from llmops.rag import gaps
 from llmops.store.db import Database
-from llmops.store.models import GapCandidate
+from llmops.store.models import GapCandidate, GapCluster
 from llmops.tracing import SpanWriter
 
 PARKING = [
@@ -77,3 +77,36 @@ def test_a_thumbs_down_answer_is_a_gap_candidate(
     assert gap.thumbs_down == 1 and gap.examples == ["What is LLMOps?"]
     feedback.record(db, turn.trace_id, 0.0, tracer=chat_service.tracer)
     assert gaps.refresh(db, embeddings).feedback == 0  # the same trace is one candidate
+
+
+class _Directions:
+    """A stand-in sentence embedder with chosen directions, so the geometry is known:
+    A and B are too far apart to join (joint cosine 0.49 < 0.55), C lies between them."""
+
+    VECS: ClassVar[dict[str, list[float]]] = {
+        "alpha": [1.0, 0.0, 0.0],
+        "bravo": [0.7, 0.714, 0.0],
+        "charlie": [0.922, 0.387, 0.0],
+    }
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [next(v for k, v in self.VECS.items() if k in t.lower()) for t in texts]
+
+
+def test_a_topic_split_by_arrival_order_is_merged_into_one_gap(
+    chat_service: ChatService, db: Database, writer: SpanWriter
+) -> None:
+    embedder = _Directions()
+    for q in ("Alpha zyxw?", "Bravo qwvx?"):
+        chat_service.ask(q, session_id="live")
+    assert writer.flush()
+    assert gaps.refresh(db, embedder).new_clusters == 2  # one question each: apart
+    chat_service.ask("Charlie vwxq?", session_id="live")
+    assert writer.flush()
+    report = gaps.refresh(db, embedder)  # C joins A; A's centroid is now close to B's
+    assert report.merged == 1
+    (gap,) = gaps.gaps(db, since=datetime.now(UTC) - timedelta(hours=1))
+    assert gap.count == 3 and set(gap.examples) == {"Alpha zyxw?", "Bravo qwvx?", "Charlie vwxq?"}
+    with db.session() as s:
+        statuses = sorted(s.scalars(select(GapCluster.status)))
+    assert statuses == ["merged", "open"]  # the absorbed gap says where it went
