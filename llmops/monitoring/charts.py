@@ -56,6 +56,10 @@ def label_for(group: str, names: dict[str, str]) -> str:
     return f"{names[group]} ({group})" if group in names else group
 
 
+MIN_RATE_SAMPLES = 5  # a rate from fewer turns than this is not drawn (it means little)
+MAX_FILLED_BUCKETS = 2_000
+
+
 def _rows(series: Iterable[Stats], grain: str, names: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {"bucket": s.bucket.isoformat() if s.bucket else None, "when": when(s.bucket, grain),
@@ -64,36 +68,80 @@ def _rows(series: Iterable[Stats], grain: str, names: dict[str, str]) -> list[di
     ]  # fmt: skip
 
 
-def _x() -> alt.X:
-    return alt.X("bucket:T", title=None, scale=alt.Scale(type="utc"),
+def _gaps(
+    data: list[dict[str, Any]], grain: str, domain: tuple[datetime, datetime] | None
+) -> list[dict[str, Any]]:
+    """A null row for every bucket of the range a series has no value in, so a line breaks
+    there instead of being drawn across hours without data."""
+    if domain is None or not data:
+        return data
+    step = timedelta(seconds=GRAIN_SECONDS[grain])
+    start, end = domain
+    if (end - start) / step > MAX_FILLED_BUCKETS:
+        return data
+    buckets = []
+    at = start
+    while at < end:
+        buckets.append(at.isoformat())
+        at += step
+    have: dict[str, set[str]] = {}
+    for row in data:
+        have.setdefault(row["series"], set()).add(row["bucket"])
+    filled = list(data)
+    for name, seen in have.items():
+        filled += [{"bucket": b, "series": name, "value": None} for b in buckets if b not in seen]
+    return filled
+
+
+def _x(domain: tuple[datetime, datetime] | None = None) -> alt.X:
+    """Time on x; with ``domain`` the axis spans the chosen range, not just the data."""
+    scale = alt.Scale(type="utc")
+    if domain is not None:
+        scale = alt.Scale(type="utc", domain=[d.isoformat() for d in domain])
+    return alt.X("bucket:T", title=None, scale=scale,
                  axis=alt.Axis(format="%m-%d %H:%M", labelOverlap=True))  # fmt: skip
 
 
+def _legend() -> alt.Legend:
+    # below the chart, wrapped, and long enough for "release name (rel_…)" labels
+    return alt.Legend(orient="bottom", columns=2, labelLimit=320, symbolLimit=50)
+
+
 def time_chart(
-    series: list[Stats], metric: str, grain: str, names: dict[str, str], *, height: int = 220
+    series: list[Stats],
+    metric: str,
+    grain: str,
+    names: dict[str, str],
+    *,
+    height: int = 220,
+    domain: tuple[datetime, datetime] | None = None,
 ) -> alt.LayerChart:
-    """One metric over time, a line (or stacked bars for counts) per group."""
+    """One metric over time, a line (or stacked bars for counts) per group. A rate is drawn
+    only where a bucket has ``MIN_RATE_SAMPLES`` turns; lines break where there is no value;
+    with ``domain`` the x axis spans the chosen range."""
     m = METRICS[metric]
+    bars = m.unit in ("count", "tokens", "usd")
     data = []
     for row in _rows(series, grain, names):
         stats: Stats = row.pop("stats")
-        value = stats.value(metric)
-        if value is None:
+        value, samples = stats.value(metric), stats.samples(metric)
+        if value is None or (m.unit == "ratio" and samples < MIN_RATE_SAMPLES):
             continue
         data.append({**row, "value": value, "shown": format_value(metric, value),
-                     "samples": stats.samples(metric)})  # fmt: skip
+                     "samples": samples})  # fmt: skip
+    if not bars:
+        data = _gaps(data, grain, domain)
     axis = alt.Axis(format="%") if m.unit == "ratio" else alt.Axis(format="~s")
     pick = alt.selection_point(name=PICK, fields=["bucket"], on="click", nearest=True)
     base = alt.Chart(alt.Data(values=data)).encode(
-        x=_x(),
-        y=alt.Y("value:Q", title=m.label, axis=axis, stack=m.unit in ("count", "tokens", "usd")),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        x=_x(domain),
+        y=alt.Y("value:Q", title=m.label, axis=axis, stack=bars),
+        color=alt.Color("series:N", title=None, legend=_legend()),
         tooltip=[alt.Tooltip("when:N", title="bucket"), alt.Tooltip("series:N", title="group"),
                  alt.Tooltip("shown:N", title=m.label), alt.Tooltip("samples:Q", title="samples")],
     )  # fmt: skip
-    bars = m.unit in ("count", "tokens", "usd")
-    return _pickable(base, base.mark_bar() if bars else base.mark_line(), visible=not bars, pick=pick,
-                     height=height)  # fmt: skip
+    mark = base.mark_bar() if bars else base.mark_line(invalid="break-paths-filter-domains")
+    return _pickable(base, mark, visible=not bars, pick=pick, height=height)
 
 
 def _pickable(
@@ -106,7 +154,13 @@ def _pickable(
 
 
 def percentile_chart(
-    series: list[Stats], kind: str, grain: str, names: dict[str, str], *, height: int = 220
+    series: list[Stats],
+    kind: str,
+    grain: str,
+    names: dict[str, str],
+    *,
+    height: int = 220,
+    domain: tuple[datetime, datetime] | None = None,
 ) -> alt.LayerChart:
     """p50/p95/p99 lines (one group), or p95 per group when grouped."""
     grouped = len({s.group for s in series}) > 1 or any(s.group for s in series)
@@ -119,16 +173,23 @@ def percentile_chart(
                 label = f"{row['series']} {q}" if grouped else q
                 data.append({**row, "series": label, "value": values[q],
                              "shown": f"{values[q]:,.0f} ms"})  # fmt: skip
+    data = _gaps(data, grain, domain)
     title = "Latency (ms)" if kind == "latency" else "Time to first token (ms)"
     pick = alt.selection_point(name=PICK, fields=["bucket"], on="click", nearest=True)
     base = alt.Chart(alt.Data(values=data)).encode(
-        x=_x(),
+        x=_x(domain),
         y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        color=alt.Color("series:N", title=None, legend=_legend()),
         tooltip=[alt.Tooltip("when:N", title="bucket"), alt.Tooltip("series:N", title="series"),
                  alt.Tooltip("shown:N", title="value")],
     )  # fmt: skip
-    return _pickable(base, base.mark_line(), visible=True, pick=pick, height=height)
+    return _pickable(
+        base,
+        base.mark_line(invalid="break-paths-filter-domains"),
+        visible=True,
+        pick=pick,
+        height=height,
+    )
 
 
 def picked(selection: Any) -> datetime | None:

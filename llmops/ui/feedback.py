@@ -110,14 +110,18 @@ def summary(view: FeedbackView) -> None:
     with left.container(border=True):
         st.markdown("**Thumbs-up rate by release**")
         st.altair_chart(
-            charts.time_chart(series, "thumbs_up_rate", period.grain, names),
+            charts.time_chart(
+                series, "thumbs_up_rate", period.grain, names, domain=(period.since, period.until)
+            ),
             width="stretch",
             key="fb_rate_chart",
         )
     with right.container(border=True):
         st.markdown("**Ratings**")
         st.altair_chart(
-            charts.time_chart(series, "feedback", period.grain, names),
+            charts.time_chart(
+                series, "feedback", period.grain, names, domain=(period.since, period.until)
+            ),
             width="stretch",
             key="fb_count_chart",
         )

@@ -206,7 +206,9 @@ def _dashboard(f: OverviewFilter) -> None:
         st.info("No traces in this range. Chat with the assistant, or run `llmops demo seed`.")
         return
     names = release_names()
-    charts_grid(data.series, period.grain, names, f)
+    charts_grid(data.series, period.grain, names, f, (period.since, period.until))
+    st.caption(f"Lines break where a {period.grain} had no turns; a rate is drawn only for "
+               f"{period.grain}s with at least {charts.MIN_RATE_SAMPLES} turns.")  # fmt: skip
     st.markdown("**Hot spots** — the buckets with the most errors or the slowest p95")
     spots = charts.hot_spots(data.overall, period.grain)
     if spots:
@@ -255,15 +257,21 @@ def kpi_tiles(current: Stats, previous: Stats) -> None:
             )
 
 
-def charts_grid(series: list[Stats], grain: str, names: dict[str, str], f: OverviewFilter) -> None:
+def charts_grid(
+    series: list[Stats],
+    grain: str,
+    names: dict[str, str],
+    f: OverviewFilter,
+    domain: tuple[datetime, datetime],
+) -> None:
     cols = st.columns(2)
     for i, (key, title) in enumerate(CHARTS):
         box = cols[i % 2].container(border=True)
         box.markdown(f"**{title}**")
         if key in ("latency", "ttft"):
-            chart = charts.percentile_chart(series, key, grain, names)
+            chart = charts.percentile_chart(series, key, grain, names, domain=domain)
         else:
-            chart = charts.time_chart(series, key, grain, names)
+            chart = charts.time_chart(series, key, grain, names, domain=domain)
         event = box.altair_chart(chart, on_select="rerun", key=f"ov_chart_{key}", width="stretch")
         bucket = charts.picked(event)
         if bucket is not None:

@@ -63,3 +63,32 @@ def test_charts_build_for_every_metric() -> None:
     spec = charts.percentile_chart(series, "latency", "hour", {}).to_json()
     assert '"series": "a p95"' in spec and '"series": "b p95"' in spec
     assert '"series": "a p50"' not in spec  # grouped: one p95 line per group
+
+
+def _spec(chart: object) -> dict:
+    import json
+
+    return json.loads(chart.to_json())  # type: ignore[attr-defined]
+
+
+def test_lines_break_over_empty_hours_and_the_axis_spans_the_range() -> None:
+    # traffic at 12:00, 13:00 and 16:00 of a 12:00-18:00 range: 14, 15 and 17 had none
+    series = [_stats(20, errors=2, bucket=B + timedelta(hours=h)) for h in (0, 1, 4)]
+    domain = (B, B + timedelta(hours=6))
+    spec = _spec(charts.time_chart(series, "error_rate", "hour", {}, domain=domain))
+    line = spec["layer"][0]
+    assert line["mark"] == {"type": "line", "invalid": "break-paths-filter-domains"}
+    rows = spec["data"]["values"]
+    empty = sorted(r["bucket"] for r in rows if r["value"] is None)
+    assert empty == [(B + timedelta(hours=h)).isoformat() for h in (2, 3, 5)]
+    x = line["encoding"]["x"]["scale"]
+    assert x["domain"] == [B.isoformat(), (B + timedelta(hours=6)).isoformat()]
+
+
+def test_a_rate_from_too_few_turns_is_not_drawn() -> None:
+    series = [_stats(20, errors=2, bucket=B), _stats(2, errors=2, bucket=B + timedelta(hours=1))]
+    spec = _spec(charts.time_chart(series, "error_rate", "hour", {}))
+    rows = spec["data"]["values"]
+    assert [(r["bucket"], r["value"]) for r in rows] == [(B.isoformat(), 0.1)]  # not 100 %
+    counts = _spec(charts.time_chart(series, "traces", "hour", {}))  # counts are always drawn
+    assert len(counts["data"]["values"]) == 2
