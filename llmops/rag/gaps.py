@@ -15,6 +15,7 @@ markdown stub listing them, to write and ingest.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -156,12 +157,14 @@ class _Group:
     """The open clusters of one language: running sums and their unit centroids as rows of
     two matrices, updated one row at a time (a join costs one row, not the whole matrix)."""
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self, dims: int, capacity: int = 16) -> None:
         self.clusters: list[GapCluster] = []
-        self.sums = np.zeros((16, dims), dtype=np.float32)
-        self.unit = np.zeros((16, dims), dtype=np.float32)
+        self.sums = np.zeros((max(capacity, 16), dims), dtype=np.float32)
+        self.unit = np.zeros_like(self.sums)
         self.alive: list[bool] = []
         self.touched: set[int] = set()
+        self._base: np.ndarray | None = None  # similarities of the batch to the loaded rows
+        self._loaded = 0
 
     def __len__(self) -> int:
         return len(self.clusters)
@@ -180,10 +183,26 @@ class _Group:
     def _norm(self, i: int) -> None:
         self.unit[i] = self.sums[i] / (np.linalg.norm(self.sums[i]) or 1.0)
 
-    def nearest(self, v: np.ndarray) -> tuple[int, float]:
-        if not self.clusters:
+    def prepare(self, batch: np.ndarray) -> None:
+        """One matrix product of the batch against the clusters loaded from the store;
+        ``nearest`` then recomputes only the rows this batch changed or added."""
+        self._loaded = len(self)
+        self._base = batch @ self.unit[: self._loaded].T if self._loaded else None
+
+    def nearest(self, v: np.ndarray, row: int | None = None) -> tuple[int, float]:
+        n = len(self)
+        if not n:
             return -1, -1.0
-        sims = self.unit[: len(self)] @ v
+        if self._base is None or row is None:
+            sims = self.unit[:n] @ v
+        else:
+            sims = np.empty(n, dtype=np.float32)
+            sims[: self._loaded] = self._base[row]
+            fresh = [i for i in self.touched if i < self._loaded]
+            if fresh:
+                sims[fresh] = self.unit[fresh] @ v
+            if n > self._loaded:
+                sims[self._loaded :] = self.unit[self._loaded : n] @ v
         best = int(np.argmax(sims))
         return best, float(sims[best])
 
@@ -246,15 +265,24 @@ def _assign(
         clusters = s.scalars(
             select(GapCluster).where(GapCluster.status == "open").order_by(GapCluster.id)
         ).all()
-        groups: dict[str, _Group] = {}
+        per_lang = {lang: [i for i, x in enumerate(langs) if x == lang] for lang in set(langs)}
+        loaded = Counter(c.lang for c in clusters)
+        groups = {
+            lang: _Group(dims, loaded[lang] + len(per_lang.get(lang, ())))
+            for lang in set(loaded) | set(per_lang)
+        }
         for c in clusters:
             centroid = _unblob(c.centroid)
             if centroid.shape[0] == dims:
-                groups.setdefault(c.lang, _Group(dims)).add(c, centroid * c.size)
+                groups[c.lang].add(c, centroid * c.size)
+        row_in_lang: dict[int, int] = {}
+        for lang, rows in per_lang.items():
+            groups[lang].prepare(vecs[rows])
+            row_in_lang.update((r, k) for k, r in enumerate(rows))
         assigned: list[tuple[str, str, int]] = []
-        for (tid, question, _), lang, v in zip(todo, langs, vecs, strict=True):
-            g = groups.setdefault(lang, _Group(dims))
-            best, sim = g.nearest(v)
+        for n, ((tid, question, _), lang, v) in enumerate(zip(todo, langs, vecs, strict=True)):
+            g = groups[lang]
+            best, sim = g.nearest(v, row_in_lang[n])
             if best >= 0 and sim >= threshold:
                 g.join(best, v)
             else:
@@ -283,11 +311,15 @@ def _assign(
                     continue
                 old.status, old.note = "merged", f"merged into gap {new.id}"
                 s.execute(update(GapCandidate).where(GapCandidate.cluster_id == old.id)
-                          .values(cluster_id=new.id))  # fmt: skip
+                          .values(cluster_id=new.id)
+                          .execution_options(synchronize_session=False))  # fmt: skip
+        by_target: dict[int, list[str]] = {}
         for tid, lang, i in assigned:
             target = groups[lang].clusters[merged[lang].get(i, i)]
-            s.execute(update(GapCandidate).where(GapCandidate.trace_id == tid)
-                      .values(cluster_id=target.id))  # fmt: skip
+            by_target.setdefault(int(target.id), []).append(tid)
+        for cid, tids in by_target.items():  # one statement per cluster, no ORM bookkeeping
+            s.execute(update(GapCandidate).where(GapCandidate.trace_id.in_(tids))
+                      .values(cluster_id=cid).execution_options(synchronize_session=False))  # fmt: skip
         report.clustered += len(assigned)
 
 
