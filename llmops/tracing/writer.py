@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Integer, String, insert
@@ -208,6 +208,14 @@ class _StoreDown(Exception):
         self.rest = rest
 
 
+class StoredBatchSink(Protocol):
+    """Where stored batches go next (the OTLP exporter)."""
+
+    def enqueue(self, rows: Rows) -> None: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
 @dataclass
 class WriterStats:
     """What a writer did since it started (this process only)."""
@@ -294,8 +302,10 @@ class SpanWriter:
         hold_max: int = 100_000,
         start: bool = True,
         maintain_rollups: bool = True,
+        exporter: StoredBatchSink | None = None,
     ) -> None:
         self.db = db
+        self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
         self.maintain_rollups = maintain_rollups  # False only to measure what they cost
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
@@ -421,6 +431,8 @@ class SpanWriter:
                 self._held.clear()
                 self._held_n = 0
             _WRITERS.discard(self)
+            if self.exporter is not None:
+                self.exporter.close(timeout)
 
     # -- background thread ------------------------------------------------------------------
     def _loop(self) -> None:
@@ -612,6 +624,8 @@ class SpanWriter:
 
     def _write(self, rows: Rows) -> None:
         self.write_rows(rows)
+        if self.exporter is not None:  # stored, redacted rows only; O(1), never raises
+            self.exporter.enqueue(rows)
 
     def write_rows(self, rows: Rows) -> None:
         """Insert rendered rows in one transaction, together with what they add to the
