@@ -9,6 +9,7 @@ collector that hangs, answers 503 or is not there.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -126,6 +127,10 @@ def test_a_chat_turn_reaches_the_collector_as_stored_redacted_and_linked(
     assert receiver.headers[0]["path"] == "/v1/traces"
     assert receiver.headers[0]["authorization"] == "Bearer s3cret"
     assert receiver.headers[0]["x-tenant"] == "t1"
+    # guardrails-ai's own telemetry stayed off, without switching off the OpenTelemetry SDK
+    from guardrails.classes.rc import RC
+
+    assert RC.load().enable_metrics is False and "OTEL_SDK_DISABLED" not in os.environ
     # nothing personal left the process
     sent = b"".join(receiver.bodies)
     assert sent
