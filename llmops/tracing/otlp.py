@@ -310,6 +310,8 @@ class OTLPExport:
         self._lock = threading.Lock()
         self._queued = 0
         self._busy = False
+        self._closed = False
+        self._counts = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._unreported = 0
@@ -368,11 +370,17 @@ class OTLPExport:
         return False
 
     def close(self, timeout: float = 10.0) -> None:
+        """Send what is queued (within ``timeout``), then stop; what is left is dropped and
+        counted. A collector that is down does not hold the process: its retries are cut
+        short once ``timeout`` has passed."""
+        flushed = False
         try:
-            self.flush(timeout)
+            flushed = self.flush(timeout)
         finally:
             self._stop.set()
             self._wake.set()
+            if not flushed:
+                self._shutdown()  # aborts the SDK's retry backoff
             if self._thread.is_alive() and threading.current_thread() is not self._thread:
                 self._thread.join(min(timeout, 2.0))
             with self._lock:
@@ -382,10 +390,16 @@ class OTLPExport:
             if left:
                 self._drop(left, "the process stopped before they were sent")
             self._report()
-            try:
-                self._exporter.shutdown()
-            except Exception:
-                log.debug("otlp export: shutdown failed", exc_info=True)
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._exporter.shutdown()
+        except Exception:
+            log.debug("otlp export: shutdown failed", exc_info=True)
 
     # -- exporter thread ----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -437,8 +451,9 @@ class OTLPExport:
         return False
 
     def _drop(self, n: int, reason: str) -> None:
-        self.dropped += n
-        self._unreported += n
+        with self._counts:  # the writer's thread (queue full) and ours (export failed)
+            self.dropped += n
+            self._unreported += n
         now = time.monotonic()
         if now - self._dropped_logged > 10:
             self._dropped_logged = now
@@ -449,7 +464,8 @@ class OTLPExport:
         store does not answer."""
         if not self._unreported or self.db is None:
             return
-        n, self._unreported = self._unreported, 0
+        with self._counts:
+            n, self._unreported = self._unreported, 0
         try:
             with self.db.engine.begin() as conn:
                 conn.execute(
@@ -461,7 +477,8 @@ class OTLPExport:
                     )
                 )
         except Exception:  # noqa: BLE001 - the next round reports them
-            self._unreported += n
+            with self._counts:
+                self._unreported += n
 
 
 def from_settings(settings: Settings, db: Database | None = None) -> OTLPExport | None:

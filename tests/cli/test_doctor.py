@@ -55,6 +55,21 @@ def test_doctor_is_not_ready_on_an_unmigrated_store_and_does_not_migrate_it(
     assert json.loads(res.stdout)["ready"] is False  # still: the doctor changed nothing
 
 
+def test_doctor_is_not_ready_when_the_store_does_not_answer(
+    llmops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmops.config import reset_settings
+
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", "postgresql+psycopg://app:dbPASS99@127.0.0.1:1/x")
+    reset_settings()
+    res = CliRunner().invoke(app, ["db", "doctor", "--json", "--readiness"])
+    assert res.exit_code == 1, res.output
+    report = json.loads(res.stdout)
+    store = next(c for c in report["checks"] if c["name"] == "store")
+    assert report["ready"] is False and store["ok"] is False
+    assert "dbPASS99" not in res.stdout
+
+
 def test_doctor_is_not_ready_when_the_chroma_server_does_not_answer(
     llmops_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
