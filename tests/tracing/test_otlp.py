@@ -229,3 +229,39 @@ def test_runtime_exports_only_when_an_endpoint_is_set(
         assert rt.writer.exporter.endpoint == receiver.url + "/v1/traces"
     finally:
         rt.close()
+
+
+def test_traces_spooled_while_the_store_was_down_are_exported_once_stored(
+    sqlite_db: Database, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The collector gets what the store gets, when the store gets it: a spool replay."""
+    import sqlite3
+
+    from llmops.tracing.ids import new_span_id, new_trace_id
+    from llmops.tracing.records import SpanRecord, TraceRecord
+
+    writer = SpanWriter(sqlite_db, tmp_path / "spool", flush_interval_s=0.01,
+                        retry_interval_s=0.05, exporter=_exporter(receiver.url, sqlite_db))  # fmt: skip
+    path = sqlite_db.url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    tid, root, now = new_trace_id(), new_span_id(), time.time_ns()
+    try:
+        writer.submit(SpanRecord(tid, root, None, "chat", "chain", now, now + 9_000))
+        writer.submit(SpanRecord(tid, new_span_id(), root, "retriever", "retriever", now, now + 5))
+        writer.submit(TraceRecord(id=tid, name="chat", start_ns=now, end_ns=now + 9_000,
+                                  session_id="playground:abc"))  # fmt: skip
+        assert writer.flush(timeout=15)
+        assert writer.spool_files() and not receiver.spans  # spooled, so not exported yet
+    finally:
+        blocker.rollback()
+        blocker.close()
+    try:
+        assert writer.flush(timeout=15) and not writer.spool_files()
+        assert writer.exporter is not None and writer.exporter.flush()
+        got = {s.span_id: s for s in receiver.spans}
+        assert set(got) == set(_stored_spans(sqlite_db, tid)) and len(got) == 2
+        root_span = got[root]
+        assert root_span.attributes["llmops.traffic.kind"] == "playground"
+    finally:
+        writer.close(timeout=5)
