@@ -153,7 +153,8 @@ def check(
                 "writer",
                 stats.healthy,
                 f"{stats.queued} queued, {stats.written} written, {stats.spooled} spooled, "
-                f"{stats.dropped + stats.refused} lost, {stats.spool_files} spool file(s)"
+                f"{stats.dropped + stats.refused} lost, {stats.spool_files} spool file(s), "
+                f"last batch stored {stats.last_write_at or 'never (by this process)'}"
                 if stats.healthy
                 else f"the store is not taking traces; {stats.spool_files} spool file(s)",
             )

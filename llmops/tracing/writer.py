@@ -36,7 +36,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -229,6 +229,7 @@ class WriterStats:
     held: int
     healthy: bool
     spool_files: int
+    last_write_at: str | None = None  # UTC, when this process last stored a batch
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -306,6 +307,7 @@ class SpanWriter:
     ) -> None:
         self.db = db
         self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
+        self.last_write_ns: int | None = None
         self.maintain_rollups = maintain_rollups  # False only to measure what they cost
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
@@ -372,6 +374,11 @@ class SpanWriter:
             held=self._held_n,
             healthy=self._healthy,
             spool_files=len(self.spool_files()),
+            last_write_at=None
+            if self.last_write_ns is None
+            else datetime.fromtimestamp(self.last_write_ns / 1e9, UTC).isoformat(
+                timespec="seconds"
+            ),
         )
 
     def spool_files(self) -> list[Path]:
@@ -624,6 +631,7 @@ class SpanWriter:
 
     def _write(self, rows: Rows) -> None:
         self.write_rows(rows)
+        self.last_write_ns = time.time_ns()
         if self.exporter is not None:  # stored, redacted rows only; O(1), never raises
             self.exporter.enqueue(rows)
 

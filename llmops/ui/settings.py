@@ -48,6 +48,11 @@ def readiness_panel() -> None:
     w = state.writer or {}
     cols[2].metric("Writer queue", f"{w.get('queued', 0):,}", help="Records waiting to be stored.")
     cols[3].metric("Spool files", f"{w.get('spool_files', 0):,}")
+    st.caption(
+        f"Trace writer (this process): {w.get('written', 0):,} records stored, last batch "
+        f"{w.get('last_write_at') or 'none yet'}; {w.get('dropped', 0) + w.get('refused', 0):,} "
+        "lost."
+    )
 
 
 def otlp_panel() -> None:

@@ -90,6 +90,7 @@ def test_a_chat_turn_reaches_the_collector_as_stored_redacted_and_linked(
     other = chat.ask("What is a canary release?", session_id="eval:run1:case2")
     assert turn.answer and other.answer
     assert writer.flush() and writer.exporter is not None and writer.exporter.flush()
+    assert writer.stats().last_write_at is not None  # the doctor's "last batch stored"
 
     stored = _stored_spans(db, turn.trace_id)
     got = {s.span_id: s for s in receiver.spans if s.trace_id == turn.trace_id}
