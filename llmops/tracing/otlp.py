@@ -425,7 +425,10 @@ class OTLPExport:
                         taken.append(rows)
                         count += n
                     self._queued -= count
-                if not self._send([s for r in taken for s in self.builder.build(r)], count):
+                spans = [s for r in taken for s in self.builder.build(r)]
+                if len(spans) < count:
+                    self._drop(count - len(spans), "spans that could not be converted")
+                if not self._send(spans, len(spans)):
                     # the collector is down: give it a moment before the next batch
                     self._stop.wait(self.retry_interval_s)
             self._report()

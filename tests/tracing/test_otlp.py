@@ -266,3 +266,25 @@ def test_traces_spooled_while_the_store_was_down_are_exported_once_stored(
         assert root_span.attributes["llmops.traffic.kind"] == "playground"
     finally:
         writer.close(timeout=5)
+
+
+def test_a_row_that_cannot_be_converted_is_counted_and_the_rest_exported(
+    sqlite_db: Database, receiver: Receiver
+) -> None:
+    def row(**values: Any) -> tuple[Any, ...]:
+        base = {"trace_id": "0" * 31 + "1", "id": "00000000000000a1", "parent_id": None,
+                "name": "chat", "kind": "chain", "started_at": "2026-12-06 10:00:00.000001",
+                "ended_at": "2026-12-06 10:00:00.500000", "duration_ms": 500.0,
+                "status": "ok", "error": None, "input": "hi", "output": "hello",
+                "attributes": '{"gen_ai.operation.name": "chat", "n": [1, 2]}'}  # fmt: skip
+        return tuple({**base, **values}.get(c) for c in COLUMNS["span"])
+
+    exporter = _exporter(receiver.url, sqlite_db)
+    exporter.enqueue({"span": [row(), row(trace_id="not hex")], "trace": [], "event": []})
+    assert exporter.flush()
+    exporter.close()
+    assert exporter.stats().exported == 1 and exporter.stats().dropped == 1
+    (span,) = receiver.spans
+    assert span.start_ns == 1_796_551_200_000_001_000
+    assert span.end_ns - span.start_ns == 499_999_000
+    assert span.attributes["n"] == [1, 2] and span.attributes["input.value"] == "hi"
