@@ -320,44 +320,78 @@ def db_doctor(
     retry: Annotated[
         bool, typer.Option("--retry", help="Try the quarantined records again first.")
     ] = False,
+    readiness: Annotated[
+        bool,
+        typer.Option(
+            "--readiness", help="Exit 1 only when not ready to serve (for health checks)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the store: schema revision, quarantined trace records (with their errors),
-    records tracing dropped, and what waits in the spool. Exits 1 when something needs
-    attention."""
+    """Check readiness (store reachable, schema current, Chroma reachable, trace writer
+    healthy) and what needs attention: quarantined trace records (with their errors), records
+    tracing dropped, the spool, the OTLP exporter and spans it could not deliver. Exits 1 when
+    not ready or something needs attention (with --readiness: only when not ready). Never
+    migrates: `llmops db upgrade` does."""
+    from llmops import readiness as ready_mod
     from llmops.tracing import health
 
-    with _runtime() as rt:
-        rt.writer.flush()
-        retried = health.retry_quarantine(rt.db, rt.settings.spool_dir) if retry else None
-        report = health.doctor(rt.db, rt.settings.spool_dir)
+    with _runtime(migrate=False) as rt:
+        state = ready_mod.check(rt.settings, rt.db, writer=rt.writer)
+        report = retried = None
+        if state.checks[0].ok and state.checks[1].ok:
+            rt.writer.flush()
+            retried = health.retry_quarantine(rt.db, rt.settings.spool_dir) if retry else None
+            report = health.doctor(rt.db, rt.settings.spool_dir)
+    problems = [f"not ready: {c.name}: {c.detail}" for c in state.failing]
+    problems += report.problems if report else []
+    if state.otlp.get("dropped_24h"):
+        problems.append(
+            f"{state.otlp['dropped_24h']} span(s) not delivered to the OTLP collector in 24 h "
+            "(stored all the same): see docs/tracing-export.md"
+        )
     if as_json:
-        _print_json({**report.as_dict(), "retried": retried.__dict__ if retried else None})
+        _print_json(
+            {
+                **(report.as_dict() if report else {}),
+                **state.as_dict(),
+                "problems": problems,
+                "retried": retried.__dict__ if retried else None,
+            }
+        )
     else:
-        typer.echo(f"store {report.store} at revision {report.revision} (head {report.head})")
-        if retried is not None:
-            typer.echo(
-                f"retried quarantine: {retried.stored} stored, "
-                f"{retried.still_rejected} still rejected"
-            )
-        day, total = report.losses_24h, report.losses_total
-        typer.echo(
-            f"quarantined {total['quarantined']} ({day['quarantined']} in 24 h), "
-            f"dropped {total['dropped']} ({day['dropped']}), "
-            f"refused {total['refused']} ({day['refused']})"
-        )
-        for q in report.recent_quarantine:
-            typer.echo(f"  #{q['id']} {q['at']} {q['kind']} trace {q['trace_id']}: {q['error']}")
-        typer.echo(
-            f"spool {report.spool_dir}: {report.spool_files} file(s), {report.spool_bytes:,} bytes"
-            + (f", oldest {report.spool_oldest}" if report.spool_oldest else "")
-        )
-        for problem in report.problems:
+        for c in state.checks:
+            typer.echo(f"{'ok ' if c.ok else 'NO ' if c.required else '!  '} {c.name}: {c.detail}")
+        typer.echo(f"knowledge base version {state.kb_version}; last trace {state.last_trace_at}")
+        if report is not None:
+            _print_doctor(report, retried)
+        for problem in problems:
             typer.echo(f"! {problem}")
-        if not report.problems:
+        typer.echo("ready" if state.ready else "NOT READY")
+        if not problems:
             typer.echo("ok")
-    if report.problems:
+    if not state.ready or (problems and not readiness):
         raise typer.Exit(1)
+
+
+def _print_doctor(report: Any, retried: Any) -> None:
+    typer.echo(f"store {report.store} at revision {report.revision} (head {report.head})")
+    if retried is not None:
+        typer.echo(
+            f"retried quarantine: {retried.stored} stored, {retried.still_rejected} still rejected"
+        )
+    day, total = report.losses_24h, report.losses_total
+    typer.echo(
+        f"quarantined {total['quarantined']} ({day['quarantined']} in 24 h), "
+        f"dropped {total['dropped']} ({day['dropped']}), "
+        f"refused {total['refused']} ({day['refused']})"
+    )
+    for q in report.recent_quarantine:
+        typer.echo(f"  #{q['id']} {q['at']} {q['kind']} trace {q['trace_id']}: {q['error']}")
+    typer.echo(
+        f"spool {report.spool_dir}: {report.spool_files} file(s), {report.spool_bytes:,} bytes"
+        + (f", oldest {report.spool_oldest}" if report.spool_oldest else "")
+    )
 
 
 @admin_app.command("set-password")

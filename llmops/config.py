@@ -131,6 +131,28 @@ class Settings(BaseSettings):
         "$LLMOPS_HOME/spool); put it on another disk than the database.",
     )
 
+    # OpenTelemetry export (docs/tracing-export.md)
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector that every stored trace is also sent to (redacted as "
+        "stored), e.g. http://127.0.0.1:4318 (/v1/traces is appended unless the URL ends "
+        "with it). Unset: no export. Auth headers come from OTEL_EXPORTER_OTLP_HEADERS "
+        "(or OTEL_EXPORTER_OTLP_TRACES_HEADERS), e.g. 'Authorization=Basic ...'.",
+    )
+    otlp_timeout_s: float = Field(
+        10.0, gt=0, description="Time one OTLP export may take, retries included."
+    )
+    otlp_queue_max: int = Field(
+        20_000,
+        ge=1,
+        description="Spans waiting for the collector; beyond it they are dropped from the "
+        "export (counted, in `llmops db doctor`) but still stored.",
+    )
+    otlp_batch_max: int = Field(512, ge=1, description="Spans per OTLP export request.")
+    otlp_service_name: str = Field(
+        "llmops", description="service.name of exported spans (OTEL_SERVICE_NAME wins)."
+    )
+
     trusted_proxies: str = Field(
         "",
         description="Comma-separated addresses or networks of reverse proxies whose "

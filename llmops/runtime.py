@@ -15,6 +15,7 @@ from llmops.redaction import redact
 from llmops.releases import ReleaseInfo, ensure_default_release
 from llmops.store.db import Database
 from llmops.store.migrate import upgrade
+from llmops.tracing import otlp
 from llmops.tracing.tracer import Tracer
 from llmops.tracing.writer import SpanWriter
 
@@ -50,6 +51,7 @@ class Runtime:
             user_ids=user_id_mapper(self.settings),
             queue_max=self.settings.trace_queue_max,
             hold_max=self.settings.trace_hold_max,
+            exporter=otlp.from_settings(self.settings, self.db),
         )
         self.tracer = Tracer(self.writer)
         self._lock = threading.RLock()

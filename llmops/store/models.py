@@ -540,7 +540,7 @@ class TracingIncident(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    kind: Mapped[str] = mapped_column(String(20))  # refused | dropped
+    kind: Mapped[str] = mapped_column(String(20))  # refused | dropped | otlp_dropped
     records: Mapped[int] = mapped_column(Integer)
     process: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text, default="")

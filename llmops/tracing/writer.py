@@ -36,9 +36,9 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Integer, String, insert
@@ -208,6 +208,14 @@ class _StoreDown(Exception):
         self.rest = rest
 
 
+class StoredBatchSink(Protocol):
+    """Where stored batches go next (the OTLP exporter)."""
+
+    def enqueue(self, rows: Rows) -> None: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
 @dataclass
 class WriterStats:
     """What a writer did since it started (this process only)."""
@@ -221,6 +229,7 @@ class WriterStats:
     held: int
     healthy: bool
     spool_files: int
+    last_write_at: str | None = None  # UTC, when this process last stored a batch
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -294,8 +303,11 @@ class SpanWriter:
         hold_max: int = 100_000,
         start: bool = True,
         maintain_rollups: bool = True,
+        exporter: StoredBatchSink | None = None,
     ) -> None:
         self.db = db
+        self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
+        self.last_write_ns: int | None = None
         self.maintain_rollups = maintain_rollups  # False only to measure what they cost
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
@@ -362,6 +374,11 @@ class SpanWriter:
             held=self._held_n,
             healthy=self._healthy,
             spool_files=len(self.spool_files()),
+            last_write_at=None
+            if self.last_write_ns is None
+            else datetime.fromtimestamp(self.last_write_ns / 1e9, UTC).isoformat(
+                timespec="seconds"
+            ),
         )
 
     def spool_files(self) -> list[Path]:
@@ -421,6 +438,8 @@ class SpanWriter:
                 self._held.clear()
                 self._held_n = 0
             _WRITERS.discard(self)
+            if self.exporter is not None:
+                self.exporter.close(timeout)
 
     # -- background thread ------------------------------------------------------------------
     def _loop(self) -> None:
@@ -612,6 +631,9 @@ class SpanWriter:
 
     def _write(self, rows: Rows) -> None:
         self.write_rows(rows)
+        self.last_write_ns = time.time_ns()
+        if self.exporter is not None:  # stored, redacted rows only; O(1), never raises
+            self.exporter.enqueue(rows)
 
     def write_rows(self, rows: Rows) -> None:
         """Insert rendered rows in one transaction, together with what they add to the
