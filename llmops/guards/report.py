@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from llmops.store.db import Database
-from llmops.store.models import GuardEvalRun, GuardEvent, Trace
+from llmops.store.models import GuardEvalRun, GuardEvent, Trace, live_filter
 
 
 def time_bucket(column: Any, unit: str, dialect: str) -> Any:
@@ -27,9 +27,14 @@ class EventFilter:
     direction: str | None = None
     action: str | None = None
     release_id: str | None = None
+    live_only: bool = True  # evaluation, playground and red-team turns are not monitoring
 
 
 def _where(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+    if f.live_only:
+        stmt = stmt.join(Trace, Trace.id == GuardEvent.trace_id).where(
+            live_filter(Trace.session_id)
+        )
     if f.since is not None:
         stmt = stmt.where(GuardEvent.created_at >= f.since)
     if f.validator:
@@ -60,6 +65,8 @@ def violation_series(db: Database, f: EventFilter, unit: str = "hour") -> list[d
         traces_stmt = traces_stmt.where(Trace.started_at >= f.since)
     if f.release_id:
         traces_stmt = traces_stmt.where(Trace.release_id == f.release_id)
+    if f.live_only:
+        traces_stmt = traces_stmt.where(live_filter(Trace.session_id))
     with db.session() as s:
         totals = {r.bucket: r.traces for r in s.execute(traces_stmt)}
         rows = s.execute(stmt).all()
@@ -89,37 +96,31 @@ def breakdown(db: Database, f: EventFilter) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in s.execute(stmt)]
 
 
-def per_release(db: Database, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Traces, violating traces and blocked turns per release, for comparison."""
+def per_release(db: Database, f: EventFilter) -> list[dict[str, Any]]:
+    """Traces, violating traces and blocked turns per release, for comparison (the
+    filter's time range and traffic; its validator, direction and action narrow the
+    events counted)."""
     traces: Any = select(Trace.release_id, func.count().label("traces")).group_by(Trace.release_id)
+    if f.since is not None:
+        traces = traces.where(Trace.started_at >= f.since)
+    if f.live_only:
+        traces = traces.where(live_filter(Trace.session_id))
     events: Any = select(
         GuardEvent.release_id,
         func.count(func.distinct(GuardEvent.trace_id)).label("violating"),
         func.count().filter(GuardEvent.action == "blocked").label("blocked"),
     ).group_by(GuardEvent.release_id)
-    if since is not None:
-        traces = traces.where(Trace.started_at >= since)
-        events = events.where(GuardEvent.created_at >= since)
+    events = _where(events, EventFilter(**{**asdict(f), "release_id": None}))
     with db.session() as s:
         counts = {r.release_id: r.traces for r in s.execute(traces)}
-        out = []
-        for r in s.execute(events):
-            total = counts.get(r.release_id, 0)
-            out.append(
-                {
-                    "release_id": r.release_id,
-                    "traces": total,
-                    "violating_traces": r.violating,
-                    "blocked": r.blocked,
-                    "violation_rate": r.violating / total if total else None,
-                }
-            )
-        for rid, total in counts.items():
-            if not any(o["release_id"] == rid for o in out):
-                out.append(
-                    {"release_id": rid, "traces": total, "violating_traces": 0,
-                     "blocked": 0, "violation_rate": 0.0}
-                )  # fmt: skip
+        found = {r.release_id: r for r in s.execute(events)}
+    out = []
+    for rid in counts.keys() | found.keys():
+        total, r = counts.get(rid, 0), found.get(rid)
+        violating = r.violating if r else 0
+        out.append({"release_id": rid, "traces": total, "violating_traces": violating,
+                    "blocked": r.blocked if r else 0,
+                    "violation_rate": violating / total if total else None})  # fmt: skip
     return sorted(out, key=lambda o: -(o["traces"] or 0))
 
 

@@ -33,3 +33,19 @@ def trace_page(
 @st.cache_data(ttl=30, show_spinner=False)
 def release_ids() -> list[str]:
     return queries.release_ids(runtime().db)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def release_names() -> dict[str, str]:
+    """Release id → name, for every table and picker that shows a release."""
+    from llmops.monitoring import metrics
+
+    return metrics.release_names(runtime().db)
+
+
+def release_label(rid: str) -> str:
+    """``name (id)`` for a release id; ``any`` reads "any release"."""
+    if rid == "any":
+        return "any release"
+    name = release_names().get(rid)
+    return f"{name} ({rid})" if name else rid

@@ -7,27 +7,32 @@ import streamlit as st
 from llmops import console
 from llmops.guards import report
 from llmops.guards.validators import VALIDATORS
-from llmops.ui.deps import release_ids, runtime
+from llmops.ui.deps import release_ids, release_label, release_names, runtime
 from llmops.ui.widgets import page_count, pager, show_error
 
 PAGE_SIZE = 25
 
 
 def filter_bar() -> tuple[report.EventFilter, str]:
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2, 3, 2])
     when = c1.selectbox("Time range", list(console.TIME_RANGES), index=2, key="gr_range")
     direction = c2.selectbox("Direction", ["any", "input", "output"], key="gr_direction")
     validator = c3.selectbox("Validator", ["any", *VALIDATORS], key="gr_validator")
     action = c4.selectbox(
         "Action", ["any", "blocked", "fixed", "flagged", "error"], key="gr_action"
     )
-    release = c5.selectbox("Release", ["any", *release_ids()], key="gr_release")
+    release = c5.selectbox("Release", ["any", *release_ids()], key="gr_release",
+                           format_func=release_label)  # fmt: skip
+    traffic = c6.selectbox("Traffic", ["live", "all"], key="gr_traffic",
+                           help="live: chat users only; all: with evaluation, playground "
+                                "and red-team turns")  # fmt: skip
     flt = report.EventFilter(
         since=console.since_for(when),
         direction=None if direction == "any" else direction,
         validator=None if validator == "any" else validator,
         action=None if action == "any" else action,
         release_id=None if release == "any" else release,
+        live_only=traffic == "live",
     )
     unit = "hour" if when in ("Last hour", "Last 24 hours") else "day"
     return flt, unit
@@ -39,7 +44,7 @@ def _overview(flt: report.EventFilter, unit: str) -> tuple[list, list, list]:
     return (
         report.violation_series(db, flt, unit),
         report.breakdown(db, flt),
-        report.per_release(db, flt.since),
+        report.per_release(db, flt),
     )
 
 
@@ -67,7 +72,15 @@ def overview(flt: report.EventFilter, unit: str) -> None:
     right.markdown("**Top validators**")
     right.altair_chart(console.breakdown_chart(parts), width="stretch")
     st.markdown("**By release**")
-    st.dataframe(releases, hide_index=True, width="stretch")
+    names = release_names()
+    st.dataframe(
+        [{"release": names.get(r["release_id"] or "", r["release_id"]), **r} for r in releases],
+        hide_index=True, width="stretch", key="gr_by_release",
+        column_config={"release_id": st.column_config.TextColumn("id"),
+                       "violating_traces": st.column_config.NumberColumn("violating traces"),
+                       "violation_rate": st.column_config.NumberColumn(
+                           "violation rate", format="percent")},
+    )  # fmt: skip
 
 
 def event_list(flt: report.EventFilter) -> None:

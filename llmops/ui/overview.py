@@ -18,7 +18,7 @@ from llmops.monitoring import alerts, charts, metrics, pricing
 from llmops.monitoring.metrics import METRICS, Scope, Stats
 from llmops.tracing import health
 from llmops.ui.chat import current_user
-from llmops.ui.deps import release_ids, runtime
+from llmops.ui.deps import release_ids, release_label, release_names, runtime
 from llmops.ui.widgets import page_count, pager
 
 RANGES: dict[str, timedelta] = {
@@ -67,11 +67,6 @@ class OverviewFilter:
         return Scope.last(self.length, at or now(), release_id=self.release_id, model=self.model)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def release_names() -> dict[str, str]:
-    return metrics.release_names(runtime().db)
-
-
 @st.cache_data(ttl=60, show_spinner=False)
 def models() -> list[str]:
     return metrics.models_seen(runtime().db)
@@ -111,13 +106,6 @@ def evaluate_alerts() -> list[dict[str, Any]]:
             console_url=s.console_url,
         )
     ]
-
-
-def release_label(rid: str) -> str:
-    if rid == "any":
-        return "any release"
-    name = release_names().get(rid)
-    return f"{name} ({rid})" if name else rid
 
 
 def filter_bar() -> OverviewFilter:
