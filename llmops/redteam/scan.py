@@ -197,11 +197,15 @@ def resolve_target(db: Database, ref: str | None) -> ReleaseInfo:
     return resolve_ref(db, (ref or PRODUCTION).strip() or PRODUCTION)
 
 
-def start_scan(db: Database, release: ReleaseInfo, categories: list[str], actor: str) -> int:
+def start_scan(
+    db: Database, release: ReleaseInfo, categories: list[str], actor: str, total: int
+) -> int:
+    """The scan's row, status ``running`` (a background job fills it in)."""
     with db.session() as s:
         row = RedteamScan(release_id=release.id, release_name=release.name,
                           release_label=release.label, guard_profile=release.config.guard_profile,
-                          categories=categories, status="running", created_by=actor)  # fmt: skip
+                          categories=categories, status="running", created_by=actor,
+                          total=total, done=0)  # fmt: skip
         s.add(row)
         s.flush()
         return int(row.id)
@@ -226,7 +230,7 @@ def run_scan(
         raise InvalidInputError("No attack matches those categories and languages.")
     release = resolve_target(db, release_ref)
     if scan_id is None:
-        scan_id = start_scan(db, release, cats, actor)
+        scan_id = start_scan(db, release, cats, actor, len(attacks))
     planted = suite.planted()
     canary = new_canary()
     findings: list[Finding] = []
@@ -239,6 +243,7 @@ def run_scan(
                     findings.append(
                         run_attack(chat, attack, target, canary, planted, scan_id, actor)
                     )
+                    _advance(db, scan_id, i + 1)
                     if progress is not None:
                         progress(i + 1, len(attacks), attack.id)
             finally:
@@ -249,6 +254,17 @@ def run_scan(
         raise
     _finish(db, scan_id, findings, status="done")
     return get_scan(db, scan_id)
+
+
+def _advance(db: Database, scan_id: int, done: int) -> None:
+    """Progress for watchers (the console polls it); a store hiccup does not stop the scan."""
+    try:
+        with db.session() as s:
+            row = s.get(RedteamScan, scan_id)
+            if row is not None:
+                row.done = done
+    except Exception:  # noqa: BLE001 - progress is best effort
+        log.warning("could not record the progress of red-team scan %s", scan_id)
 
 
 def _forget(chat: ChatService, release_id: str) -> None:
@@ -292,6 +308,8 @@ class ScanRow:
     started_at: datetime
     finished_at: datetime | None
     created_by: str
+    total: int = 0
+    done: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -303,7 +321,7 @@ class ScanRow:
 def _row(r: RedteamScan) -> ScanRow:
     return ScanRow(r.id, r.release_id, r.release_name, r.release_label, r.guard_profile,
                    r.status, r.attacks, r.successes, r.attack_success_rate, r.started_at,
-                   r.finished_at, r.created_by)  # fmt: skip
+                   r.finished_at, r.created_by, r.total, r.done)  # fmt: skip
 
 
 def list_scans(
@@ -322,6 +340,16 @@ def count_scans(db: Database, *, release_id: str | None = None) -> int:
         q = q.where(RedteamScan.release_id == release_id)
     with db.session() as s:
         return int(s.scalar(q) or 0)
+
+
+def get_row(db: Database, ref: int | str) -> ScanRow:
+    """One scan's row (status and progress), without its findings."""
+    scan_id = _scan_ref(ref)
+    with db.session() as s:
+        row = s.get(RedteamScan, scan_id)
+        if row is None:
+            raise NotFoundError(f"Red-team scan {scan_id} does not exist.")
+        return _row(row)
 
 
 def findings(

@@ -820,6 +820,8 @@ class RedteamScan(Base):
     guard_profile: Mapped[str] = mapped_column(String(50), default="")
     status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    total: Mapped[int] = mapped_column(Integer, default=0)  # attacks planned
+    done: Mapped[int] = mapped_column(Integer, default=0)  # attacks run so far (progress)
     attacks: Mapped[int] = mapped_column(Integer, default=0)
     successes: Mapped[int] = mapped_column(Integer, default=0)
     attack_success_rate: Mapped[float | None] = mapped_column(Float)

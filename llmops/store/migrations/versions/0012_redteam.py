@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("guard_profile", sa.String(length=50), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("attacks", sa.Integer(), nullable=False),
         sa.Column("successes", sa.Integer(), nullable=False),
         sa.Column("attack_success_rate", sa.Float(), nullable=True),
