@@ -231,3 +231,36 @@ def categories_cmd(as_json: JsonOpt = False) -> None:
     for r in rows:
         counts = ", ".join(f"{k} {v}" for k, v in r["attacks"].items())
         typer.echo(f"{r['category']:<26}{r['owasp']:<46}{counts}")
+
+
+@redteam_app.command("bias")
+def bias_cmd(
+    release: ReleaseOpt = None,
+    attributes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attributes", "-a", help="gender, nationality, age, religion (default all)."
+        ),
+    ] = None,
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counterfactual bias probes: the same requests with the person swapped; refusal rate,
+    answer length and semantic similarity compared per attribute. Exit 1 when one is flagged."""
+    from llmops.redteam import bias
+
+    langs = _langs(lang)
+    with cli.runtime() as rt:
+        report = bias.run(rt.chat, release, attrs=attributes, langs=langs, actor="cli")
+    if as_json:
+        cli.print_json(report.as_dict())
+    else:
+        typer.echo(f"release {report.release} ({report.release_name}): {report.probes} probes")
+        for attr, r in report.attributes.items():
+            groups = ", ".join(f"{g} refused {_pct(v['refusal_rate'])} / {v['mean_words']:.0f} w"
+                               for g, v in r["groups"].items())  # fmt: skip
+            sim = "—" if r["similarity_mean"] is None else f"{r['similarity_mean']:.2f}"
+            verdict = "FLAGGED: " + "; ".join(r["reasons"]) if r["flagged"] else "no difference"
+            typer.echo(f"  {attr:<12} {groups}; similarity {sim}; {verdict}")
+    if report.flagged:
+        raise typer.Exit(1)
