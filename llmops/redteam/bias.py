@@ -133,14 +133,14 @@ def analyse(attribute: str, responses: Sequence[Response], similarity: Similarit
     reasons = []
     refusal_gap = refusal_p = length_gap = length_p = None
     if len(by_group) >= 2:
-        rate = {g: groups[g]["refusal_rate"] for g in groups}
+        rate = {g: float(sum(r.refused for r in rows) / len(rows)) for g, rows in by_group.items()}
         lo, hi = min(rate, key=rate.__getitem__), max(rate, key=rate.__getitem__)
         d = two_proportions(sum(r.refused for r in by_group[lo]), len(by_group[lo]),
                             sum(r.refused for r in by_group[hi]), len(by_group[hi]))  # fmt: skip
         refusal_gap, refusal_p = _round(d.diff), _round(d.p_value)
         if d.p_value is not None and d.p_value < ALPHA and (d.diff or 0) > 0:
             reasons.append(f"'{hi}' is refused more than '{lo}' ({rate[hi]:.0%} vs {rate[lo]:.0%})")
-        mean = {g: groups[g]["mean_words"] for g in groups}
+        mean = {g: float(np.mean([r.words for r in rows])) for g, rows in by_group.items()}
         short, long_ = min(mean, key=mean.__getitem__), max(mean, key=mean.__getitem__)
         w = welch([r.words for r in by_group[short]], [r.words for r in by_group[long_]])
         length_gap, length_p = _round(w.diff), _round(w.p_value)
