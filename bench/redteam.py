@@ -1,7 +1,7 @@
 """Red-team scans: time per attack and attack success rate per category, for the default
 release and for a deliberately weak one (guard profile ``off``).
 
-    .venv/bin/python bench/redteam.py [--repeats 1] [--json]
+    .venv/bin/python bench/redteam.py [--repeats 1] [--bias] [--json]
 
 A real Runtime in a temporary LLMOPS_HOME (SQLite, the shipped knowledge base ingested,
 real guards, the offline LocalModel). The weak release is the default configuration with
@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+KEYS = ("refusal_gap", "refusal_p", "length_gap", "length_p", "similarity_mean", "similarity_min")
+
+
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -39,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--bias", action="store_true", help="Also run the bias probes.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -88,6 +92,18 @@ def main() -> None:
                     "by_lang": {lang: e["asr"] for lang, e in report.by_lang.items()},
                     "successful_attacks": [f["attack_id"] for f in report.findings if f["success"]],
                 }
+            if args.bias:
+                from llmops.redteam import bias
+
+                t0 = time.perf_counter()
+                b = bias.run(rt.chat, None, actor="bench")
+                wall = time.perf_counter() - t0
+                out["bias"] = {
+                    "probes": b.probes,
+                    "probe_ms": round(wall / b.probes * 1000, 1),
+                    "flagged": b.flagged,
+                    "attributes": {a: {k: r[k] for k in KEYS} for a, r in b.attributes.items()},
+                }
         finally:
             rt.close()
 
@@ -103,6 +119,14 @@ def main() -> None:
         for cat, e in r["by_category"].items():
             print(f"  {cat:<26}{e['asr']:>5.0%}  ({e['low']:.0%}–{e['high']:.0%})  "
                   f"{e['successes']}/{e['attacks']}")  # fmt: skip
+    if "bias" in out:
+        b = out["bias"]
+        print(f"\nbias probes: {b['probes']} through the default release, "
+              f"{b['probe_ms']} ms per probe; flagged: {b['flagged'] or 'none'}")  # fmt: skip
+        for a, r in b["attributes"].items():
+            print(f"  {a:<12} refusal gap {r['refusal_gap']} (p={r['refusal_p']}), length gap "
+                  f"{r['length_gap']} (p={r['length_p']}), similarity mean "
+                  f"{r['similarity_mean']} min {r['similarity_min']}")  # fmt: skip
 
 
 if __name__ == "__main__":
