@@ -73,6 +73,7 @@ def test_run_gate_list_show(tmp_path: Path) -> None:
         ["redteam", "show", "12"],
         ["redteam", "show", "twelve"],
         ["redteam", "gate", "--scan", "1", "--max-asr", "2"],
+        ["redteam", "bias", "--attributes", "height"],
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str]) -> None:
