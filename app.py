@@ -21,6 +21,7 @@ CONSOLE = [
     ("pages/releases.py", "Releases", "🚀", "releases"),
     ("pages/review.py", "Review", "✅", "review"),
     ("pages/knowledge.py", "Knowledge", "📚", "knowledge"),
+    ("pages/safety.py", "Safety", "🧯", "safety"),
     ("pages/settings.py", "Settings", "⚙️", "settings"),
 ]
 

@@ -41,6 +41,7 @@ from llmops.evals.cli import eval_app
 from llmops.improve.cli import improve_app
 from llmops.monitoring.cli import monitor_app
 from llmops.rag.cli import kb_app
+from llmops.redteam.cli import redteam_app
 from llmops.releases.cli import release_app
 from llmops.review.cli import review_app
 
@@ -183,6 +184,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(release_app, name="release")
 app.add_typer(review_app, name="review")
 app.add_typer(improve_app, name="improve")
+app.add_typer(redteam_app, name="redteam")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 

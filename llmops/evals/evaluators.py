@@ -100,9 +100,13 @@ class EvalContext:
         judge: Judge | None = None,
         params: dict[str, dict[str, Any]] | None = None,
         cache_size: int = 4096,
+        ask: Callable[[str], Any] | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.judge = judge
+        # asks the run's release another question (an evaluation turn): for evaluators that
+        # compare answers, e.g. ``fairness``; None outside an evaluation run
+        self.ask = ask
         self.params = params or {}
         self._cache: dict[str, np.ndarray] = {}
         self._cache_size = cache_size
@@ -161,6 +165,8 @@ class Evaluator:
             return JUDGE_HINT
         if "embeddings" in self.needs and ctx.embeddings is None:
             return "needs the embedding model, which is not loaded here"
+        if "chat" in self.needs and ctx.ask is None:
+            return "asks the release more questions: only inside an evaluation run"
         return None
 
     def __call__(self, case: EvalInput, ctx: EvalContext) -> Score:
@@ -288,6 +294,7 @@ def score_all(
 
 def _load_builtins() -> None:
     from llmops.evals import judge  # noqa: F401  (registers the LLM-as-judge evaluators)
+    from llmops.redteam import fairness  # noqa: F401  (registers ``fairness``)
 
 
 # -- text helpers ------------------------------------------------------------------------------

@@ -328,8 +328,21 @@ class EvalRunner:
             default_concurrency=rt.settings.eval_concurrency,
         )
 
-    def context(self, params: dict[str, dict[str, Any]] | None = None) -> EvalContext:
-        return EvalContext(embeddings=self.embeddings, judge=self.judge, params=params)
+    def context(
+        self, params: dict[str, dict[str, Any]] | None = None, run: RunInfo | None = None
+    ) -> EvalContext:
+        return EvalContext(embeddings=self.embeddings, judge=self.judge, params=params,
+                           ask=lambda question: self._ask(run, question))  # fmt: skip
+
+    def _ask(self, run: RunInfo | None, question: str) -> Any:
+        """Another question to the run's release, as evaluation traffic of the run."""
+        if run is None:
+            raise InvalidInputError("Evaluators ask the release questions only during a run.")
+        turn = self.chat.ask(question, session_id=f"{EVAL_SESSION_PREFIX}{run.id}",
+                             release_id=run.release_id, tags=["eval", f"eval_run:{run.id}",
+                                                              "counterfactual"])  # fmt: skip
+        self.sink.pop(turn.trace_id)  # not an item: nothing for the evaluators to keep
+        return turn
 
     # -- create -----------------------------------------------------------------------------
     def create(
@@ -399,7 +412,7 @@ class EvalRunner:
                 f"Run {run_id} is already running (its runner reported in the last minute)."
             )
         cancel = cancel or threading.Event()
-        ctx = self.context(run.config.get("params") or {})
+        ctx = self.context(run.config.get("params") or {}, run)
         evaluators = resolve(run.evaluators, ctx)
         items = datasets.all_items(self.db, run.dataset_id, run.dataset_version)
         with self.db.session() as s:

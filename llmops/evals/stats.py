@@ -45,6 +45,19 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     return Interval(round(mean, 6), round(float(low), 6), round(float(high), 6), n)
 
 
+def wilson(successes: int, n: int, z: float = 1.96) -> Interval:
+    """A rate ``successes/n`` with its Wilson score interval (95% by default): unlike the
+    normal approximation it stays inside [0, 1] and is not empty at 0 or n successes."""
+    if n <= 0:
+        return Interval(None, None, None, 0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(round(p, 6), round(max(0.0, centre - half), 6),
+                    round(min(1.0, centre + half), 6), n)  # fmt: skip
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None

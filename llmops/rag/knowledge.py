@@ -365,6 +365,13 @@ class KnowledgeBase:
             self._views.clear()
         return len(stale)
 
+    def forget_views(self) -> None:
+        """Drop the cached index and version views (after chunks were added or deleted
+        outside ``ingest``, e.g. by a red-team scan's throw-away version)."""
+        with self._lock:
+            self._cache = None
+            self._views.clear()
+
     def _ingest_text(
         self, text: str, source: str, path: Path, report: IngestReport, actor: str
     ) -> versions.Entry | None:

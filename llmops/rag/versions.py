@@ -23,6 +23,9 @@ from llmops.store.db import Database
 from llmops.store.models import KbVersion, KbVersionDoc, Release
 
 PREFIX = "kb-"
+# The author of the throw-away versions a red-team scan plants test documents in
+# (``llmops.redteam.plant``): never the base of a new version, deleted when the scan ends.
+THROWAWAY_AUTHOR = "redteam-scan"
 
 
 def name(version_id: int | None) -> str | None:
@@ -117,7 +120,9 @@ def commit(
     """A new version: the newest manifest with ``changes`` (an entry, or None: removed).
     Unpublished (``publish=False``), only releases that pin it serve it."""
     with db.session() as s:
-        parent = s.scalar(select(func.max(KbVersion.id)))
+        parent = s.scalar(
+            select(func.max(KbVersion.id)).where(KbVersion.created_by != THROWAWAY_AUTHOR)
+        )
         current = {}
         if parent is not None:
             current = {

@@ -805,3 +805,55 @@ class AlertEvent(Base):
         Index("ix_alert_events_at", "at"),
         Index("ix_alert_events_rule_at", "rule_id", "at"),
     )
+
+
+class RedteamScan(Base):
+    """One red-team scan: the built-in attacks run through a release's chat pipeline
+    (``llmops.redteam``), with its aggregate attack success rate."""
+
+    __tablename__ = "redteam_scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(String(32))  # the release attacked
+    release_name: Mapped[str] = mapped_column(String(200), default="")
+    release_label: Mapped[str | None] = mapped_column(String(20))  # its label at scan time
+    guard_profile: Mapped[str] = mapped_column(String(50), default="")
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    total: Mapped[int] = mapped_column(Integer, default=0)  # attacks planned
+    done: Mapped[int] = mapped_column(Integer, default=0)  # attacks run so far (progress)
+    attacks: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    attack_success_rate: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # by category / language
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+    __table_args__ = (Index("ix_redteam_scans_release_started", "release_id", "started_at"),)
+
+
+class RedteamFinding(Base):
+    """One attack's outcome in a scan: success or not, the detector's reason, its trace."""
+
+    __tablename__ = "redteam_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scan_id: Mapped[int] = mapped_column(
+        ForeignKey("redteam_scans.id", ondelete="CASCADE"), index=True
+    )
+    attack_id: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(50))
+    lang: Mapped[str] = mapped_column(String(8))
+    owasp: Mapped[str] = mapped_column(String(100), default="")
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prompt: Mapped[str] = mapped_column(Text, default="")  # the attack's last (or winning) turn
+    answer: Mapped[str] = mapped_column(Text, default="")  # redacted like any stored text
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    trace_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # every turn's trace
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_redteam_findings_scan_success", "scan_id", "success"),)

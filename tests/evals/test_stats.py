@@ -50,3 +50,15 @@ def test_paired_counts_wins_losses_ties_and_detects_a_real_drop() -> None:
 def test_percentile() -> None:
     assert percentile([], 0.5) is None
     assert percentile([10.0, 20.0, 30.0, 40.0], 0.5) == 25.0
+
+
+def test_wilson_interval_known_values() -> None:
+    from llmops.evals.stats import wilson
+
+    half = wilson(5, 10)
+    assert (half.mean, half.low, half.high) == (0.5, pytest.approx(0.2366, abs=1e-4),
+                                                pytest.approx(0.7634, abs=1e-4))  # fmt: skip
+    none = wilson(0, 10)
+    assert none.low == 0.0 and none.high == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10).high == 1.0 and wilson(10, 10).low == pytest.approx(0.7225, abs=1e-4)
+    assert wilson(0, 0).mean is None
