@@ -55,7 +55,6 @@ from llmops.store.models import (
     Trace,
     TracingIncident,
 )
-from llmops.tracing.handler import _chain_kind, _error_text, _name, error_status
 from llmops.tracing.ids import span_id_for_int
 from llmops.tracing.records import (
     GapRecord,
@@ -74,6 +73,7 @@ from llmops.tracing.render import (
     to_jsonable,
     to_text,
 )
+from llmops.tracing.runs import chain_kind, error_attributes, error_status, error_text, run_name
 
 log = logging.getLogger(__name__)
 
@@ -527,18 +527,17 @@ class SpanWriter:
         clean = self._clean
         if isinstance(rec, RunRecord):
             run_start, run_end = rec.start_ns, rec.end_ns
-            name = rec.name or _name(rec.serialized, {}, "chain")
+            name = rec.name or run_name(rec.serialized, {}, "chain")
             parent = span_id_for_int(rec.parent) if rec.parent is not None else rec.root_span_id
             error = rec.error
             return "span", SpanRow(
                 trace_id=rec.trace_id, id=span_id_for_int(rec.run), parent_id=parent,
-                name=fit(name, _SL["name"]), kind=_chain_kind(rec.serialized, name),
+                name=fit(name, _SL["name"]), kind=chain_kind(rec.serialized, name, rec.metadata),
                 started_at=_ts(run_start), ended_at=_ts(run_end),
                 duration_ms=_duration(run_start, run_end), status=error_status(error),
-                error=None if error is None else clean(_error_text(error)),
+                error=None if error is None else clean(error_text(error)),
                 input=clean(rec.inputs), output=clean(rec.outputs),
-                attributes=None if error is None
-                else self._clean_attrs({"error.type": type(error).__name__}),
+                attributes=None if error is None else self._clean_attrs(error_attributes(error)),
             )  # fmt: skip
         if isinstance(rec, SpanRecord):
             start, end = rec.start_ns, rec.end_ns
@@ -565,8 +564,9 @@ class SpanWriter:
                 ttft_ms=rec.ttft_ms, input_tokens=rec.input_tokens,
                 output_tokens=rec.output_tokens, cost=rec.cost, input=clean(rec.input),
                 output=clean(rec.output), error=clean(rec.error),
-                tags=None if rec.tags is None
-                else sanitize_json(json.dumps([str(t) for t in rec.tags], ensure_ascii=False)),
+                tags=None if rec.tags is None else sanitize_json(
+                    json.dumps([clean(str(t)) for t in rec.tags], ensure_ascii=False)
+                ),
                 attributes=self._clean_attrs(rec.attributes),
             )  # fmt: skip
         if isinstance(rec, GapRecord):
