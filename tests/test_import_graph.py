@@ -177,3 +177,60 @@ def test_the_check_finds_cycles(tmp_path: Path, files: dict[str, str], expected:
     for name, text in files.items():
         (pkg / name).write_text(text)
     assert cycles(import_graph(pkg)) == expected
+
+
+# (importer prefix, imported prefix, how they talk instead)
+ONE_WAY = [
+    ("llmops.tracing", "llmops.monitoring", "monitoring hooks in through llmops.tracing.hooks"),
+    ("llmops.guards", "llmops.chat", "the chat uses llmops.guards.results, not the reverse"),
+    ("llmops.tracing.writer", "llmops.tracing.handler", "both use llmops.tracing.runs"),
+]
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize("importer, imported, instead", ONE_WAY)
+def test_dependencies_point_one_way(importer: str, imported: str, instead: str) -> None:
+    graph = import_graph()
+    wrong = [
+        f"{a} -> {b} (line {line})"
+        for a, edges in graph.items()
+        if _under(a, importer)
+        for b, line in edges.items()
+        if _under(b, imported)
+    ]
+    assert not wrong, f"{importer} must not import {imported} ({instead}): {wrong}"
+
+
+def test_nothing_outside_the_ui_imports_it() -> None:
+    """Jobs (``llmops.evals.jobs``), logic and the CLI live outside ``llmops.ui``, which
+    starts and renders them; nothing imports the UI back."""
+    graph = import_graph()
+    wrong = [
+        f"{a} -> {b}"
+        for a, edges in graph.items()
+        if not _under(a, "llmops.ui")
+        for b in edges
+        if _under(b, "llmops.ui")
+    ]
+    assert not wrong, wrong
+
+
+def test_only_llmops_ui_imports_streamlit() -> None:
+    offenders = []
+    for name, (path, _) in _modules(PACKAGE).items():
+        if _under(name, "llmops.ui"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            if any(n == "streamlit" or n.startswith("streamlit.") for n in names):
+                offenders.append(f"{name} (line {node.lineno})")
+    assert not offenders, offenders

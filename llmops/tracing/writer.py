@@ -45,7 +45,6 @@ from sqlalchemy import Integer, String, insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from llmops.monitoring import rollups
 from llmops.store.db import Database
 from llmops.store.models import (
     GapCandidate,
@@ -55,6 +54,7 @@ from llmops.store.models import (
     Trace,
     TracingIncident,
 )
+from llmops.tracing.hooks import batch_hooks
 from llmops.tracing.ids import span_id_for_int
 from llmops.tracing.records import (
     GapRecord,
@@ -296,7 +296,8 @@ class SpanWriter:
         maintain_rollups: bool = True,
     ) -> None:
         self.db = db
-        self.maintain_rollups = maintain_rollups  # False only to measure what they cost
+        # False only to measure what the batch hooks (rollups, pricing) cost
+        self.maintain_rollups = maintain_rollups
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -614,22 +615,20 @@ class SpanWriter:
         self.write_rows(rows)
 
     def write_rows(self, rows: Rows) -> None:
-        """Insert rendered rows in one transaction, together with what they add to the
-        monitoring rollups and with each new trace priced from the price table
-        (``llmops.monitoring.rollups``). Demo seeding calls this too, so seeded history
-        takes the same path as live traffic."""
+        """Insert rendered rows in one transaction, together with what the batch hooks add
+        (``llmops.tracing.hooks``: the monitoring rollups, each new trace priced from the
+        price table). Demo seeding calls this too, so seeded history takes the same path as
+        live traffic."""
         dialect = self.db.dialect
+        hooks = batch_hooks() if self.maintain_rollups else []
         with self.db.engine.begin() as conn:
-            pending = (
-                rollups.prepare(conn, dialect, rows, COLUMNS["trace"])
-                if self.maintain_rollups
-                else None
-            )
+            pending = [hook(conn, dialect, rows, COLUMNS["trace"]) for hook in hooks]
             for kind in KINDS:
                 if rows.get(kind):
                     conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows[kind]])
-            if pending is not None:
-                pending.apply(conn, dialect)
+            for after in pending:
+                if after is not None:
+                    after.apply(conn, dialect)
 
     def _store_or_spool(self, rows: Rows) -> None:
         if not _count(rows):
