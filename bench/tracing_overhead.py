@@ -1,11 +1,17 @@
 """What tracing costs a chain: no callbacks vs a do-nothing handler vs ours, one run, ratios.
 
     .venv/bin/python bench/tracing_overhead.py [--n 3000] [--rounds 10] [--json]
+                                               [--compare-ref GIT_REF]
 
 The same 5-span LCEL chain (lambda | prompt | chat model | parser, inside a sequence) runs in
 interleaved rounds in three modes; ours writes to a real SQLite store through the batching
 writer, which runs concurrently as in production. Target (issue 2): our overhead at most
 1.3x the do-nothing handler's overhead, and every span in the store afterwards.
+
+``--compare-ref`` adds one more interleaved mode: the handler as it was at a git commit
+(``llmops/tracing/handler.py`` loaded from ``git show REF:...``), spans to a list like
+"handler only", so a change to the hot path is measured against its parent in one run
+(with it, every other round runs the modes in reverse order).
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -57,11 +65,24 @@ class Nothing(BaseCallbackHandler):
     raise_error = False
 
 
+def _handler_at(ref: str) -> Any:
+    """``TracingCallbackHandler`` as ``llmops/tracing/handler.py`` was at git ``ref``."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{ref}:llmops/tracing/handler.py"],
+        cwd=root, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    module = types.ModuleType("llmops.tracing._handler_at_ref")
+    exec(compile(source, f"{ref}:llmops/tracing/handler.py", "exec"), module.__dict__)
+    return module.TracingCallbackHandler
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000, help="invocations per mode")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--compare-ref", help="also time the handler as it was at this git ref")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-tracing-"))
@@ -98,6 +119,14 @@ def main() -> None:
         "llmops": run_ours,
         "llmops handler only": run_handler_only,  # diagnosis: same, spans to a list
     }
+    if args.compare_ref:
+        old_handler = _handler_at(args.compare_ref)
+
+        def run_handler_at_ref() -> None:
+            chain.invoke("hi", config={"callbacks": [old_handler(sink.append)]})
+            sink.clear()
+
+        modes[f"llmops handler only @{args.compare_ref}"] = run_handler_at_ref
     for fn in modes.values():  # warm-up
         for _ in range(200):
             fn()
@@ -108,8 +137,11 @@ def main() -> None:
     samples: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}  # the calling thread's CPU time
     per_round = max(1, args.n // args.rounds)
-    for _ in range(args.rounds):
-        for name, fn in modes.items():
+    for r in range(args.rounds):
+        order = list(modes.items())
+        if args.compare_ref and r % 2:  # A/B: alternate the order, so no mode is always last
+            order.reverse()
+        for name, fn in order:
             t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             for _ in range(per_round):
                 fn()
@@ -133,11 +165,7 @@ def main() -> None:
     result = {
         "calls_per_mode": calls,
         "median_us_per_call": {m: round(v, 1) for m, v in med.items()},
-        "overhead_us": {
-            "do-nothing handler": round(over_nothing, 1),
-            "llmops": round(over_ours, 1),
-            "llmops handler only": round(over_handler, 1),
-        },
+        "overhead_us": {m: round(med[m] - base, 1) for m in modes if m != "no callbacks"},
         "ratio_llmops_to_do_nothing": round(over_ours / over_nothing, 2)
         if over_nothing > 0
         else None,

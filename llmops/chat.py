@@ -23,6 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from llmops.config import Settings
 from llmops.errors import LLMOpsError, StoreError, UserFacingError
+from llmops.guards.results import GuardResult, Violation
 from llmops.llm.local import LocalModel
 from llmops.llm.prompts import escape_question, format_sources, rag_prompt
 from llmops.llm.providers import build_chat_model
@@ -91,14 +92,6 @@ class Citation:
 
 
 @dataclass
-class Violation:
-    validator: str
-    direction: str
-    action: str
-    message: str
-
-
-@dataclass
 class Turn:
     trace_id: str
     answer: str
@@ -113,16 +106,6 @@ class Turn:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class GuardResult:
-    """What a guard step decided: the (possibly fixed) text, violations, and a block reply."""
-
-    text: str
-    violations: list[Violation] = field(default_factory=list)
-    blocked: bool = False
-    reply: str | None = None
 
 
 class Guards(Protocol):

@@ -17,6 +17,7 @@ escape in ``--json`` output, which stays valid JSON.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
@@ -25,11 +26,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import click
 import typer
-from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from llmops.cliutil import SURROGATE as _SURROGATE
@@ -37,13 +37,24 @@ from llmops.cliutil import finite
 from llmops.cliutil import print_json as _print_json
 from llmops.cliutil import runtime as _runtime
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
-from llmops.evals.cli import eval_app
-from llmops.improve.cli import improve_app
-from llmops.monitoring.cli import monitor_app
-from llmops.rag.cli import kb_app
-from llmops.redteam.cli import redteam_app
-from llmops.releases.cli import release_app
-from llmops.review.cli import review_app
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+# -- sub-command groups ------------------------------------------------------------------------
+# One line per group: (name, "module:Typer app", the one-line help `llmops --help` shows).
+# The root registers them; a group's module imports llmops.cliutil for the shared helpers and
+# never this module, and is imported only when its group runs (or prints its own help), so
+# `llmops --help` and the commands below start without loading every library.
+GROUPS: list[tuple[str, str, str]] = [
+    ("kb", "llmops.rag.cli:kb_app", "Manage the knowledge base."),
+    ("eval", "llmops.evals.cli:eval_app", "Evaluation: run a release over a dataset, compare runs, gate CI."),
+    ("monitor", "llmops.monitoring.cli:monitor_app", "Monitoring: alert checks, metrics, alert rules, model prices, feedback exports."),
+    ("release", "llmops.releases.cli:release_app", "Releases: create, compare, promote, roll back, canary."),
+    ("review", "llmops.review.cli:review_app", "Human review queues."),
+    ("improve", "llmops.improve.cli:improve_app", "Improvements: evidence → dataset → candidate → gate → canary → promote."),
+    ("redteam", "llmops.redteam.cli:redteam_app", "Red-team scans: attack a release, gate CI on the attack success rate."),
+]  # fmt: skip
 
 
 class _Options:
@@ -86,7 +97,7 @@ def _exit_code(exc: BaseException) -> int:
         message, code = str(exc), 2
     elif isinstance(exc, LLMOpsError):
         message, code = str(exc), 1
-    elif isinstance(exc, ValidationError) and exc.title == "Settings":
+    elif _is_settings_error(exc):
         # a bad LLMOPS_* environment variable (llmops.config reads them all)
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -122,8 +133,49 @@ def _tolerant_output() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _is_settings_error(exc: BaseException) -> TypeGuard[ValidationError]:
+    """A bad ``LLMOPS_*`` environment variable (pydantic's error from ``llmops.config``);
+    pydantic is only looked up when something imported it, so it never slows the start."""
+    pydantic = sys.modules.get("pydantic")
+    return (
+        pydantic is not None
+        and isinstance(exc, pydantic.ValidationError)
+        and exc.title == "Settings"
+    )
+
+
 class _Root(TyperGroup):
-    """The ``llmops`` group: runs a command and turns whatever it raises into an exit code."""
+    """The ``llmops`` group: runs a command and turns whatever it raises into an exit code.
+
+    The groups in ``GROUPS`` are imported when a command line names them; its help lists
+    them from ``GROUPS`` without importing them."""
+
+    _listing = False  # formatting the help: list GROUPS without importing them
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        own = super().list_commands(ctx)
+        return [*own, *(name for name, _, _ in GROUPS if name not in own)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        entry = next((g for g in GROUPS if g[0] == cmd_name), None)
+        if command is not None or entry is None:
+            return command
+        name, target, short_help = entry
+        if self._listing:  # a stand-in that carries the help line
+            return click.Group(name, help=short_help, short_help=short_help)
+        module, _, attr = target.partition(":")
+        group = typer.main.get_group(getattr(importlib.import_module(module), attr))
+        group.name = name
+        self.add_command(group, name)
+        return group
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def main(
         self,
@@ -174,17 +226,10 @@ guard_app = typer.Typer(
     help="Guardrails: check a text, evaluate on labelled cases.", no_args_is_help=True
 )
 app.add_typer(traces_app, name="traces")
-app.add_typer(kb_app, name="kb")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(demo_app, name="demo")
 app.add_typer(guard_app, name="guard")
-app.add_typer(eval_app, name="eval")
-app.add_typer(monitor_app, name="monitor")
-app.add_typer(release_app, name="release")
-app.add_typer(review_app, name="review")
-app.add_typer(improve_app, name="improve")
-app.add_typer(redteam_app, name="redteam")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -456,6 +501,14 @@ def demo_seed(
         )
 
 
+def _skip_iri_grammar() -> None:
+    """guardrails imports jsonschema, which builds a grammar for its ``iri`` string format
+    from ``rfc3987_syntax`` when that is installed: over a second of CPU, half of importing
+    guardrails. A guard command validates plain text and never checks that format, so this
+    process goes without it (jsonschema skips the format when the import fails)."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 @guard_app.command("check")
 def guard_check(
     text: Annotated[str, typer.Argument(help="The text to check.")],
@@ -464,6 +517,7 @@ def guard_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a guard profile on a text: violations, actions and the fixed text."""
+    _skip_iri_grammar()
     from llmops.guards.profiles import get_profile
     from llmops.guards.runner import GuardRunner
 
@@ -511,6 +565,7 @@ def guard_eval(
     ),
 ) -> None:
     """Precision, recall and false-positive rate of every guard on labelled cases."""
+    _skip_iri_grammar()
     from llmops.guards.evaluation import evaluate, load_cases
 
     cases = load_cases(dataset)

@@ -119,7 +119,9 @@ class Runtime:
             return False
         from llmops.evals.online import OnlineEvaluator
 
-        self._online = OnlineEvaluator.from_runtime(self).start()
+        self._online = OnlineEvaluator.from_settings(
+            self.settings, self.db, self.embeddings
+        ).start()
         return True
 
     def start_background(self) -> threading.Thread:

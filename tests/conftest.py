@@ -2,8 +2,9 @@
 
 - Every test gets its own ``LLMOPS_HOME`` under ``tmp_path`` (settings are re-read).
 - Any attempt to reach a non-loopback address fails the test (``sys.addaudithook``).
-- ``db`` is a migrated store on SQLite, and on PostgreSQL too when
-  ``LLMOPS_TEST_DATABASE_URL`` is set (each test in a fresh schema).
+- ``db`` is a migrated store on SQLite (a copy of a template migrated once per session), and
+  on PostgreSQL too when ``LLMOPS_TEST_DATABASE_URL`` is set (each test in a fresh schema,
+  migrated by Alembic).
 - ``kb`` is the shipped knowledge base, ingested once per session into real Chroma.
 """
 
@@ -141,22 +142,50 @@ def blank_db(db_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per session; ``db`` copies it instead of running
+    Alembic in every test. PostgreSQL keeps migrating each test's own schema."""
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    template = Database(f"sqlite:///{path}")
+    upgrade(template)
+    template.dispose()
+    return path
+
+
+def _migrated(db: Database, template: Path) -> Database:
+    """``db`` migrated with the default release: the template copied in (SQLite's backup
+    API, so a WAL file is never left behind), or Alembic on other backends."""
+    from llmops.releases import ensure_default_release
+    from llmops.runtime import bootstrap
+
+    if db.dialect != "sqlite":
+        bootstrap(db)
+        return db
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    target = make_url(db.url).database
+    assert target, db.url
+    with closing(sqlite3.connect(template)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    db.engine.dispose()  # connections opened before the copy see the copied store
+    ensure_default_release(db)
+    return db
+
+
 @pytest.fixture
-def db(blank_db: Database) -> Database:
+def db(blank_db: Database, sqlite_template: Path) -> Database:
     """A migrated store with the default release, on each backend."""
-    from llmops.runtime import bootstrap
-
-    bootstrap(blank_db)
-    return blank_db
+    return _migrated(blank_db, sqlite_template)
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{tmp_path / 'store.db'}", busy_timeout_ms=2000)
-    from llmops.runtime import bootstrap
-
-    bootstrap(db)
-    yield db
+    yield _migrated(db, sqlite_template)
     db.dispose()
 
 

@@ -375,8 +375,12 @@ def online_cmd(
     cli.finite(rate, "--rate")
     cli.finite(settle, "--settle")
     with _runtime() as rt:
-        worker = OnlineEvaluator.from_runtime(
-            rt, **({"rate": rate} if rate is not None else {}), settle_s=settle
+        worker = OnlineEvaluator.from_settings(
+            rt.settings,
+            rt.db,
+            rt.embeddings,
+            **({"rate": rate} if rate is not None else {}),
+            settle_s=settle,
         )
         if worker.rate <= 0:
             from llmops.errors import InvalidInputError

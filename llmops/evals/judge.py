@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from llmops.evals.evaluators import EvalContext, EvalInput, Score, evaluator, strip_citations
+from llmops.evals.registry import (
+    EvalContext,
+    EvalInput,
+    Score,
+    evaluator,
+    strip_citations,
+)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from llmops.config import Settings
 
-JUDGE_HINT = (
-    "LLM-as-judge needs a real model and only the offline LocalModel is configured; set "
-    "LLMOPS_EVAL_JUDGE_PROVIDER and LLMOPS_EVAL_JUDGE_MODEL (and LLMOPS_EVAL_JUDGE_BASE_URL "
-    "for an OpenAI-compatible server)"
-)
 
 RUBRICS = {
     "correctness": (

@@ -30,7 +30,7 @@ from llmops.store.db import Database
 from llmops.store.models import GuardEvent, Span, Trace, TraceScore, is_live, utcnow
 
 if TYPE_CHECKING:
-    from llmops.runtime import Runtime
+    from llmops.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +103,14 @@ class OnlineEvaluator:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_runtime(cls, rt: Runtime, **kwargs: Any) -> OnlineEvaluator:
-        s = rt.settings
+    def from_settings(
+        cls, s: Settings, db: Database, embeddings: Any = None, **kwargs: Any
+    ) -> OnlineEvaluator:
+        """The worker the settings describe (``LLMOPS_ONLINE_EVAL_*``); ``kwargs`` override."""
         names = [n.strip() for n in s.online_eval_evaluators.split(",") if n.strip()]
         kwargs.setdefault("rate", s.online_eval_rate)
         kwargs.setdefault("interval_s", s.online_eval_interval_s)
-        return cls(rt.db, evaluators=names, embeddings=rt.embeddings, **kwargs)
+        return cls(db, evaluators=names, embeddings=embeddings, **kwargs)
 
     # -- one pass ---------------------------------------------------------------------------
     def _start_watermark(self) -> str:

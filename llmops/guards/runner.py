@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
-
-from llmops.chat import GuardResult, Violation
 from llmops.errors import LLMOpsError
 from llmops.guards.profiles import Direction, Profile, Rule, get_profile
-from llmops.releases import ReleaseInfo
+from llmops.guards.results import GuardResult, Violation
 from llmops.text import detect_lang
 from llmops.tracing.records import GuardEventRecord
-from llmops.tracing.tracer import TraceContext
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from llmops.releases import ReleaseInfo
+    from llmops.tracing.tracer import TraceContext
 
 log = logging.getLogger(__name__)
 

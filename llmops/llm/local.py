@@ -162,7 +162,8 @@ class LocalModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "llmops"
-        params["ls_model_name"] = self.model_name
+        # a per-call ``model`` override names the model, as LangChain's standard tests expect
+        params["ls_model_name"] = kwargs.get("model") or self.model_name
         return params
 
     # -- answering --------------------------------------------------------------------------

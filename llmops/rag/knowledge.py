@@ -652,6 +652,8 @@ class KnowledgeRetriever(BaseRetriever):
     version: str | None = None  # the release's pinned knowledge-base version
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return self.kb.search(query, k=self.k, min_score=self.min_score, version=self.version)
+        # ``retriever.invoke(q, k=2)`` overrides k for one call (LangChain's standard test)
+        k = int(kwargs.get("k", self.k))
+        return self.kb.search(query, k=k, min_score=self.min_score, version=self.version)

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
-from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
 from llmops.releases.assign import in_canary
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, LabelEvent, Release, ReleaseLabel, utcnow
@@ -95,8 +94,16 @@ class RetrievalConfig(BaseModel):
     min_score: float = Field(0.2, ge=-1.0, le=1.0)
 
 
+def _default_system_prompt() -> str:
+    # imported when a config is built: llmops.llm.prompts loads LangChain's prompt classes,
+    # which commands that only read releases (``llmops traces list``) should not pay for
+    from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
+
+    return DEFAULT_SYSTEM_PROMPT
+
+
 class ReleaseConfig(BaseModel):
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    system_prompt: str = Field(default_factory=_default_system_prompt)
     model: ModelConfig = Field(default_factory=ModelConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     guard_profile: str = "default"
@@ -186,9 +193,11 @@ def _config_fields(data: dict[str, Any]) -> dict[str, Any]:
     out = dict(data)
     out["model"] = ModelConfig.model_construct(**(data.get("model") or {}))
     out["retrieval"] = RetrievalConfig.model_construct(**(data.get("retrieval") or {}))
-    defaults = ReleaseConfig().model_dump()
-    for key in ("system_prompt", "guard_profile", "kb_version"):
-        out.setdefault(key, defaults[key])
+    missing = [k for k in ("system_prompt", "guard_profile", "kb_version") if k not in out]
+    if missing:  # an older stored config: today's defaults fill the gaps
+        defaults = ReleaseConfig().model_dump()
+        for key in missing:
+            out[key] = defaults[key]
     return out
 
 

@@ -1,8 +1,14 @@
 """A LangChain callback handler that turns every run into a span.
 
-Chains, prompts, parsers, retrievers, chat models, LLMs and tools all become spans with
-trace/parent ids, kind, timing, status and OpenTelemetry GenAI attributes. Every callback is
-guarded: tracing logs its own failures and never raises into the chain.
+Chains, prompts, parsers, retrievers, chat models, LLMs, tools, agents and LangGraph graphs
+and nodes all become spans with trace/parent ids, kind (``llmops.tracing.runs``), timing,
+status and OpenTelemetry GenAI attributes. Every callback is guarded: tracing logs its own
+failures and never raises into the chain.
+
+Unbound (``Tracer.handler()``), each top-level run is a trace of its own, and the run's
+config names its trace: ``tags`` become the trace's tags, ``metadata`` its ``metadata``
+attribute, and ``session_id`` / ``thread_id`` / ``user_id`` in the metadata its session and
+user (the writer hashes the user as for chat turns, and redacts the rest).
 """
 
 from __future__ import annotations
@@ -17,60 +23,24 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from llmops.tracing.ids import new_trace_id, span_id_for_int, span_id_for_run
 from llmops.tracing.records import Record, RunRecord, SpanRecord, TraceRecord
+from llmops.tracing.runs import (
+    chain_kind,
+    error_attributes,
+    error_status,
+    error_text,
+    run_name,
+    session_and_user,
+    user_metadata,
+)
+
+__all__ = ["Sink", "TracingCallbackHandler", "error_status"]
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Record], None]
 
 # A chain run in progress is a plain list (cheapest to build): these are its slots.
-_START, _PARENT, _TRACE, _SERIALIZED, _NAME, _INPUTS = range(6)
-
-
-def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
-    name = kwargs.get("name")
-    if name:
-        return str(name)
-    if serialized:
-        if serialized.get("name"):
-            return str(serialized["name"])
-        ident = serialized.get("id")
-        if ident:
-            return str(ident[-1])
-    return default
-
-
-_KINDS: dict[str, str] = {}
-
-
-def _chain_kind(serialized: dict[str, Any] | None, name: str) -> str:
-    """parser, prompt or chain, from the class path LangChain serialises (memoised)."""
-    ident = serialized.get("id") if serialized else None
-    key = f"{name}|{ident[-2] if ident and len(ident) > 1 else ''}"
-    kind = _KINDS.get(key)
-    if kind is None:
-        path = ".".join(ident or [])
-        if "output_parser" in path or name.endswith(("OutputParser", "Parser")):
-            kind = "parser"
-        elif "prompts" in path or name.endswith("PromptTemplate"):
-            kind = "prompt"
-        else:
-            kind = "chain"
-        if len(_KINDS) < 10_000:
-            _KINDS[key] = kind
-    return kind
-
-
-def _error_text(error: BaseException) -> str:
-    if isinstance(error, GeneratorExit):
-        return "cancelled: the caller stopped reading the stream"
-    return f"{type(error).__name__}: {error}"
-
-
-def error_status(error: BaseException | None) -> str:
-    """A span's status for how its run ended: a stream closed early is ``cancelled``."""
-    if error is None:
-        return "ok"
-    return "cancelled" if isinstance(error, GeneratorExit) else "error"
+_START, _PARENT, _TRACE, _SERIALIZED, _NAME, _INPUTS, _METADATA, _TAGS = range(8)
 
 
 class TracingCallbackHandler(BaseCallbackHandler):
@@ -96,6 +66,10 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self.root_span_id = root_span_id
         # run id (as int) → a SpanRecord (models, retrievers, tools) or a list (chains)
         self._runs: dict[int, Any] = {}
+        # top-level runs of an unbound handler: their config's (metadata, tags)
+        self._roots: dict[int, tuple[dict[str, Any] | None, list[str] | None]] = {}
+        # unbound: tokens and last model per trace, so one handler can serve many traces
+        self._usage: dict[str, list[Any]] = {}
         self.input_tokens = 0
         self.output_tokens = 0
         self.first_token_ns: int | None = None
@@ -110,7 +84,9 @@ class TracingCallbackHandler(BaseCallbackHandler):
         kind: str,
         inputs: Any,
         attributes: dict[str, Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> None:
+        kwargs = kwargs or {}
         parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
         parent_id: str | None
         if parent is not None and parent_run_id is not None:
@@ -120,6 +96,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
             trace_id, parent_id = self.trace_id, self.root_span_id
         else:
             trace_id, parent_id = new_trace_id(), None
+            self._roots[run_id.int] = (kwargs.get("metadata"), kwargs.get("tags"))
         self._runs[run_id.int] = SpanRecord(
             trace_id=trace_id,
             span_id=span_id_for_run(run_id),
@@ -145,27 +122,41 @@ class TracingCallbackHandler(BaseCallbackHandler):
         span.output = output
         if error is not None:
             span.status = error_status(error)
-            span.error = _error_text(error)
-            span.attributes["error.type"] = type(error).__name__
+            span.error = error_text(error)
+            span.attributes.update(error_attributes(error) or {})
         if attributes:
             span.attributes.update(attributes)
-        self.sink(span)
         if span.parent_id is None and self.trace_id is None:
+            metadata, tags = self._roots.pop(run_id.int, (None, None))
+            input_tokens, output_tokens, model = self._usage.pop(span.trace_id, (0, 0, None))
+            session_id, user_id = session_and_user(metadata)
+            kept = user_metadata(metadata)
+            if session_id:
+                span.attributes["session.id"] = session_id
+            if user_id:
+                span.attributes["user.id"] = user_id
+            self.sink(span)
             self.sink(
                 TraceRecord(
                     id=span.trace_id,
                     name=span.name,
                     start_ns=span.start_ns,
                     end_ns=span.end_ns,
+                    session_id=session_id,
+                    user_id=user_id,
                     status=span.status,
                     input=span.input,
                     output=span.output,
                     error=span.error,
-                    input_tokens=self.input_tokens,
-                    output_tokens=self.output_tokens,
-                    model=self.models[-1] if self.models else None,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    model=model,
+                    tags=list(tags) if tags else None,
+                    attributes={"metadata": kept} if kept else {},
                 )
             )
+            return
+        self.sink(span)
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
@@ -194,7 +185,8 @@ class TracingCallbackHandler(BaseCallbackHandler):
             else:
                 trace_id, parent_int = self.trace_id or new_trace_id(), None
             runs[run_id.int] = [
-                time.time_ns(), parent_int, trace_id, serialized, kwargs.get("name"), inputs
+                time.time_ns(), parent_int, trace_id, serialized, kwargs.get("name"), inputs,
+                kwargs.get("metadata"), kwargs.get("tags"),
             ]  # fmt: skip
         except Exception:
             log.exception("tracing callback failed")
@@ -211,6 +203,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
                 RunRecord(
                     run[_TRACE], run_id.int, run[_PARENT], self.root_span_id, run[_SERIALIZED],
                     run[_NAME], run[_START], time.time_ns(), run[_INPUTS], outputs, error,
+                    run[_METADATA],
                 )
             )  # fmt: skip
         except Exception:
@@ -220,17 +213,18 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self, run_id: UUID, run: list[Any], outputs: Any, error: BaseException | None
     ) -> None:
         """A top-level chain of an unbound handler: its span and its trace row, at once."""
-        serialized, name = run[_SERIALIZED], run[_NAME]
-        name = name or _name(serialized, {}, "chain")
+        serialized, name, metadata = run[_SERIALIZED], run[_NAME], run[_METADATA]
+        name = name or run_name(serialized, {}, "chain")
         self._runs[run_id.int] = SpanRecord(
             trace_id=run[_TRACE],
             span_id=span_id_for_run(run_id),
             parent_id=None,
             name=name,
-            kind=_chain_kind(serialized, name),
+            kind=chain_kind(serialized, name, metadata),
             start_ns=run[_START],
             input=run[_INPUTS],
         )
+        self._roots[run_id.int] = (metadata, run[_TAGS])
         self._end(run_id, outputs, error=error)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -270,9 +264,11 @@ class TracingCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            name = _name(serialized, kwargs, "chat_model")
+            name = run_name(serialized, kwargs, "chat_model")
             inputs = messages[0] if len(messages) == 1 else messages
-            self._start(run_id, parent_run_id, name, "llm", inputs, self._model_attrs(kwargs))
+            self._start(
+                run_id, parent_run_id, name, "llm", inputs, self._model_attrs(kwargs), kwargs
+            )
         except Exception:
             log.exception("tracing callback failed")
 
@@ -286,11 +282,11 @@ class TracingCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         def go() -> None:
-            name = _name(serialized, kwargs, "llm")
+            name = run_name(serialized, kwargs, "llm")
             attrs = self._model_attrs(kwargs)
             attrs["gen_ai.operation.name"] = "text_completion"
             inputs = prompts[0] if len(prompts) == 1 else prompts
-            self._start(run_id, parent_run_id, name, "llm", inputs, attrs)
+            self._start(run_id, parent_run_id, name, "llm", inputs, attrs, kwargs)
 
         self._guard(go)
 
@@ -336,14 +332,21 @@ class TracingCallbackHandler(BaseCallbackHandler):
             if token_usage:
                 attrs["gen_ai.usage.input_tokens"] = int(token_usage.get("prompt_tokens", 0))
                 attrs["gen_ai.usage.output_tokens"] = int(token_usage.get("completion_tokens", 0))
-        self.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
-        self.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
+        input_tokens = attrs.get("gen_ai.usage.input_tokens", 0)
+        output_tokens = attrs.get("gen_ai.usage.output_tokens", 0)
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
         span = self._runs.get(run_id.int)
         if span is not None:
             model = attrs.get("gen_ai.response.model") or span.attributes.get(
                 "gen_ai.request.model"
             )
-            if model:
+            if self.trace_id is None:  # unbound: counted for this run's own trace
+                usage = self._usage.setdefault(span.trace_id, [0, 0, None])
+                usage[0] += input_tokens
+                usage[1] += output_tokens
+                usage[2] = str(model) if model else usage[2]
+            elif model:
                 self.models.append(str(model))
         self._end(run_id, output, attributes=attrs)
 
@@ -368,8 +371,8 @@ class TracingCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         def go() -> None:
-            name = _name(serialized, kwargs, "retriever")
-            self._start(run_id, parent_run_id, name, "retriever", query)
+            name = run_name(serialized, kwargs, "retriever")
+            self._start(run_id, parent_run_id, name, "retriever", query, None, kwargs)
 
         self._guard(go)
 
@@ -405,9 +408,17 @@ class TracingCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         def go() -> None:
-            name = _name(serialized, kwargs, "tool")
+            name = run_name(serialized, kwargs, "tool")
             attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
-            self._start(run_id, parent_run_id, name, "tool", input_str, attrs)
+            if kwargs.get("tool_call_id"):
+                attrs["gen_ai.tool.call.id"] = kwargs["tool_call_id"]
+            if serialized and serialized.get("description"):
+                attrs["gen_ai.tool.description"] = serialized["description"]
+            inputs = kwargs.get("inputs")  # the tool's arguments, when it was called with a dict
+            self._start(
+                run_id, parent_run_id, name, "tool", input_str if inputs is None else inputs,
+                attrs, kwargs,
+            )  # fmt: skip
 
         self._guard(go)
 

@@ -63,6 +63,7 @@ class RunRecord:
         "end_ns",
         "error",
         "inputs",
+        "metadata",
         "name",
         "outputs",
         "parent",
@@ -86,6 +87,7 @@ class RunRecord:
         inputs: Any,
         outputs: Any,
         error: BaseException | None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.run = run  # the run id as an int; the span id is derived from it
@@ -98,6 +100,7 @@ class RunRecord:
         self.inputs = inputs
         self.outputs = outputs
         self.error = error
+        self.metadata = metadata  # the run's config metadata (LangGraph / agent kinds)
 
 
 @dataclass(slots=True)

@@ -45,7 +45,6 @@ from sqlalchemy import Integer, String, insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from llmops.monitoring import rollups
 from llmops.store.db import Database
 from llmops.store.models import (
     GapCandidate,
@@ -55,7 +54,7 @@ from llmops.store.models import (
     Trace,
     TracingIncident,
 )
-from llmops.tracing.handler import _chain_kind, _error_text, _name, error_status
+from llmops.tracing.hooks import batch_hooks
 from llmops.tracing.ids import span_id_for_int
 from llmops.tracing.records import (
     GapRecord,
@@ -74,6 +73,7 @@ from llmops.tracing.render import (
     to_jsonable,
     to_text,
 )
+from llmops.tracing.runs import chain_kind, error_attributes, error_status, error_text, run_name
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,8 @@ class SpanWriter:
         self.db = db
         self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
         self.last_write_ns: int | None = None
-        self.maintain_rollups = maintain_rollups  # False only to measure what they cost
+        # False only to measure what the batch hooks (rollups, pricing) cost
+        self.maintain_rollups = maintain_rollups
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -546,18 +547,17 @@ class SpanWriter:
         clean = self._clean
         if isinstance(rec, RunRecord):
             run_start, run_end = rec.start_ns, rec.end_ns
-            name = rec.name or _name(rec.serialized, {}, "chain")
+            name = rec.name or run_name(rec.serialized, {}, "chain")
             parent = span_id_for_int(rec.parent) if rec.parent is not None else rec.root_span_id
             error = rec.error
             return "span", SpanRow(
                 trace_id=rec.trace_id, id=span_id_for_int(rec.run), parent_id=parent,
-                name=fit(name, _SL["name"]), kind=_chain_kind(rec.serialized, name),
+                name=fit(name, _SL["name"]), kind=chain_kind(rec.serialized, name, rec.metadata),
                 started_at=_ts(run_start), ended_at=_ts(run_end),
                 duration_ms=_duration(run_start, run_end), status=error_status(error),
-                error=None if error is None else clean(_error_text(error)),
+                error=None if error is None else clean(error_text(error)),
                 input=clean(rec.inputs), output=clean(rec.outputs),
-                attributes=None if error is None
-                else self._clean_attrs({"error.type": type(error).__name__}),
+                attributes=None if error is None else self._clean_attrs(error_attributes(error)),
             )  # fmt: skip
         if isinstance(rec, SpanRecord):
             start, end = rec.start_ns, rec.end_ns
@@ -584,8 +584,9 @@ class SpanWriter:
                 ttft_ms=rec.ttft_ms, input_tokens=rec.input_tokens,
                 output_tokens=rec.output_tokens, cost=rec.cost, input=clean(rec.input),
                 output=clean(rec.output), error=clean(rec.error),
-                tags=None if rec.tags is None
-                else sanitize_json(json.dumps([str(t) for t in rec.tags], ensure_ascii=False)),
+                tags=None if rec.tags is None else sanitize_json(
+                    json.dumps([clean(str(t)) for t in rec.tags], ensure_ascii=False)
+                ),
                 attributes=self._clean_attrs(rec.attributes),
             )  # fmt: skip
         if isinstance(rec, GapRecord):
@@ -636,22 +637,20 @@ class SpanWriter:
             self.exporter.enqueue(rows)
 
     def write_rows(self, rows: Rows) -> None:
-        """Insert rendered rows in one transaction, together with what they add to the
-        monitoring rollups and with each new trace priced from the price table
-        (``llmops.monitoring.rollups``). Demo seeding calls this too, so seeded history
-        takes the same path as live traffic."""
+        """Insert rendered rows in one transaction, together with what the batch hooks add
+        (``llmops.tracing.hooks``: the monitoring rollups, each new trace priced from the
+        price table). Demo seeding calls this too, so seeded history takes the same path as
+        live traffic."""
         dialect = self.db.dialect
+        hooks = batch_hooks() if self.maintain_rollups else []
         with self.db.engine.begin() as conn:
-            pending = (
-                rollups.prepare(conn, dialect, rows, COLUMNS["trace"])
-                if self.maintain_rollups
-                else None
-            )
+            pending = [hook(conn, dialect, rows, COLUMNS["trace"]) for hook in hooks]
             for kind in KINDS:
                 if rows.get(kind):
                     conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows[kind]])
-            if pending is not None:
-                pending.apply(conn, dialect)
+            for after in pending:
+                if after is not None:
+                    after.apply(conn, dialect)
 
     def _store_or_spool(self, rows: Rows) -> None:
         if not _count(rows):

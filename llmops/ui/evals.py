@@ -9,7 +9,6 @@ fragment. Every list is paged in SQL; aggregates come precomputed with the run.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,8 @@ from llmops.errors import UserFacingError
 from llmops.evals import charts, datasets
 from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.evaluators import EvalContext, all_evaluators
-from llmops.evals.runner import EvalRunner, RunInfo, cancel_run, get_run, list_results, list_runs
+from llmops.evals.jobs import BackgroundRuns
+from llmops.evals.runner import EvalRunner, RunInfo, get_run, list_results, list_runs
 from llmops.ui.chat import current_user
 from llmops.ui.deps import runtime
 
@@ -42,50 +42,6 @@ def _error(exc: UserFacingError) -> None:
 
 
 # -- process-wide state ------------------------------------------------------------------------
-class BackgroundRuns:
-    """Runs started from the console, each on a daemon thread of this process."""
-
-    def __init__(self, runner: EvalRunner) -> None:
-        self.runner = runner
-        self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
-        self._lock = threading.Lock()
-
-    def start(self, run_id: str) -> None:
-        with self._lock:
-            current = self._runs.get(run_id)
-            if current is not None and current[0].is_alive():
-                return
-            cancel = threading.Event()
-            thread = threading.Thread(
-                target=self._run, args=(run_id, cancel), name=f"eval-{run_id}", daemon=True
-            )
-            self._runs[run_id] = (thread, cancel)
-            thread.start()
-
-    def _run(self, run_id: str, cancel: threading.Event) -> None:
-        try:
-            self.runner.run(run_id, cancel=cancel)
-        except Exception:  # the run records its failure; the app must not die with it
-            log.exception("evaluation run %s failed", run_id)
-
-    def cancel(self, run_id: str) -> None:
-        with self._lock:
-            local = self._runs.get(run_id)
-        if local is not None:
-            local[1].set()
-        cancel_run(self.runner.db, run_id)  # also stops a run in another process
-
-    def alive(self, run_id: str) -> bool:
-        with self._lock:
-            local = self._runs.get(run_id)
-        return local is not None and local[0].is_alive()
-
-    def join(self, timeout: float = 60.0) -> None:
-        """Wait for every run (tests, shutdown)."""
-        for thread, _ in list(self._runs.values()):
-            thread.join(timeout)
-
-
 @st.cache_resource(show_spinner=False)
 def background() -> BackgroundRuns:
     return BackgroundRuns(EvalRunner.from_runtime(runtime()))
