@@ -38,6 +38,7 @@ from llmops.cliutil import print_json as _print_json
 from llmops.cliutil import runtime as _runtime
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
 from llmops.evals.cli import eval_app
+from llmops.governance.cli import register as register_governance
 from llmops.improve.cli import improve_app
 from llmops.monitoring.cli import monitor_app
 from llmops.rag.cli import kb_app
@@ -183,6 +184,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(release_app, name="release")
 app.add_typer(review_app, name="review")
 app.add_typer(improve_app, name="improve")
+register_governance(app)  # erase, retention, audit
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
