@@ -21,6 +21,7 @@ CONSOLE = [
     ("pages/releases.py", "Releases", "🚀", "releases"),
     ("pages/review.py", "Review", "✅", "review"),
     ("pages/knowledge.py", "Knowledge", "📚", "knowledge"),
+    ("pages/audit.py", "Audit", "📜", "audit"),
 ]
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True, url_path="chat")

@@ -57,8 +57,10 @@ class AuditRow:
         }
 
 
-def record(db: Database, actor: str, action: str, target: str | None = None, **details: Any) -> int:
-    """Write one audit row; returns its id."""
+def record(
+    db: Database, actor: str, action: str, target: str | None = None, /, **details: Any
+) -> int:
+    """Write one audit row; returns its id (``details`` may hold any key, even ``actor``)."""
     with db.session() as s:
         row = AuditLog(actor=actor, action=action, target=target, details=details or None)
         s.add(row)

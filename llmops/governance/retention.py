@@ -110,8 +110,12 @@ def _select(kind: str, d: str, limit: int, *, lock: bool) -> str:
     return sql + (" FOR UPDATE SKIP LOCKED" if lock else "")
 
 
-def _params(kind: str, cutoff: datetime) -> tuple[Any, ...]:
-    naive = cutoff.astimezone(UTC).replace(tzinfo=None)
+def _params(kind: str, cutoff: datetime, dialect: str) -> tuple[Any, ...]:
+    naive: Any = cutoff.astimezone(UTC).replace(tzinfo=None)
+    if dialect == "sqlite":
+        # the text SQLAlchemy stores; a datetime would go through whatever adapter another
+        # library registered with the sqlite3 module (one turns it into a number)
+        naive = naive.strftime("%Y-%m-%d %H:%M:%S.%f")
     if kind == "traces":
         return (naive, EVAL_SESSION_PREFIX, _EVAL_END)
     if kind == "eval_traces":
@@ -139,7 +143,7 @@ def _count(db: Database, kind: str, cutoff: datetime) -> int:
     sql = _select(kind, db.dialect, 1, lock=False).replace("SELECT id", "SELECT count(*)", 1)
     sql = sql.split(" ORDER BY ")[0]
     with db.engine.connect() as conn:
-        return int(conn.exec_driver_sql(sql, _params(kind, cutoff)).scalar() or 0)
+        return int(conn.exec_driver_sql(sql, _params(kind, cutoff, db.dialect)).scalar() or 0)
 
 
 def apply(
@@ -173,7 +177,7 @@ def apply(
         sql = _select(kind, d, batch, lock=d == "postgresql")
         while max_batches is None or rep.batches < max_batches:
             with write_tx(db) as conn:
-                ids = [r[0] for r in conn.exec_driver_sql(sql, _params(kind, cutoff))]
+                ids = [r[0] for r in conn.exec_driver_sql(sql, _params(kind, cutoff, d))]
                 if not ids:
                     break
                 rep.rows += _delete_batch(conn, d, kind, ids, rep)

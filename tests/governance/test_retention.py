@@ -185,3 +185,27 @@ def test_the_apps_background_worker_applies_retention(settings: Settings):
         assert _count(rt.db, "SELECT count(*) FROM audit_log WHERE action = 'retention.apply'")
     finally:
         rt.close()
+
+
+def test_retention_ignores_a_sqlite3_datetime_adapter_another_library_registered(
+    sqlite_db: Database, settings: Settings
+):
+    """guardrails-ai registers a datetime → epoch-number adapter with the sqlite3 module when
+    it is imported; a bound datetime then compares as a number and matches no row."""
+    import sqlite3
+
+    seed(sqlite_db, traces=100, days=6, seed=5, end=NOW)
+    old = _old(sqlite_db, 2)["traces"]
+    assert old
+    key = (datetime, sqlite3.PrepareProtocol)
+    saved = sqlite3.adapters.get(key)
+    sqlite3.register_adapter(datetime, lambda d: d.timestamp())
+    try:
+        s = settings.model_copy(update={"retention_traces_days": 2})
+        assert retention.apply(sqlite_db, settings=s, now=NOW, dry_run=True).total == old
+        assert retention.apply(sqlite_db, settings=s, now=NOW).total == old
+    finally:
+        if saved is None:
+            sqlite3.adapters.pop(key, None)
+        else:
+            sqlite3.adapters[key] = saved
