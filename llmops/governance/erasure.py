@@ -429,7 +429,9 @@ def _scrub_table(
 
 SCRUBBED: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     # table, text columns, JSON columns, also replace copied questions
-    ("dataset_items", ("input", "expected"), ("meta",), True),  # other people's items
+    # other people's items: only their metadata (which copies feedback comments); their
+    # input may be the same question, asked by someone else
+    ("dataset_items", (), ("meta",), True),
     ("improvements", ("title", "reason"), ("evidence", "gate"), True),
     ("improvement_events", (), ("details",), True),
     ("label_events", ("note",), (), True),

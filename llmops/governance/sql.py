@@ -37,7 +37,7 @@ def write_tx(db: Database, *, secure_delete: bool = False) -> Iterator[Connectio
                 if secure_delete:
                     conn.exec_driver_sql("PRAGMA secure_delete = ON")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif db.dialect == "postgresql":
+            elif db.dialect == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
                 # plan each IN-list for the table as it is now, not a cached generic plan
                 conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             try:
@@ -73,7 +73,11 @@ def run_in(
     rows: list[Any] = []
     changed = 0
     for chunk in chunks(items):
-        result = conn.exec_driver_sql(sql.format(in_=in_list(dialect, len(chunk))), tuple(chunk))
+        if dialect == "postgresql":  # one array parameter: planned in microseconds
+            result = conn.exec_driver_sql(sql.format(in_="= ANY(%s)"), (list(chunk),))
+        else:
+            result = conn.exec_driver_sql(sql.format(in_=in_list(dialect, len(chunk))),
+                                          tuple(chunk))  # fmt: skip
         if fetch and result.returns_rows:
             rows.extend(result)
         elif not result.returns_rows:

@@ -69,3 +69,15 @@ def test_exports(rows: Database):
     )
     with pytest.raises(InvalidInputError):
         audit.export_text(db, flt, "xml")
+
+
+def test_state_changes_that_had_no_audit_row_now_write_one(db: Database):
+    from llmops.rag import versions
+    from llmops.releases import rollback
+
+    rule = rollback.add_default_rules(db, actor="ops")[0]
+    rollback.set_enabled(db, rule.id, False, actor="ops")
+    version = versions.commit(db, {}, actor="ops", note="nothing changed")
+    rows = {r.action: r for r in audit.page(db, audit.AuditFilter(actor="ops"))[0]}
+    assert rows["rollback_rule.disable"].target == str(rule.id)
+    assert rows["kb.version"].target == versions.name(version)

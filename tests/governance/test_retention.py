@@ -40,7 +40,9 @@ def _count(db: Database, sql: str, **params: Any) -> int:
 
 
 def _old(db: Database, days: int) -> dict[str, int]:
-    cut = (NOW - timedelta(days=days)).replace(tzinfo=None)
+    cut: Any = (NOW - timedelta(days=days)).replace(tzinfo=None)
+    if db.dialect == "sqlite":  # as stored (guardrails registers a datetime adapter)
+        cut = cut.strftime("%Y-%m-%d %H:%M:%S.%f")
     return {
         "traces": _count(db, "SELECT count(*) FROM traces WHERE started_at < :c", c=cut),
         "spans": _count(
@@ -165,6 +167,11 @@ def test_two_processes_at_once_delete_each_row_once(seeded: Database, settings: 
     assert _rollups(db) == before
 
 
+def _text(when: datetime) -> str:
+    """A time as SQLite stores it (a bound datetime may meet a foreign sqlite3 adapter)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def test_the_apps_background_worker_applies_retention(settings: Settings):
     from llmops.runtime import Runtime
 
@@ -173,11 +180,11 @@ def test_the_apps_background_worker_applies_retention(settings: Settings):
     try:
         seed(rt.db, traces=200, days=6, seed=3)
         assert _count(rt.db, "SELECT count(*) FROM traces WHERE started_at < :c",
-                      c=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2)) > 0  # fmt: skip
+                      c=_text(datetime.now(UTC) - timedelta(days=2))) > 0  # fmt: skip
         rt.start_background()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            cut = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2, minutes=1)
+            cut = _text(datetime.now(UTC) - timedelta(days=2, minutes=1))
             if not _count(rt.db, "SELECT count(*) FROM traces WHERE started_at < :c", c=cut):
                 break
             time.sleep(0.1)
