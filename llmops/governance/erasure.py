@@ -336,16 +336,20 @@ class _Scrubber:
 
     def __init__(self, p: Plan) -> None:
         self.ids = {*p.traces, *p.eval_traces}
-        self.words = sorted({*p.sessions, *p.user_keys}, key=len, reverse=True)
+        words = sorted({*p.sessions, *p.user_keys}, key=len, reverse=True)
+        # whole words only: a short id ("s1", "bob") must not eat "rules1" or "bobcat"
+        self.words = (
+            re.compile("|".join(rf"(?<![\w@.-]){re.escape(w)}(?![\w@.-])" for w in words))
+            if words else None
+        )  # fmt: skip
         texts = {x for t in p.texts for x in (t, t[:160])}  # and gap-cluster labels of them
         texts.update(p.comments)
         self.texts = sorted((t for t in texts if len(t) >= _MIN_TEXT), key=len, reverse=True)
 
     def text(self, value: str, *, with_texts: bool) -> str:
         out = _HEX32.sub(lambda m: ERASED if m.group() in self.ids else m.group(), value)
-        for word in self.words:
-            if word in out:
-                out = out.replace(word, ERASED)
+        if self.words is not None:
+            out = self.words.sub(ERASED, out)
         if with_texts:
             for t in self.texts:
                 if t in out:

@@ -221,3 +221,16 @@ def test_bad_requests_are_refused(db: Database, settings: Settings) -> None:
         erasure.erase(db, user="a", session="b", settings=settings)
     with pytest.raises(InvalidInputError):
         erasure.erase(db, user="   ", settings=settings)
+
+
+def test_scrubbing_replaces_whole_ids_and_copied_questions_only() -> None:
+    plan = erasure.Plan("user", "h", user_keys=["bob"], sessions=["s1"], traces=["a" * 32],
+                        texts=["How tall is the tower?"])  # fmt: skip
+    scrub = erasure._Scrubber(plan)
+    value = {"note": "bobcat bob s1 rules1 (s1) " + "a" * 32 + " How tall is the tower?",
+             "ids": ["a" * 32, "b" * 32], "n": 3}  # fmt: skip
+    assert scrub.value(value, with_texts=True) == {
+        "note": "bobcat [erased] [erased] rules1 ([erased]) [erased] [erased]",
+        "ids": ["[erased]", "b" * 32],
+        "n": 3,
+    }
