@@ -7,7 +7,8 @@ kind               rows                                   setting
 =================  =====================================  ==================================
 ``traces``         chat, playground and red-team traces   ``LLMOPS_RETENTION_TRACES_DAYS``
                    with their spans, scores and gap
-                   candidates
+                   candidates (gap clusters resized,
+                   relabelled, deleted when empty)
 ``eval_traces``    evaluation traces (``eval:`` sessions) ``LLMOPS_RETENTION_EVAL_DAYS``
                    with their spans and scores
 ``feedback``       feedback rows                          ``LLMOPS_RETENTION_FEEDBACK_DAYS``
@@ -125,9 +126,19 @@ def _params(kind: str, cutoff: datetime, dialect: str) -> tuple[Any, ...]:
 
 def _delete_batch(conn: Connection, d: str, kind: str, ids: list[Any], rep: KindReport) -> int:
     if kind in ("traces", "eval_traces"):
+        from llmops.governance.erasure import _fix_clusters
+
+        gone, _ = run_in(conn, d, "SELECT cluster_id, question FROM gap_candidates WHERE "
+                         "trace_id {in_}", ids)  # fmt: skip
         for table in ("spans", "trace_scores", "gap_candidates"):
             _, n = run_in(conn, d, f"DELETE FROM {table} WHERE trace_id {{in_}}", ids)
             rep.dependents[table] = rep.dependents.get(table, 0) + n
+        # gap clusters: resized, relabelled when named after a question that went, deleted
+        # when empty (the label and centroid are copies of the questions)
+        clusters = {r[0] for r in gone if r[0] is not None}
+        if clusters:
+            n = _fix_clusters(conn, d, clusters, {r[1] for r in gone if r[1]})
+            rep.dependents["gap_clusters"] = rep.dependents.get("gap_clusters", 0) + n
         _, n = run_in(conn, d, "DELETE FROM traces WHERE id {in_}", ids)
         return n
     if kind == "feedback":

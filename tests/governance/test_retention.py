@@ -216,3 +216,30 @@ def test_retention_ignores_a_sqlite3_datetime_adapter_another_library_registered
             sqlite3.adapters.pop(key, None)
         else:
             sqlite3.adapters[key] = saved
+
+
+def test_gap_clusters_lose_the_questions_that_retention_removes(db: Database, settings: Settings):
+    old = (NOW - timedelta(days=10)).replace(tzinfo=None)
+    new = (NOW - timedelta(hours=1)).replace(tzinfo=None)
+    with db.engine.begin() as conn:
+        for cid, label in ((1, "Old question one?"), (2, "Only old question?")):
+            conn.execute(text("INSERT INTO gap_clusters (id, lang, label, centroid, size, "
+                              "status, note, created_at) VALUES (:i, 'en', :l, :c, 2, 'open', "
+                              "'', :at)"), {"i": cid, "l": label, "c": b"x", "at": old})  # fmt: skip
+        rows = [("a" * 32, old, "Old question one?", 1), ("b" * 32, new, "New question?", 1),
+                ("c" * 32, old, "Only old question?", 2)]  # fmt: skip
+        for tid, at, q, cid in rows:
+            conn.execute(text(
+                "INSERT INTO traces (id, name, session_id, status, started_at, input_tokens, "
+                "output_tokens, cost) VALUES (:id, 'chat', 's', 'ok', :at, 0, 0, 0)"
+            ), {"id": tid, "at": at})  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO gap_candidates (trace_id, at, reason, thumbs_down, question, "
+                "cluster_id) VALUES (:id, :at, 'declined', false, :q, :c)"
+            ), {"id": tid, "at": at, "q": q, "c": cid})  # fmt: skip
+    s = settings.model_copy(update={"retention_traces_days": 2})
+    report = retention.apply(db, settings=s, now=NOW)
+    assert report.kinds["traces"].rows == 2
+    with db.engine.connect() as conn:
+        clusters = conn.execute(text("SELECT id, label, size FROM gap_clusters")).all()
+    assert [tuple(c) for c in clusters] == [(1, "New question?", 1)]
