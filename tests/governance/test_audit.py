@@ -78,6 +78,12 @@ def test_state_changes_that_had_no_audit_row_now_write_one(db: Database):
     rule = rollback.add_default_rules(db, actor="ops")[0]
     rollback.set_enabled(db, rule.id, False, actor="ops")
     version = versions.commit(db, {}, actor="ops", note="nothing changed")
+    from llmops.evals import datasets as ds
+
+    ds.add_cases(db, "golden", [ds.Case(input="What is LLMOps?")], actor="ops")
+    ds.export_cases(db, "golden", fmt="csv", actor="ops")
     rows = {r.action: r for r in audit.page(db, audit.AuditFilter(actor="ops"))[0]}
     assert rows["rollback_rule.disable"].target == str(rule.id)
     assert rows["kb.version"].target == versions.name(version)
+    assert rows["dataset.export"].target == "golden"
+    assert rows["dataset.export"].details == {"version": 1, "format": "csv", "items": 1}
