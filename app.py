@@ -22,6 +22,7 @@ CONSOLE = [
     ("pages/review.py", "Review", "✅", "review"),
     ("pages/knowledge.py", "Knowledge", "📚", "knowledge"),
     ("pages/safety.py", "Safety", "🧯", "safety"),
+    ("pages/audit.py", "Audit", "📜", "audit"),
     ("pages/settings.py", "Settings", "⚙️", "settings"),
 ]
 

@@ -54,6 +54,9 @@ GROUPS: list[tuple[str, str, str]] = [
     ("review", "llmops.review.cli:review_app", "Human review queues."),
     ("improve", "llmops.improve.cli:improve_app", "Improvements: evidence → dataset → candidate → gate → canary → promote."),
     ("redteam", "llmops.redteam.cli:redteam_app", "Red-team scans: attack a release, gate CI on the attack success rate."),
+    ("erase", "llmops.governance.cli:erase_app", "Erase everything derived from a user or a session."),
+    ("retention", "llmops.governance.cli:retention_app", "Delete data past its retention."),
+    ("audit", "llmops.governance.cli:audit_app", "Read and export the audit log."),
 ]  # fmt: skip
 
 

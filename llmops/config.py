@@ -173,6 +173,29 @@ class Settings(BaseSettings):
         description="How often the app's background worker checks the canary's rollback "
         "rules (and other periodic jobs).",
     )
+    # governance: retention and erasure (docs/governance.md); 0 days keeps forever
+    retention_traces_days: int = Field(
+        0, ge=0, description="Days chat, playground and red-team traces (with their spans, "
+        "scores and gap candidates) are kept; rollups keep their aggregates. 0: forever.",
+    )  # fmt: skip
+    retention_eval_days: int = Field(
+        0, ge=0, description="Days evaluation traces (eval: sessions) are kept. 0: forever."
+    )
+    retention_feedback_days: int = Field(
+        0, ge=0, description="Days feedback rows are kept (rollups keep them). 0: forever."
+    )
+    retention_guard_events_days: int = Field(
+        0, ge=0, description="Days guardrail events are kept. 0: forever."
+    )
+    retention_audit_days: int = Field(
+        0, ge=0, description="Days audit-log rows are kept (separately from data). 0: forever."
+    )
+    retention_batch: int = Field(
+        1000, ge=1, le=100_000, description="Rows deleted per retention transaction."
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often the app's background worker applies retention."
+    )
     overview_refresh_s: int = Field(
         30, ge=5, description="Auto-refresh interval of the Overview and Feedback pages."
     )

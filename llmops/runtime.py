@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from llmops.config import Settings, get_settings
@@ -127,13 +128,15 @@ class Runtime:
     def start_background(self) -> threading.Thread:
         """The app's background worker: every ``LLMOPS_BACKGROUND_INTERVAL_S`` it checks the
         running canary against its rollback rules (``llmops.releases.rollback``), as
-        ``llmops monitor check`` does from cron; whichever runs first rolls back, once."""
+        ``llmops monitor check`` does from cron; whichever runs first rolls back, once. Every
+        ``LLMOPS_RETENTION_INTERVAL_S`` it also applies retention (``apply_retention``)."""
         if self._background is not None:
             return self._background
         from llmops.releases import rollback
 
         def loop() -> None:
             s = self.settings
+            retention_due = time.monotonic()  # retention: first round, then every interval
             while not self._stopping.wait(s.background_interval_s):
                 try:
                     rollback.check(
@@ -144,10 +147,25 @@ class Runtime:
                     )
                 except Exception:  # the next round tries again
                     log.warning("background check failed", exc_info=True)
+                if time.monotonic() >= retention_due:
+                    retention_due = time.monotonic() + s.retention_interval_s
+                    self.apply_retention()
 
         self._background = threading.Thread(target=loop, name="llmops-background", daemon=True)
         self._background.start()
         return self._background
+
+    def apply_retention(self) -> None:
+        """Delete what is past its ``LLMOPS_RETENTION_*_DAYS`` (``llmops.governance``), a
+        bounded number of batches a round, as ``llmops retention apply`` does from cron."""
+        from llmops.governance import retention
+
+        if not any(retention.days_for(self.settings).values()):
+            return
+        try:
+            retention.apply(self.db, settings=self.settings, max_batches=100)
+        except Exception:  # the next round tries again
+            log.warning("retention failed", exc_info=True)
 
     def close(self) -> None:
         self._stopping.set()

@@ -449,7 +449,7 @@ def dataset_export(
     from llmops.evals import datasets as ds
 
     with _runtime() as rt:
-        text = ds.export_cases(rt.db, name, version=version, fmt=fmt)
+        text = ds.export_cases(rt.db, name, version=version, fmt=fmt, actor="cli")
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -525,9 +525,14 @@ def all_items(db: Database, dataset_id: int, version: int) -> list[Item]:
 
 
 def export_cases(
-    db: Database, dataset: str | int, *, version: int | None = None, fmt: str = "jsonl"
+    db: Database,
+    dataset: str | int,
+    *,
+    version: int | None = None,
+    fmt: str = "jsonl",
+    actor: str = "system",
 ) -> str:
-    """The items as an importable JSONL or CSV document."""
+    """The items as an importable JSONL or CSV document (the export is audited)."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"Unknown export format {fmt!r}; use jsonl or csv.")
     info = get_dataset(db, dataset)
@@ -535,6 +540,8 @@ def export_cases(
     if not 0 <= v <= info.version:
         raise InvalidInputError(f"Dataset {info.name!r} has versions 0 to {info.version}.")
     records = [i.case().as_record() for i in all_items(db, info.id, v)]
+    with db.session() as s:
+        _audit(s, actor, "dataset.export", info.name, version=v, format=fmt, items=len(records))
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     buf = io.StringIO()

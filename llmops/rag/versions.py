@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.store.db import Database
-from llmops.store.models import KbVersion, KbVersionDoc, Release
+from llmops.store.models import AuditLog, KbVersion, KbVersionDoc, Release
 
 PREFIX = "kb-"
 # The author of the throw-away versions a red-team scan plants test documents in
@@ -144,6 +144,11 @@ def commit(
                             published=publish)  # fmt: skip
         s.add(version)
         s.flush()
+        gone = sorted(src for src, e in changes.items() if e is None)
+        s.add(AuditLog(actor=actor, action="kb.version", target=name(version.id),
+                       details={"changed": sorted(set(changes) - set(gone))[:50],
+                                "removed": gone[:50], "published": publish,
+                                "note": note[:200] or None}))  # fmt: skip
         for e in docs.values():
             row = KbVersionDoc(version_id=version.id, source=e.source, doc_hash=e.doc_hash,
                                title=e.title, lang=e.lang, chunk_count=e.chunk_count,

@@ -155,6 +155,10 @@ def set_enabled(db: Database, rule_id: int, enabled: bool, *, actor: str = "syst
         if row is None:
             raise NotFoundError(f"Rollback rule {rule_id} does not exist.")
         row.enabled = enabled
+        from llmops.store.models import AuditLog
+
+        s.add(AuditLog(actor=actor, action="rollback_rule.enable" if enabled
+                       else "rollback_rule.disable", target=str(rule_id)))  # fmt: skip
 
 
 def ensure_default_rules(db: Database, *, actor: str = "system") -> list[Rule]:

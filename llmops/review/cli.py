@@ -281,6 +281,10 @@ def export(
                     "nothing to fine-tune on."
                 )
             _write_jsonl(finetune, examples)
+            from llmops.governance.audit import record
+
+            record(rt.db, "cli", "review.export", str(ref), format="finetune-jsonl",
+                   examples=len(examples), path=str(finetune))  # fmt: skip
             out.update(finetune=str(finetune), examples=len(examples))
         if dataset is not None:
             out.update(dataset=dataset, cases=queues.to_dataset(rt.db, ref, dataset, actor="cli"))

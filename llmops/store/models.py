@@ -221,6 +221,7 @@ class Trace(Base):
         Index("ix_traces_release_started", "release_id", "started_at"),
         Index("ix_traces_status_started", "status", "started_at"),
         Index("ix_traces_session_started", "session_id", "started_at"),
+        Index("ix_traces_user_started", "user_id", "started_at"),  # erasure by user
     )
 
 
@@ -260,6 +261,7 @@ class Feedback(Base):
     __table_args__ = (
         Index("ix_feedback_trace_id", "trace_id"),
         Index("ix_feedback_created_at", "created_at"),
+        Index("ix_feedback_user_id", "user_id"),  # erasure by user
     )
 
 
@@ -481,6 +483,9 @@ class AuditLog(Base):
         Index("ix_audit_log_at", "at"),
         # sign-in back-off reads one client's latest attempts (llmops.auth)
         Index("ix_audit_log_target_at", "target", "at"),
+        # the audit page's filters (llmops.governance.audit)
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
     )
 
 

@@ -184,8 +184,9 @@ def _valid(record: dict[str, Any]) -> datasets.Case | None:
 
 
 def _exporter(name: str, version: int, fmt: str) -> Callable[[], str]:
-    """Built only when the download is clicked (on Streamlit's own thread)."""
-    return lambda: datasets.export_cases(runtime().db, name, version=version, fmt=fmt)
+    """Built only when the download is clicked (on Streamlit's own thread); audited."""
+    who = actor()
+    return lambda: datasets.export_cases(runtime().db, name, version=version, fmt=fmt, actor=who)
 
 
 def datasets_section() -> None:

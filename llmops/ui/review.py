@@ -192,7 +192,15 @@ def results_section() -> None:
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples),
         file_name=f"{name}-finetune.jsonl", mime="application/jsonl",
         disabled=not examples, key="rv_ft",
+        on_click=_audit_finetune, args=(name, len(examples), actor()),
     )  # fmt: skip
+
+
+def _audit_finetune(queue: str, examples: int, who: str) -> None:
+    """A fine-tuning download is an export of reviewed data: audited when clicked."""
+    from llmops.governance.audit import record
+
+    record(runtime().db, who, "review.export", queue, format="finetune-jsonl", examples=examples)
 
 
 # -- improvements ------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def test_non_admin_cannot_reach_console_pages(app: AppTest) -> None:
 
 
 CONSOLE_PAGES = [
+    "pages/audit.py",
     "pages/overview.py",
     "pages/traces.py",
     "pages/feedback.py",

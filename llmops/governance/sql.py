@@ -1,0 +1,85 @@
+"""What erasure and retention share: short write transactions and chunked ``IN`` lists.
+
+A batch is its own transaction that takes the write lock at once (SQLite: ``BEGIN
+IMMEDIATE``, so a concurrent writer waits for the busy timeout instead of failing on a stale
+read snapshot; PostgreSQL: row locks taken by the statements themselves), so two processes
+running the same job serialise batch by batch and the store is never locked for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from llmops.store.db import Database, translate
+
+CHUNK = 500
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@contextmanager
+def write_tx(db: Database, *, secure_delete: bool = False) -> Iterator[Connection]:
+    """One short write transaction on its own connection; commits on success.
+
+    ``secure_delete`` (SQLite) overwrites deleted content with zeros, so erased text does
+    not linger in free space of the database file."""
+    try:
+        with db.engine.connect() as conn:
+            if db.dialect == "sqlite":
+                if secure_delete:
+                    conn.exec_driver_sql("PRAGMA secure_delete = ON")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif db.dialect == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
+                # plan each IN-list for the table as it is now, not a cached generic plan
+                conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                conn.commit()
+            finally:
+                if db.dialect == "sqlite" and secure_delete:
+                    conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+                    conn.commit()
+    except SQLAlchemyError as exc:
+        raise translate(exc, db.url) from exc
+
+
+def marks(dialect: str, n: int) -> str:
+    return ", ".join(["?" if dialect == "sqlite" else "%s"] * n)
+
+
+def in_list(dialect: str, n: int) -> str:
+    """An ``IN (...)`` membership test with ``n`` placeholders."""
+    return f"IN ({marks(dialect, n)})"
+
+
+def run_in(
+    conn: Connection, dialect: str, sql: str, ids: Iterable[Any], *, fetch: bool = True
+) -> tuple[list[Any], int]:
+    """Run ``sql`` (one ``{in_}`` placeholder) over ``ids`` in chunks: the rows and the
+    number of rows the statements changed."""
+    items = list(ids)
+    rows: list[Any] = []
+    changed = 0
+    for chunk in chunks(items):
+        if dialect == "postgresql":  # one array parameter: planned in microseconds
+            result = conn.exec_driver_sql(sql.format(in_="= ANY(%s)"), (list(chunk),))
+        else:
+            result = conn.exec_driver_sql(sql.format(in_=in_list(dialect, len(chunk))),
+                                          tuple(chunk))  # fmt: skip
+        if fetch and result.returns_rows:
+            rows.extend(result)
+        elif not result.returns_rows:
+            changed += max(result.rowcount, 0)
+    return rows, changed
