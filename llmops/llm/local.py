@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from llmops.llm.prompts import parse_rag_message
+from llmops.llm.prompts import parse_rag_message_lang
 from llmops.text import (
     STOPWORDS,
     count_tokens,
@@ -171,8 +171,8 @@ class LocalModel(BaseChatModel):
         text = human.content if human is not None else ""
         if not isinstance(text, str):
             text = " ".join(str(p) for p in text)
-        question, sources = parse_rag_message(text)
-        lang = detect_lang(question)
+        question, asked_lang, sources = parse_rag_message_lang(text)
+        lang = asked_lang if asked_lang in NOT_COVERED else detect_lang(question)
         q_set = set(_terms_of(question))
         if not q_set or not sources:
             return NOT_COVERED[lang]
