@@ -56,9 +56,10 @@ def test_a_spanish_follow_up_is_resolved(chat_service: ChatService) -> None:
     chat_service.ask("¿Qué es la inyección de prompts?", session_id="conv-es")
     follow = chat_service.ask("¿cómo la evito?", session_id="conv-es")
     assert follow.lang == "es" and follow.standalone and "inyecci" in follow.standalone
-    assert "es/risk-mitigation-and-guardrails.md" in _sources(follow)
+    assert "inyecci" in follow.answer.lower()
+    assert all(s.startswith("es/") for s in _sources(follow))
     alone = chat_service.ask("¿cómo la evito?", session_id="conv-es2")
-    assert "es/risk-mitigation-and-guardrails.md" not in _sources(alone)
+    assert "inyecci" not in alone.answer.lower()
 
 
 def test_a_fragment_narrows_the_previous_question() -> None:
