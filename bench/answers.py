@@ -33,11 +33,12 @@ DATA = HERE / "data" / "answers.jsonl"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", type=Path, default=HERE.parent)
+    ap.add_argument("--knowledge", type=Path, help="knowledge folder (default: ROOT/knowledge)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(args.root))
     os.environ["LLMOPS_HOME"] = tempfile.mkdtemp(prefix="llmops-bench-answers-")
-    os.environ["LLMOPS_KNOWLEDGE_DIR"] = str(args.root / "knowledge")
+    os.environ["LLMOPS_KNOWLEDGE_DIR"] = str(args.knowledge or args.root / "knowledge")
     from llmops.llm.local import LocalModel
     from llmops.llm.prompts import format_sources, rag_prompt
     from llmops.runtime import Runtime

@@ -72,6 +72,7 @@ _METHOD = re.compile(
     r"se hace|se crea|se fija)\b",
     re.I,
 )
+_DEFINES_AS = re.compile(r"\b(is|are|es|son)\s+(a|an|the|one|un|una|el|la|los|las|uno)\b", re.I)
 _STEPS = re.compile(
     r"\b(steps?|stages?|phases?|process|workflow|pasos?|etapas?|fases?|proceso|flujo)\b", re.I
 )
@@ -91,6 +92,7 @@ _CONTRAST = re.compile(
     r"en cambio|en lugar de|m[aá]s que|menos que|sino)\b",
     re.I,
 )
+_NOT_A_TOPIC = frozenset(terms("lugar vez instead place case caso example ejemplo"))
 PARTIAL = {
     "en": "The sources I found do not mention: {terms}.",
     "es": "Las fuentes que encontré no mencionan: {terms}.",
@@ -281,8 +283,8 @@ class LocalModel(BaseChatModel):
             if wants_method:
                 if _METHOD.search(c.text):
                     score *= 1.2  # "how ...?" is answered by a way of doing it
-                elif _defines(c.text, q_list):
-                    score *= 0.85  # ... not by a definition
+                elif _defines(c.text, q_list) and _DEFINES_AS.search(c.text):
+                    score *= 0.85  # ... not by a definition ("X is a ...")
             if wants_steps and _ENUMERATION.search(c.text):
                 score *= 1.25  # "which steps ...?" by a sentence that lists them
             if wants_contrast and _CONTRAST.search(c.text):
@@ -325,6 +327,7 @@ class LocalModel(BaseChatModel):
             q
             for q in q_list
             if q not in _FRAMING
+            and q not in _NOT_A_TOPIC
             and not any(matches(q, c) for c in candidates)
             and weight[q] >= 0.8 * total / len(weight)
         ]
