@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llmops.text import fold, guess_lang
+from llmops.text import fold, guess_lang, lang_evidence
 
 # intent → language → phrases (folded words)
 PHRASES: dict[str, dict[str | None, tuple[str, ...]]] = {
@@ -201,6 +201,9 @@ def reply_language(message: str, previous: str | None, hint: str | None = None) 
     """The language to answer in: the message's own (English or Spanish); when it is mixed
     or gives no evidence, ``hint`` (the language of its small-talk phrases), then the
     previous turn's language, then English."""
+    es, en = lang_evidence(message)
+    if es and en and min(es, en) / max(es, en) >= 0.5:  # mixed: neither language clearly
+        return hint or previous or guess_lang(message) or "en"
     return guess_lang(message) or hint or previous or "en"
 
 

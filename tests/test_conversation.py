@@ -13,7 +13,7 @@ from llmops.config import Settings
 from llmops.conversation import HistoryTurn, condense, needs_history
 from llmops.guards.runner import GuardRunner
 from llmops.llm.local import NOT_COVERED
-from llmops.smalltalk import REPLIES, detect, strip_opening
+from llmops.smalltalk import REPLIES, detect, reply_language, strip_opening
 from llmops.store.db import Database
 from llmops.store.queries import get_trace
 from llmops.tracing.tracer import Tracer
@@ -159,6 +159,15 @@ def test_a_guard_block_replies_in_the_conversations_language(chat_service: ChatS
     blocked = chat_service.ask("stupid idiot", session_id="lang-g")  # no language of its own
     assert blocked.blocked and blocked.lang == "es"
     assert blocked.answer.startswith("Mantengamos una conversación respetuosa")
+
+
+def test_reply_language_rules() -> None:
+    assert reply_language("What is LLMOps?", "es") == "en"
+    assert reply_language("¿Qué es LLMOps?", "en") == "es"
+    assert reply_language("LLMOps?", "es") == "es"  # no evidence: the previous turn's
+    assert reply_language("what is la deriva del modelo?", "en") == "en"  # mixed
+    assert reply_language("what is la deriva del modelo?", "es") == "es"
+    assert reply_language("ok", None) == "en"
 
 
 def test_detect_and_condense_rules() -> None:
