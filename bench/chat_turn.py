@@ -42,6 +42,11 @@ QUESTIONS = [
     "¿Para qué sirve una puerta de integración continua?",
     "What is responsible AI?",
     "How does RAG differ from fine-tuning?",
+    # follow-ups and small talk: sessions rotate over 7 ids, so each turn reads its session's
+    # history from the store and these are condensed against the previous question
+    "How do I prevent it?",
+    "¿y en producción?",
+    "hola",
 ]
 
 

@@ -19,19 +19,32 @@ from typing import Any, Protocol
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
+from llmops import smalltalk
 from llmops.config import Settings
+from llmops.conversation import (
+    ATTR_KIND,
+    ATTR_LANG,
+    ATTR_STANDALONE,
+    History,
+    HistoryTurn,
+    budgeted,
+    condense,
+    needs_history,
+)
 from llmops.errors import LLMOpsError, StoreError, UserFacingError
 from llmops.guards.results import GuardResult, Violation
-from llmops.llm.local import LocalModel
-from llmops.llm.prompts import escape_question, format_sources, rag_prompt
+from llmops.llm.local import NOT_COVERED, LocalModel
+from llmops.llm.prompts import CONDENSE_PROMPT, escape_question, format_sources, rag_prompt
 from llmops.llm.providers import build_chat_model
 from llmops.rag.knowledge import KnowledgeBase, KnowledgeRetriever
+from llmops.rag.snippets import plain_snippet
 from llmops.releases import ReleaseConfig, ReleaseInfo, get_release, resolve_release
 from llmops.store.db import Database
 from llmops.store.models import is_live
-from llmops.text import clean_control, declines, detect_lang
+from llmops.text import clean_control, declines, guess_lang
 from llmops.tracing.records import GapRecord
 from llmops.tracing.render import sanitize
 from llmops.tracing.tracer import TraceContext, Tracer
@@ -79,6 +92,7 @@ class Pipeline:
 
     retriever: Runnable[str, list[Document]]
     generate: Runnable[dict[str, Any], Any]
+    model: BaseChatModel | None = None
 
 
 @dataclass
@@ -88,7 +102,8 @@ class Citation:
     chunk_id: str
     score: float
     title: str = ""
-    snippet: str = ""
+    snippet: str = ""  # plain text of the source passage (no markdown)
+    quotes: list[str] = field(default_factory=list)  # its sentences the answer used
 
 
 @dataclass
@@ -103,6 +118,9 @@ class Turn:
     assignment: str = "production"  # production | canary | pinned
     status: str = "ok"
     error: str | None = None
+    lang: str = "en"  # the language of the reply
+    standalone: str | None = None  # the question retrieval used, when a follow-up was resolved
+    kind: str = "question"  # question | smalltalk
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,6 +191,60 @@ def _pieces(text: str) -> Iterator[str]:
         yield "".join(words[i : i + 4])
 
 
+class Renumber:
+    """Rewrites a streamed answer's ``[n]`` markers so the sources it cites are numbered 1, 2,
+    … in the order they are first cited — the numbers the Sources list shows. A marker split
+    across chunks is held back until it is complete. ``order`` maps new numbers to the
+    original source positions."""
+
+    _OPEN = re.compile(r"\[\d{0,2}$")
+
+    def __init__(self) -> None:
+        self.order: list[int] = []
+        self._held = ""
+
+    def _sub(self, m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if n not in self.order:
+            self.order.append(n)
+        return f"[{self.order.index(n) + 1}]"
+
+    def feed(self, text: str) -> str:
+        text = self._held + text
+        self._held = ""
+        tail = self._OPEN.search(text)
+        if tail:
+            text, self._held = text[: tail.start()], text[tail.start() :]
+        return _CITE.sub(self._sub, text)
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return _CITE.sub(self._sub, text)
+
+
+def _contents(pieces: Any, renumber: Renumber) -> Iterator[str]:
+    """The text of each streamed chunk, citation markers renumbered."""
+    for piece in pieces:
+        content = piece.content if hasattr(piece, "content") else piece
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+        if content:
+            yield renumber.feed(str(content))
+    yield renumber.flush()
+
+
+def _localized(reply: str, lang: str) -> str:
+    """A canned reply (ours or the guards') in ``lang``: the guards choose a language from
+    the message alone; the chat knows better when the message is mixed or too short."""
+    from llmops.guards.runner import REPLIES as GUARD_REPLIES  # imports llmops.chat
+
+    for table in (MESSAGES, GUARD_REPLIES, {"not_covered": NOT_COVERED}):
+        for by_lang in table.values():
+            if reply in by_lang.values():
+                return by_lang.get(lang, reply)
+    return reply
+
+
 def _friendly_error(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
@@ -235,6 +307,13 @@ class ChatService:
         self._fast_models: set[str] = set()  # releases whose model answers at once
         self._lock = threading.Lock()
         self._last_release: ReleaseInfo | None = None
+        from llmops.redaction import redact
+
+        self.history = History(
+            db,
+            turns=settings.history_turns,
+            redact=redact if settings.redact_pii else None,
+        )
 
     # -- release and chain ------------------------------------------------------------------
     def _release(self, session_id: str | None, release_id: str | None) -> ReleaseInfo:
@@ -277,13 +356,15 @@ class ChatService:
                 lambda x: {
                     "question": escape_question(x["question"]),
                     "context": format_sources(x["docs"]),
+                    "lang": x.get("lang", ""),
+                    "history": x.get("history") or [],
                 },
                 name="format_sources",
             )
             generate: Runnable[Any, Any] = (
                 to_prompt | rag_prompt(cfg.system_prompt) | model
             ).with_config(run_name="generate")
-            pipeline = Pipeline(retriever, generate)
+            pipeline = Pipeline(retriever, generate, model)
             self._chains[release.id] = pipeline
             return pipeline
 
@@ -361,12 +442,112 @@ class ChatService:
             turn.status, turn.error = "error", f"{type(exc).__name__}: {exc}"
             ctx.finish(output="".join(shown), status="error", error=turn.error)
             raise
+        finally:
+            self._remember(ctx, turn, text)
+
+    def _remember(self, ctx: TraceContext, turn: Turn, text: str) -> None:
+        """Keep the turn for the session's next message until the store has it."""
+        try:
+            self.history.remember(
+                ctx.trace.session_id,
+                HistoryTurn(
+                    trace_id=turn.trace_id,
+                    question=text,
+                    answer=turn.answer,
+                    at=ctx.trace.start_ns / 1e9,
+                    status=turn.status,
+                    lang=turn.lang,
+                    standalone=turn.standalone,
+                    kind=turn.kind,
+                ),
+            )
+        except Exception:  # memory is a convenience; the turn is already answered
+            log.warning("could not keep turn %s in the conversation", turn.trace_id, exc_info=True)
+
+    def _history(self, ctx: TraceContext) -> list[HistoryTurn]:
+        """The session's earlier turns, traced as a ``history`` span (what was used)."""
+        session_id = ctx.trace.session_id
+        if not session_id:
+            return []
+        with ctx.span("history", "chain", input={"session_id": session_id}) as span:
+            turns = self.history.get(session_id)
+            span.set_attribute("llmops.history.turns", len(turns))
+            span.set_attribute("llmops.history.trace_ids", [t.trace_id for t in turns])
+            span.set_output(
+                [{"question": t.question, "answer": t.plain_answer[:500]} for t in turns]
+            )
+        return turns
+
+    def _condense(
+        self,
+        ctx: TraceContext,
+        question: str,
+        history: list[HistoryTurn],
+        release: ReleaseInfo,
+        lang: str,
+    ) -> str:
+        """The standalone question retrieval uses, traced as a ``condense_question`` span.
+
+        The offline model resolves follow-ups deterministically
+        (``llmops.conversation.condense``); a remote model rewrites a message that depends
+        on the conversation itself, given the turns within the token budget (falling back
+        to the deterministic method if it fails)."""
+        if not any(t.kind == "question" and t.status == "ok" for t in history):
+            return question
+        with ctx.span("condense_question", "chain", input=question) as span:
+            standalone, method = question, "none"
+            if needs_history(question):
+                standalone, method = condense(question, history), "deterministic"
+                pipeline = self.chain(release)
+                if release.id not in self._fast_models and pipeline.model is not None:
+                    try:
+                        standalone = (
+                            self._condense_with_model(ctx, pipeline.model, question, history)
+                            or standalone
+                        )
+                        method = "model"
+                    except Exception as exc:  # noqa: BLE001 - the deterministic form stands
+                        log.warning("condensing with the model failed: %s", exc)
+                        span.set_attribute("llmops.condense.error", f"{type(exc).__name__}")
+            span.set_attribute("llmops.condense.method", method)
+            span.set_attribute("llmops.condense.changed", standalone != question)
+            span.set_output(standalone)
+        return standalone
+
+    def _condense_with_model(
+        self, ctx: TraceContext, model: BaseChatModel, question: str, history: list[HistoryTurn]
+    ) -> str:
+        messages: list[BaseMessage] = [SystemMessage(CONDENSE_PROMPT)]
+        messages += self._history_messages(history)
+        messages.append(HumanMessage(question))
+        config: RunnableConfig = {"callbacks": [ctx.handler], "run_name": "condense_llm"}
+        out = model.invoke(messages, config=config)
+        text = out.content if isinstance(out.content, str) else str(out.content)
+        return " ".join(text.split())[: self.settings.max_input_chars]
+
+    def _history_messages(self, history: list[HistoryTurn]) -> list[BaseMessage]:
+        """Earlier turns as chat messages, the most recent that fit the token budget."""
+        out: list[BaseMessage] = []
+        for t in budgeted(history, self.settings.history_max_tokens):
+            out += [HumanMessage(t.question), AIMessage(t.plain_answer)]
+        return out
 
     def _turn(
         self, ctx: TraceContext, turn: Turn, text: str, release: ReleaseInfo
     ) -> Generator[str, None, None]:
-        lang = detect_lang(text)
         cfg = release.config
+
+        # 0. The conversation so far, and the language to reply in: the message's own, or
+        # (mixed / too short to tell) its small-talk phrases', or the previous turn's.
+        history = self._history(ctx)
+        previous_lang = next((t.lang for t in reversed(history) if t.lang), None)
+        if previous_lang is None and history:
+            previous_lang = guess_lang(history[-1].question)
+        talk = smalltalk.detect(text)
+        lang = smalltalk.reply_language(text, previous_lang, talk.lang if talk else None)
+        turn.lang = lang
+        ctx.trace.attributes[ATTR_LANG] = lang
+        ctx.trace.attributes[ATTR_KIND] = "smalltalk" if talk else "question"
 
         # 1. Limits: empty and oversized messages get a clear reply and a complete trace.
         limit = self.settings.max_input_chars
@@ -389,41 +570,62 @@ class ChatService:
         turn.violations.extend(checked.violations)
         if checked.blocked:
             turn.blocked, turn.status = True, "blocked"
-            turn.answer = checked.reply or ""
+            turn.answer = _localized(checked.reply or "", lang)
             yield turn.answer
             ctx.finish(output=turn.answer, status="blocked", model=cfg.model.name)
             return
 
-        # 3. Retrieve and generate, streaming unless an output guard must see the whole text.
+        # 3. Conversational turns (greetings, thanks, "what can you do?"): a short reply in
+        # the user's language, no retrieval.
+        if talk is not None:
+            turn.kind = "smalltalk"
+            with ctx.span("smalltalk", "chain", input=text) as span:
+                span.set_attribute("llmops.smalltalk.intent", talk.intent)
+                span.set_attribute("llmops.lang", lang)
+                turn.answer = smalltalk.reply(talk, lang)
+                span.set_output(turn.answer)
+            yield from _pieces(turn.answer)
+            ctx.finish(output=turn.answer, status="ok")
+            return
+
+        # 4. A follow-up becomes a standalone question before retrieval.
+        question = smalltalk.strip_opening(checked.text)
+        standalone = self._condense(ctx, question, history, release, lang)
+        if standalone != checked.text:
+            turn.standalone = standalone
+            ctx.trace.attributes[ATTR_STANDALONE] = standalone
+
+        # 5. Retrieve and generate, streaming unless an output guard must see the whole text.
         docs: list[Document] = []
         parts: list[str] = []
         shown = ""  # what the user has seen so far (already checked by the output guards)
         pending = ""  # streamed text not yet checked
         guarded = self.guards.blocks_output(release)
         stopped = False
+        renumber = Renumber()
         stack = contextlib.ExitStack()
         try:
             pipeline = self.chain(release)
+            fast = release.id in self._fast_models
             # A remote model streams slowly: check each finished sentence before it is shown.
             # The local model writes its whole answer in milliseconds: check it once, then
             # stream the checked text.
-            per_sentence = guarded and release.id not in self._fast_models
+            per_sentence = guarded and not fast
             config: RunnableConfig = {
                 "callbacks": [ctx.handler],
                 "metadata": {"session_id": ctx.trace.session_id, "release_id": release.id},
             }
-            docs = pipeline.retriever.invoke(checked.text, config=config)
-            pieces: Any = pipeline.generate.stream(
-                {"question": checked.text, "docs": docs}, config=config
-            )
+            docs = pipeline.retriever.invoke(standalone, config=config)
+            # The offline model answers the standalone question; a remote model reads the
+            # conversation itself (within the token budget) and the message as written.
+            inputs: dict[str, Any] = {"question": standalone, "docs": docs, "lang": lang}
+            if not fast and history:
+                inputs["question"] = question
+                inputs["history"] = self._history_messages(history)
+            pieces: Any = pipeline.generate.stream(inputs, config=config)
             # closed explicitly, so an interrupted turn ends its model span at once
             stack.callback(pieces.close)
-            for piece in pieces:
-                content = piece.content if hasattr(piece, "content") else piece
-                if isinstance(content, list):
-                    content = "".join(
-                        p.get("text", "") if isinstance(p, dict) else str(p) for p in content
-                    )
+            for content in _contents(pieces, renumber):
                 if not content or stopped:
                     continue
                 parts.append(content)
@@ -464,12 +666,12 @@ class ChatService:
 
         answer = "".join(parts).strip()
 
-        # 4. Output guards on the whole answer: recorded, and the last sentence released.
+        # 6. Output guards on the whole answer: recorded, and the last sentence released.
         checked_out = self.guards.check_output(answer, docs, ctx, release, question=checked.text)
         turn.violations.extend(checked_out.violations)
         if checked_out.blocked or stopped:
             turn.blocked, turn.status = True, "blocked"
-            answer = checked_out.reply or MESSAGES["output_blocked"][lang]
+            answer = _localized(checked_out.reply or MESSAGES["output_blocked"][lang], lang)
             yield ("\n\n" if shown else "") + answer
         elif guarded:
             full = checked_out.text
@@ -478,7 +680,7 @@ class ChatService:
                 yield from _pieces(rest.rstrip())
             answer = full.strip()
         turn.answer = answer
-        turn.citations = self._citations(answer, docs, cfg)
+        turn.citations = self._citations(answer, docs, cfg, renumber.order)
         if not turn.blocked:
             self._note_gap(ctx, text, answer, docs, release, lang)
         h = ctx.handler
@@ -514,23 +716,36 @@ class ChatService:
                              release_id=release.id, lang=lang, top_score=top))  # fmt: skip
 
     @staticmethod
-    def _citations(answer: str, docs: list[Document], cfg: ReleaseConfig) -> list[Citation]:
-        cited = {int(n) for n in _CITE.findall(answer)}
+    def _citations(
+        answer: str, docs: list[Document], cfg: ReleaseConfig, order: list[int] | None = None
+    ) -> list[Citation]:
+        """The sources the answer cites, numbered as its ``[n]`` markers are (``order``: the
+        original source position of each number, from ``Renumber``); every source when a
+        remote model cites none. Each with a plain-text snippet and the sentences quoted."""
+        cited = sorted({int(n) for n in _CITE.findall(answer)})
+        order = order or []
+        picks: list[tuple[int, int]] = []  # (number shown, position in docs)
+        if cited:
+            for n in cited:
+                pos = order[n - 1] if order and n <= len(order) else n
+                if 1 <= pos <= len(docs):
+                    picks.append((n, pos))
+        elif cfg.model.provider != "local":  # the local model cites what it uses
+            picks = [(i, i) for i in range(1, len(docs) + 1)]
         out = []
-        for i, doc in enumerate(docs, start=1):
-            if cited and i not in cited:
-                continue
-            if not cited and cfg.model.provider == "local":
-                continue  # the local model cites what it uses; no marker means no source used
+        for n, pos in picks:
+            doc = docs[pos - 1]
             meta = doc.metadata
+            snippet, quotes = plain_snippet(doc.page_content, answer)
             out.append(
                 Citation(
-                    n=i,
+                    n=n,
                     source=str(meta.get("source", "")),
                     chunk_id=str(meta.get("chunk_id", doc.id or "")),
                     score=float(meta.get("score") or 0.0),
-                    title=str(meta.get("title", "")),
-                    snippet=doc.page_content[:300],
+                    title=str(meta.get("title", "")).lstrip("#").strip(),
+                    snippet=snippet,
+                    quotes=quotes,
                 )
             )
         return out

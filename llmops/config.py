@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(100, description="Characters shared by neighbouring chunks.")
 
     max_input_chars: int = Field(4000, ge=1, description="Longest accepted chat message.")
+    history_turns: int = Field(
+        6,
+        ge=0,
+        le=50,
+        description="Earlier turns of a chat session read from the store to resolve follow-up "
+        "questions (0: every message stands alone).",
+    )
+    history_max_tokens: int = Field(
+        1500,
+        ge=0,
+        description="Token budget of the earlier turns a remote model receives as chat messages.",
+    )
     redact_pii: bool = Field(
         True, description="Redact personal data and credentials before anything is stored."
     )

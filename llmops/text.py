@@ -74,12 +74,24 @@ def count_tokens(text: str) -> int:
 
 def detect_lang(text: str) -> str:
     """``"es"`` or ``"en"`` from stop words, accents and Spanish punctuation."""
+    return guess_lang(text) or "en"
+
+
+def guess_lang(text: str) -> str | None:
+    """``"es"``, ``"en"``, or None when the text gives no evidence either way ("ok",
+    "LLMOps?") or as much for one as for the other."""
+    es, en = lang_evidence(text)
+    return "es" if es > en else "en" if en > es else None
+
+
+def lang_evidence(text: str) -> tuple[float, float]:
+    """How much of ``text`` looks Spanish and how much English (stop words, accents, ¿, ñ)."""
     lowered = text.casefold()
     tokens = re.findall(r"\w+", lowered)
     es: float = sum(t in _ES_HINTS for t in tokens) + 2 * lowered.count("¿") + lowered.count("ñ")
     es += sum(lowered.count(c) for c in "áéíóú") * 0.5
-    en = sum(t in _EN_HINTS for t in tokens)
-    return "es" if es > en else "en"
+    en = float(sum(t in _EN_HINTS for t in tokens))
+    return es, en
 
 
 def split_sentences(text: str) -> list[str]:

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from llmops.llm.prompts import parse_rag_message
+from llmops.llm.prompts import parse_rag_message_lang
 from llmops.text import (
     STOPWORDS,
     count_tokens,
@@ -60,6 +60,43 @@ _REASON = re.compile(
     r"así que|por eso|por lo que)\b",
     re.I,
 )
+# What the question asks for, and the sentences that answer that kind of question.
+_HOW = re.compile(
+    r"^\W*(?:and\s+|y\s+)?(how|c[oó]mo)\b|\b(how (do|can|should|to|is|are)|"
+    r"c[oó]mo (se|puedo|debo|hago|podemos|debemos))\b",
+    re.I,
+)
+_METHOD = re.compile(
+    r"`|\b(by|use|uses|using|run|runs|set|sets|create|creates|command|page|steps?|first|then|"
+    r"mediante|usa|usan|usando|ejecuta|ejecutan|comando|p[aá]gina|pasos?|primero|despu[eé]s|"
+    r"se hace|se crea|se fija)\b",
+    re.I,
+)
+_DEFINES_AS = re.compile(r"\b(is|are|es|son)\s+(a|an|the|one|un|una|el|la|los|las|uno)\b", re.I)
+_STEPS = re.compile(
+    r"\b(steps?|stages?|phases?|process|workflow|pasos?|etapas?|fases?|proceso|flujo)\b", re.I
+)
+_ENUMERATION = re.compile(
+    r":\s|\b(first|second|then|finally|two|three|four|five|six|primero|segundo|despu[eé]s|"
+    r"finalmente|dos|tres|cuatro|cinco|seis)\b",
+    re.I,
+)
+_COMPARE = re.compile(
+    r"\b(difference|differences|differ|differs|compare|compared|comparison|versus|vs|"
+    r"diferencia|diferencias|difiere|difieren|diferencian|compara|comparar|comparaci[oó]n|"
+    r"frente a)\b",
+    re.I,
+)
+_CONTRAST = re.compile(
+    r"\b(while|whereas|unlike|instead of|rather than|than|but|mientras que|a diferencia|"
+    r"en cambio|en lugar de|m[aá]s que|menos que|sino)\b",
+    re.I,
+)
+_NOT_A_TOPIC = frozenset(terms("lugar vez instead place case caso example ejemplo"))
+PARTIAL = {
+    "en": "The sources I found do not mention: {terms}.",
+    "es": "Las fuentes que encontré no mencionan: {terms}.",
+}
 _COMPOUND = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 
 # Words that frame a question rather than name its topic ("what is *included* in a
@@ -91,6 +128,7 @@ _SAME = [
 class _Candidate:
     source_rank: int
     source_id: int
+    source_name: str
     position: int
     paragraph: int
     text: str
@@ -139,6 +177,16 @@ def _defines(sentence: str, q_terms: list[str]) -> bool:
     return any(t in head for t in q_terms) and bool(_COPULA.search(sentence))
 
 
+def _surface(question: str, stems: list[str]) -> list[str]:
+    """The question's own words for some term stems, in question order."""
+    out: list[str] = []
+    for w in re.findall(r"[^\W_][\w-]*", question):
+        t = terms(w)
+        if t and t[0] in stems and w not in out:
+            out.append(w)
+    return out
+
+
 def _is_heading_like(sentence: str) -> bool:
     return sentence.startswith("#") or len(sentence.split()) < 4
 
@@ -172,8 +220,8 @@ class LocalModel(BaseChatModel):
         text = human.content if human is not None else ""
         if not isinstance(text, str):
             text = " ".join(str(p) for p in text)
-        question, sources = parse_rag_message(text)
-        lang = detect_lang(question)
+        question, asked_lang, sources = parse_rag_message_lang(text)
+        lang = asked_lang if asked_lang in NOT_COVERED else detect_lang(question)
         q_set = set(_terms_of(question))
         if not q_set or not sources:
             return NOT_COVERED[lang]
@@ -187,7 +235,7 @@ class LocalModel(BaseChatModel):
                     if _is_heading_like(sentence):
                         continue
                     candidates.append(
-                        _Candidate(rank, src.id, position, paragraph, sentence,
+                        _Candidate(rank, src.id, src.name, position, paragraph, sentence,
                                    _terms_of(sentence), detect_lang(sentence))
                     )  # fmt: skip
         if not candidates:
@@ -221,6 +269,9 @@ class LocalModel(BaseChatModel):
         total = sum(weight.values())
         wants_definition = bool(_DEFINITION.search(question))
         wants_reason = bool(_WHY.search(question))
+        wants_method = bool(_HOW.search(question)) and not wants_definition
+        wants_steps = bool(_STEPS.search(question))
+        wants_contrast = bool(_COMPARE.search(question))
         q_list = sorted(q_set)
         for c in candidates:
             score = sum(w for q, w in weight.items() if matches(q, c)) / total
@@ -230,6 +281,15 @@ class LocalModel(BaseChatModel):
                     score *= 1.4  # "X is ..." answers "what is X?"
             if wants_reason and _REASON.search(c.text):
                 score *= 1.3  # "why ...?" is answered by a reason
+            if wants_method:
+                if _METHOD.search(c.text):
+                    score *= 1.2  # "how ...?" is answered by a way of doing it
+                elif _defines(c.text, q_list) and _DEFINES_AS.search(c.text):
+                    score *= 0.85  # ... not by a definition ("X is a ...")
+            if wants_steps and _ENUMERATION.search(c.text):
+                score *= 1.25  # "which steps ...?" by a sentence that lists them
+            if wants_contrast and _CONTRAST.search(c.text):
+                score *= 1.25  # "compare / difference" by a sentence that contrasts
             score *= 1.25 if c.lang == lang else 1.0
             score *= 1.0 - 0.04 * c.source_rank
             score /= 1.0 + max(0, len(c.text.split()) - 45) / 60  # prefer focused sentences
@@ -241,10 +301,13 @@ class LocalModel(BaseChatModel):
         if covered < self.min_coverage:
             return NOT_COVERED[lang]
 
-        # The rest of the best sentence's paragraph usually carries on its thought.
+        # The rest of the best sentence's paragraph usually carries on its thought, and one
+        # focused passage reads better than a mix of documents.
         for c in ranked[1:]:
             if c.source_id == best.source_id and c.paragraph == best.paragraph:
                 c.score *= 1.2
+            elif c.source_name != best.source_name:
+                c.score *= 0.8
         ranked[1:] = sorted(ranked[1:], key=lambda c: (-c.score, c.source_rank, c.position))
         chosen = [best]
         seen_terms = set(best.terms)
@@ -259,7 +322,21 @@ class LocalModel(BaseChatModel):
             chosen.append(c)
             seen_terms |= c.terms
         rest = sorted(chosen[1:], key=lambda c: (c.source_rank, c.position))
-        return " ".join(f"{c.text} [{c.source_id}]" for c in [best, *rest])
+        answer = " ".join(f"{c.text} [{c.source_id}]" for c in [best, *rest])
+        # Say so when a substantial part of the question appears in no source at all.
+        missing = [
+            q
+            for q in q_list
+            if q not in _FRAMING
+            and q not in _NOT_A_TOPIC
+            and not any(matches(q, c) for c in candidates)
+            and weight[q] >= 0.8 * total / len(weight)
+        ]
+        if missing and sum(weight[q] for q in missing) / total >= 0.25:
+            shown = _surface(question, missing)
+            if shown:
+                answer += " " + PARTIAL[lang].format(terms=", ".join(shown))
+        return answer
 
     # -- LangChain interface ----------------------------------------------------------------
     def _usage(self, messages: list[BaseMessage], answer: str) -> UsageMetadata:

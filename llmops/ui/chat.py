@@ -130,18 +130,30 @@ def _send_comment(trace_id: str) -> None:
         st.session_state[f"fberr_{trace_id}"] = str(exc)
 
 
+def highlighted_snippet(snippet: str, quotes: list[str]) -> str:
+    """The snippet as literal text (markdown escaped) with the quoted sentences marked."""
+    out = escape_md(snippet)
+    for quote in quotes:
+        lit = escape_md(quote)
+        out = out.replace(lit, f"**:orange-background[{lit}]**", 1)
+    return out
+
+
 def render_citations(citations: list[dict[str, Any]]) -> None:
+    """Each cited source: number, title, file and score, then its passage as plain text
+    with the sentences the answer quoted highlighted."""
     if not citations:
         return
     with st.expander(f"Sources ({len(citations)})"):
         for c in citations:
+            title = str(c.get("title") or c["source"]).lstrip("#").strip()
             st.markdown(
                 safe_markdown(
-                    f"**[{c['n']}] {escape_md(c['title'] or c['source'])}** · "
-                    f"`{c['source']}` · score {c['score']:.2f}"
+                    f"**[{c['n']}] {escape_md(title)}** · `{c['source']}` · score {c['score']:.2f}"
                 )
             )
-            st.caption(safe_markdown(c["snippet"]))
+            quotes = list(c.get("quotes") or [])
+            st.markdown(safe_markdown(highlighted_snippet(str(c.get("snippet") or ""), quotes)))
 
 
 def render_feedback(trace_id: str) -> None:
