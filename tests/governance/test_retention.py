@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 
 from llmops.config import Settings
 from llmops.demo import seed
@@ -218,6 +218,9 @@ def test_retention_ignores_a_sqlite3_datetime_adapter_another_library_registered
             sqlite3.adapters[key] = saved
 
 
+_AT = bindparam("at", type_=DateTime())
+
+
 def test_gap_clusters_lose_the_questions_that_retention_removes(db: Database, settings: Settings):
     old = (NOW - timedelta(days=10)).replace(tzinfo=None)
     new = (NOW - timedelta(hours=1)).replace(tzinfo=None)
@@ -225,18 +228,21 @@ def test_gap_clusters_lose_the_questions_that_retention_removes(db: Database, se
         for cid, label in ((1, "Old question one?"), (2, "Only old question?")):
             conn.execute(text("INSERT INTO gap_clusters (id, lang, label, centroid, size, "
                               "status, note, created_at) VALUES (:i, 'en', :l, :c, 2, 'open', "
-                              "'', :at)"), {"i": cid, "l": label, "c": b"x", "at": old})  # fmt: skip
+                              "'', :at)").bindparams(_AT), {"i": cid, "l": label, "c": b"x",
+                                                       "at": old})  # fmt: skip
         rows = [("a" * 32, old, "Old question one?", 1), ("b" * 32, new, "New question?", 1),
                 ("c" * 32, old, "Only old question?", 2)]  # fmt: skip
         for tid, at, q, cid in rows:
+            # typed binds: once guardrails-ai is imported (an earlier test), sqlite3 stores an
+            # untyped datetime as a number
             conn.execute(text(
                 "INSERT INTO traces (id, name, session_id, status, started_at, input_tokens, "
                 "output_tokens, cost) VALUES (:id, 'chat', 's', 'ok', :at, 0, 0, 0)"
-            ), {"id": tid, "at": at})  # fmt: skip
+            ).bindparams(_AT), {"id": tid, "at": at})  # fmt: skip
             conn.execute(text(
                 "INSERT INTO gap_candidates (trace_id, at, reason, thumbs_down, question, "
                 "cluster_id) VALUES (:id, :at, 'declined', false, :q, :c)"
-            ), {"id": tid, "at": at, "q": q, "c": cid})  # fmt: skip
+            ).bindparams(_AT), {"id": tid, "at": at, "q": q, "c": cid})  # fmt: skip
     s = settings.model_copy(update={"retention_traces_days": 2})
     report = retention.apply(db, settings=s, now=NOW)
     assert report.kinds["traces"].rows == 2
