@@ -135,6 +135,10 @@ class Guards(Protocol):
 
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult: ...
 
+    def check_context(
+        self, docs: list[Document], trace: TraceContext, release: ReleaseInfo
+    ) -> list[Document]: ...
+
     def check_output(
         self,
         text: str,
@@ -157,6 +161,11 @@ class NoGuards:
 
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult:
         return GuardResult(text)
+
+    def check_context(
+        self, docs: list[Document], trace: TraceContext, release: ReleaseInfo
+    ) -> list[Document]:
+        return docs
 
     def check_output(
         self,
@@ -616,6 +625,8 @@ class ChatService:
                 "metadata": {"session_id": ctx.trace.session_id, "release_id": release.id},
             }
             docs = pipeline.retriever.invoke(standalone, config=config)
+            # instructions planted in a document for the assistant never reach the model
+            docs = self.guards.check_context(docs, ctx, release)
             # The offline model answers the standalone question; a remote model reads the
             # conversation itself (within the token budget) and the message as written.
             inputs: dict[str, Any] = {"question": standalone, "docs": docs, "lang": lang}

@@ -330,6 +330,46 @@ class GuardRunner:
     def check_input(self, text: str, trace: TraceContext, release: ReleaseInfo) -> GuardResult:
         return self._check(text, "input", trace, release, {})
 
+    def check_context(
+        self, docs: list[Document], trace: TraceContext, release: ReleaseInfo
+    ) -> list[Document]:
+        """Retrieved chunks without instructions planted for the assistant (an indirect
+        prompt injection), for profiles that block injections; recorded as a ``fixed``
+        ``prompt_injection`` event when something was removed. Fails closed: a screen that
+        raises keeps no chunk."""
+        from llmops.guards import context
+
+        if not docs or not context.screens(self.profile(release)):
+            return docs
+        try:
+            screened = context.screen(docs)
+        except Exception as exc:
+            log.exception("context screen failed")
+            with trace.span("guard:context", "guard") as span:
+                span.set_status("error", f"{type(exc).__name__}: {exc}")
+            return []
+        if not screened.removed:
+            return screened.docs
+        with trace.span("guard:context", "guard", input=screened.removed) as span:
+            message = (f"{len(screened.removed)} instruction(s) for the assistant removed from "
+                       "the retrieved documents")  # fmt: skip
+            trace.record(
+                GuardEventRecord(
+                    trace_id=trace.trace_id,
+                    span_id=span.span_id,
+                    validator="prompt_injection",
+                    direction="input",
+                    action=ACTIONS["fix"],
+                    message=message,
+                    excerpt=screened.removed[0][:200],
+                    release_id=release.id,
+                )
+            )
+            span.set_attribute("llmops.guard.context_removed", len(screened.removed))
+            span.set_output(f"{len(screened.docs)} of {len(docs)} chunk(s) kept")
+            span.set_status("flagged")
+        return screened.docs
+
     def check_output(
         self,
         text: str,
