@@ -10,7 +10,7 @@ A sentence is dropped when the injection detector flags it *and* it is addressed
 reader (a note, message or instruction for the assistant, a model, a chatbot; "AI:" or
 "asistente:" at its start; an HTML comment for the assistant; "if you are an AI"). Text that
 merely discusses injections and system prompts — what a knowledge base about LLM operations
-is full of — is kept: the detector alone flags 7 of the 909 sentences of the shipped
+is full of — is kept: the detector alone flags 7 of the 886 sentences of the shipped
 knowledge base, the addressee none of them (tests/guards/test_context.py).
 """
 
