@@ -20,7 +20,8 @@ if not history:
 for message in history:
     chat.render_message(message)
 
-prompt = st.chat_input("Ask a question…", max_chars=rt.settings.max_input_chars)
+# no max_chars: the browser would drop a longer paste silently; the turn answers with the limit
+prompt = st.chat_input("Ask a question…")
 if prompt is not None:
     # streamed through safe_markdown; a Stop or rerun mid-answer closes the turn at once
     chat.answer(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 from llmops import demo
 from llmops.config import Settings
 from llmops.store.db import Database
-from llmops.store.models import Feedback
+from llmops.store.models import Feedback, Span, Trace
 
 from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit
 
@@ -99,3 +100,29 @@ def test_feedback_exports_download_files(
     assert tuned and all(
         [m["role"] for m in t["messages"]] == ["system", "user", "assistant"] for t in tuned
     )
+
+
+def test_a_long_paste_gets_the_limit_message_in_the_chat(
+    page: Any, console_server: str, store: Database
+) -> None:
+    """10,000 characters pasted into the chat box: the user sees the limit in the chat (not an
+    empty box), and the turn is a complete trace."""
+    page.goto(console_server)
+    page.get_by_text("Ask about LLMOps").wait_for()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.click()
+    text = ("How do I roll back a canary release? " * 300)[:10_000]
+    page.keyboard.insert_text(text)  # what a paste does: one input event
+    box.press("Enter")
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    answer.get_by_text("Your message is 10,000 characters long; the limit is 4,000.").wait_for()
+    _shot(page, "long-paste")
+    caption = answer.get_by_text(re.compile(r"trace [0-9a-f]{32}")).first.inner_text()
+    trace_id = re.search(r"[0-9a-f]{32}", caption).group(0)  # type: ignore[union-attr]
+    with store.session() as s:
+        trace = s.get(Trace, trace_id)
+        assert trace is not None and trace.status == "invalid_input"
+        assert trace.error == "too_long" and len(trace.input or "") == 10_000
+        spans = s.scalars(select(Span).where(Span.trace_id == trace_id)).all()
+        check = next(sp for sp in spans if sp.name == "validate:input")
+        assert check.attributes["llmops.input.chars"] == 10_000

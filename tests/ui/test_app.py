@@ -144,6 +144,17 @@ def test_bad_chat_input_gets_a_clear_reply(app: AppTest) -> None:
     assert "empty" in app.chat_message[1].markdown[0].value
 
 
+def test_a_message_over_the_limit_reaches_the_server_and_gets_the_limit_reply(
+    app: AppTest,
+) -> None:
+    """The chat box sets no max_chars: a browser would drop a longer paste without a word."""
+    app.run()
+    assert app.chat_input[0].proto.max_chars == 0
+    _ask(app, "x" * 10_000)
+    reply = app.chat_message[1].markdown[0].value
+    assert reply.startswith("Your message is 10,000 characters long; the limit is 4,000.")
+
+
 def test_password_sign_in_is_rate_limited_and_audited(
     app: AppTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
