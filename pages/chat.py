@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from llmops.ui import chat
+from llmops.ui import auth, chat
 from llmops.ui.deps import runtime
+
+auth.route_through_app()  # a fresh server's first request, /chat: through app.py's navigation
 
 rt = runtime()
 history = chat.messages()

@@ -20,7 +20,8 @@ def _pages(at: AppTest) -> set[str]:
     """Script names of the pages st.navigation registered in this session's last run."""
     registered = at._registered_pages  # AppTest keeps them to resolve switch_page()
     assert registered, "app.py must call st.navigation"
-    return {Path(str(info["script_path"])).stem for info in registered.values()}
+    # callable pages (the redirects to "/" and to the console's first page) have no script
+    return {Path(p).stem for info in registered.values() if (p := str(info["script_path"]))}
 
 
 def _ask(at: AppTest, text: str) -> AppTest:
