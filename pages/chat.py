@@ -26,8 +26,9 @@ for message in history:
 prompt = st.chat_input("Ask a question…")
 if prompt is not None:
     # streamed through safe_markdown; a Stop or rerun mid-answer closes the turn at once
+    # started inside the answer's bubble, so its status shows while a fresh server warms up
     chat.answer(
-        rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user()),
+        lambda: rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user()),
         prompt,
     )
     st.rerun()

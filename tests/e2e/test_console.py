@@ -126,3 +126,20 @@ def test_a_long_paste_gets_the_limit_message_in_the_chat(
         spans = s.scalars(select(Span).where(Span.trace_id == trace_id)).all()
         check = next(sp for sp in spans if sp.name == "validate:input")
         assert check.attributes["llmops.input.chars"] == 10_000
+
+
+def test_the_first_answer_shows_it_is_working_until_text_arrives(
+    page: Any, console_server: str
+) -> None:
+    """On a server that has not answered yet (models still loading), the answer's bubble says
+    it is working from the moment the question is sent until the first words arrive."""
+    page.goto(console_server)
+    page.get_by_text("Ask about LLMOps").wait_for()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("What is a canary release?")
+    box.press("Enter")
+    bubble = page.get_by_test_id("stChatMessage").nth(1)
+    bubble.get_by_text("Thinking…").wait_for(timeout=5_000)
+    _shot(page, "thinking")
+    bubble.get_by_text(re.compile(r"\[1\]")).first.wait_for(timeout=120_000)
+    assert bubble.get_by_text("Thinking…").count() == 0
