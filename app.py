@@ -15,6 +15,7 @@ st.set_page_config(page_title="llmops", page_icon="💬", layout="wide")
 CONSOLE = [
     ("pages/overview.py", "Overview", "📈", "overview"),
     ("pages/traces.py", "Traces", "🔎", "traces"),
+    ("pages/sessions.py", "Sessions", "🧵", "sessions"),
     ("pages/feedback.py", "Feedback", "👍", "feedback"),
     ("pages/guardrails.py", "Guardrails", "🛡️", "guardrails"),
     ("pages/evals.py", "Evaluations", "🧪", "evals"),

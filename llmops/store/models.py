@@ -221,6 +221,7 @@ class Trace(Base):
         Index("ix_traces_release_started", "release_id", "started_at"),
         Index("ix_traces_status_started", "status", "started_at"),
         Index("ix_traces_session_started", "session_id", "started_at"),
+        Index("ix_traces_user_started", "user_id", "started_at"),  # 0013: users, user filter
     )
 
 

@@ -95,7 +95,7 @@ def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
             "cost $": round(t.cost, 6),
             "feedback": console.feedback_label(t.thumbs_up, t.thumbs_down),
             "input": (t.input or "").replace("\n", " ")[:80],
-            "session": (t.session_id or "")[:8],
+            "session": f"/sessions?session={t.session_id}" if t.session_id else None,
             "user": t.user_id or "",
             "trace": t.id,
         }
@@ -120,6 +120,11 @@ def trace_list(flt: queries.TraceFilter) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="tr_table",
+        column_config={
+            "session": st.column_config.LinkColumn(
+                "session", display_text=r"/sessions\?session=(.{0,8}).*"
+            )
+        },
     )
     selected = event.selection.rows if event is not None else []
     if selected:
@@ -162,7 +167,10 @@ def trace_detail(trace_id: str) -> None:
     m[2].metric("Tokens in / out", f"{t['input_tokens']} / {t['output_tokens']}")
     m[3].metric("Cost", f"${t['cost']:.6f}")
     m[4].metric("Release", t["release_id"] or "—")
-    st.caption(f"{t['started_at']} · session {t['session_id'] or '—'} · user {t['user_id'] or '—'}")
+    session = (
+        f"[{t['session_id']}](/sessions?session={t['session_id']})" if t["session_id"] else "—"
+    )
+    st.caption(f"{t['started_at']} · session {session} · user {t['user_id'] or '—'}")
     left, right = st.columns(2)
     left.markdown("**Input**")
     left.code(t["input"] or "", language=None, wrap_lines=True)
