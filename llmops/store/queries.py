@@ -192,6 +192,17 @@ def _scores(s: Any, trace_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def trace_violations(db: Database, trace_id: str) -> list[dict[str, Any]]:
+    """The guard events of one trace, in order (``ix_guard_events_trace_id``)."""
+    from llmops.store.models import GuardEvent
+
+    with db.session() as s:
+        rows = s.scalars(
+            select(GuardEvent).where(GuardEvent.trace_id == trace_id).order_by(GuardEvent.id)
+        ).all()
+        return [_row(r) for r in rows]
+
+
 def release_ids(db: Database, limit: int = 200) -> list[str]:
     """Release ids, newest first (for filters)."""
     from llmops.store.models import Release

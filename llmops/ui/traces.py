@@ -8,11 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from llmops import console
-from llmops.errors import NotFoundError
+from llmops import console, feedback
+from llmops.errors import NotFoundError, UserFacingError
 from llmops.store import queries
 from llmops.ui.deps import release_ids, runtime, trace_page
-from llmops.ui.widgets import page_count, pager
+from llmops.ui.overview import release_names
+from llmops.ui.widgets import actor, page_count, pager, show_error
 
 PAGE_SIZE = 25
 STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
@@ -150,6 +151,59 @@ def _json(value: Any) -> None:
         st.json(value, expanded=False)
 
 
+def _value(value: Any) -> None:
+    """Chat messages as messages (role and text); anything else as JSON or text."""
+    messages = console.as_messages(value)
+    if messages is None:
+        _json(value)
+        return
+    for role, text in messages:
+        with st.container(border=True):
+            st.caption(role)
+            st.text(text)
+
+
+def violations_panel(trace_id: str) -> None:
+    """What the guards did on this turn: validator, direction, action, message, excerpt."""
+    events = queries.trace_violations(runtime().db, trace_id)
+    st.markdown(f"**Guard violations** ({len(events)})")
+    if not events:
+        st.caption("No guard flagged, fixed or blocked anything on this turn.")
+        return
+    st.dataframe(
+        [
+            {"validator": e["validator"], "direction": e["direction"], "action": e["action"],
+             "message": e["message"], "excerpt (redacted)": e["excerpt"] or ""}
+            for e in events
+        ],
+        hide_index=True,
+        width="stretch",
+        key="tr_violations",
+    )  # fmt: skip
+
+
+def review_form(trace_id: str) -> None:
+    """An operator's score and comment, stored as reviewer feedback (source ``reviewer``),
+    apart from the end users' thumbs."""
+    with st.form(f"tr_review_{trace_id}", clear_on_submit=True, border=True):
+        st.markdown("**Review this turn**")
+        c1, c2 = st.columns([1, 3])
+        score = c1.slider("Score", 0.0, 1.0, 0.5, 0.05, key="tr_review_score",
+                          help="0 = wrong or harmful, 1 = exactly right.")  # fmt: skip
+        comment = c2.text_area("Comment", key="tr_review_comment", max_chars=4000, height=80)
+        if st.form_submit_button("Save review"):
+            try:
+                feedback.record(
+                    runtime().db, trace_id, float(score), comment=comment or None,
+                    user_id=actor(), source="reviewer",
+                )  # fmt: skip
+            except UserFacingError as exc:
+                show_error(exc)
+            else:
+                st.success("Review saved as reviewer feedback.")
+                st.rerun()
+
+
 def trace_detail(trace_id: str) -> None:
     if st.button("← All traces"):
         del st.query_params["trace"]
@@ -161,12 +215,14 @@ def trace_detail(trace_id: str) -> None:
         return
     t = detail.trace
     st.subheader(f"Trace `{t['id']}`")
-    m = st.columns(5)
+    m = st.columns(6)
     m[0].metric("Status", t["status"])
     m[1].metric("Latency", f"{t['latency_ms'] or 0:.0f} ms")
     m[2].metric("Tokens in / out", f"{t['input_tokens']} / {t['output_tokens']}")
     m[3].metric("Cost", f"${t['cost']:.6f}")
-    m[4].metric("Release", t["release_id"] or "—")
+    release = release_names().get(t["release_id"] or "", t["release_id"] or "—")
+    m[4].metric("Release", release, help=f"release id {t['release_id'] or '—'}")
+    m[5].metric("Model", t["model"] or "—")
     session = (
         f"[{t['session_id']}](/sessions?session={t['session_id']})" if t["session_id"] else "—"
     )
@@ -178,13 +234,19 @@ def trace_detail(trace_id: str) -> None:
     right.code(t["output"] or "", language=None, wrap_lines=True)
     if t["error"]:
         st.error(t["error"])
+    violations_panel(t["id"])
     st.markdown("**Feedback**")
     if detail.feedback:
         for f in detail.feedback:
-            thumb = "👍" if f["score"] >= 0.5 else "👎"
-            st.write(f"{thumb} {f['comment'] or ''} — {f['source']}, {f['created_at'][:19]}")
+            if f["source"] == "reviewer":
+                mark = f"🧑‍⚖️ score {f['score']:.2f}"
+            else:
+                mark = "👍" if f["score"] >= 0.5 else "👎"
+            who = f["source"] + (f" {f['user_id']}" if f["source"] == "reviewer" else "")
+            st.write(f"{mark} {f['comment'] or ''} — {who}, {f['created_at'][:19]}")
     else:
         st.caption("No feedback on this trace.")
+    review_form(t["id"])
     if detail.scores:
         st.markdown("**Scores**")
         st.dataframe(
@@ -212,6 +274,6 @@ def trace_detail(trace_id: str) -> None:
             st.markdown("Attributes")
             _json(r["attributes"])
             st.markdown("Input")
-            _json(r["input"])
+            _value(r["input"])
             st.markdown("Output")
-            _json(r["output"])
+            _value(r["output"])
