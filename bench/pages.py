@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--queries-only", action="store_true", help="Skip the renders and cold start.")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-pages-"))
@@ -171,7 +172,7 @@ def main() -> None:
         ("sessions list", "pages/sessions.py", {}),
         ("session", "pages/sessions.py", {"session": newest.session_id or ""}),
     )
-    for label, page, params in pages:
+    for label, page, params in () if args.queries_only else pages:
 
         def go(page: str = page, params: dict[str, str] = params) -> None:
             st.cache_data.clear()  # measure the queries, not the cache
@@ -179,7 +180,7 @@ def main() -> None:
 
         results["render"][label] = _time(go, max(2, args.repeat // 2))
     rt.close()
-    results["cold_start_s"] = _cold_start(home)
+    results["cold_start_s"] = None if args.queries_only else _cold_start(home)
 
     if args.json:
         print(json.dumps(results, indent=2))
@@ -190,7 +191,8 @@ def main() -> None:
         print(f"{name:<26}{r['median_ms']:>10}{r['max_ms']:>10}")
     for name, r in results["render"].items():
         print(f"render {name:<19}{r['median_ms']:>10}{r['max_ms']:>10}")
-    print(f"cold start to /_stcore/health: {results['cold_start_s']} s")
+    if results["cold_start_s"] is not None:
+        print(f"cold start to /_stcore/health: {results['cold_start_s']} s")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 A session is every live trace sharing a ``session_id``; a user is every live trace sharing a
 ``user_id`` (stored as the privacy setting says: hashed, redacted or as given — shown as
-stored). Lists are one ``GROUP BY`` page (``ix_traces_started_at`` bounds the range), then the
-ratings and guard violations of just that page's sessions or users
-(``ix_traces_session_started`` / ``ix_traces_user_started``, ``ix_feedback_trace_id``,
-``ix_guard_events_trace_id``). First and last times are within the chosen range.
+stored). A page of sessions is found by walking ``ix_traces_started_at`` newest first until
+it holds enough distinct sessions, then aggregated with ``ix_traces_session_started``; users
+are one ``GROUP BY`` over ``ix_traces_user_started``. The ratings and guard violations are
+counted for that page only (``ix_feedback_trace_id``, ``ix_guard_events_trace_id``). First
+and last times are within the chosen range.
 """
 
 from __future__ import annotations
@@ -55,69 +56,98 @@ class Turn:
     violations: list[str] = field(default_factory=list)  # "validator (action)"
 
 
-def _page(
-    db: Database,
-    column: Any,
-    other: Any,
-    since: datetime | None,
-    until: datetime | None,
-    where: Sequence[Any],
-    limit: int,
-    offset: int,
-) -> tuple[list[Group], bool]:
+def _conds(
+    column: Any, since: datetime | None, until: datetime | None, where: Sequence[Any]
+) -> list[Any]:
     conds = [column.is_not(None), live_filter(Trace.session_id), *where]
     if since is not None:
         conds.append(Trace.started_at >= since)
     if until is not None:
         conds.append(Trace.started_at < until)
+    return conds
+
+
+def _aggregate(
+    s: Any,
+    column: Any,
+    other: Any,
+    conds: list[Any],
+    keys: list[str] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Group], bool]:
+    """One GROUP BY over ``keys`` (or a page of every group, most recent first), then the
+    ratings and violations of just those groups."""
     last = func.max(Trace.started_at)
-    stmt = (
-        select(
-            column,
-            func.count(),
-            func.count(distinct(other)),
-            func.min(Trace.started_at),
-            last,
-            func.coalesce(func.sum(Trace.cost), 0.0),
-            func.sum(case((Trace.status == "error", 1), else_=0)),
+    stmt = select(
+        column,
+        func.count(),
+        func.count(distinct(other)),
+        func.min(Trace.started_at),
+        last,
+        func.coalesce(func.sum(Trace.cost), 0.0),
+        func.sum(case((Trace.status == "error", 1), else_=0)),
+    ).group_by(column)
+    if keys is None:
+        stmt = stmt.where(*conds).order_by(last.desc(), column).limit(limit + 1).offset(offset)
+    else:
+        stmt = stmt.where(column.in_(keys), *conds[1:])
+    rows = s.execute(stmt).all()
+    more = len(rows) > limit if keys is None else False
+    groups = {
+        r[0]: Group(r[0], r[1], r[2], r[3], r[4], float(r[5] or 0.0), int(r[6] or 0))
+        for r in rows[:limit]
+    }
+    if groups:
+        found = list(groups)
+        rated = (
+            select(
+                column,
+                func.sum(case((Feedback.score >= 0.5, 1), else_=0)),
+                func.sum(case((Feedback.score < 0.5, 1), else_=0)),
+            )
+            .select_from(Feedback)
+            .join(Trace, Trace.id == Feedback.trace_id)
+            .where(column.in_(found), Feedback.source == "user", *conds[1:])
+            .group_by(column)
         )
-        .where(*conds)
-        .group_by(column)
-        .order_by(last.desc(), column)
-        .limit(limit + 1)
-        .offset(offset)
-    )
-    with db.session() as s:
-        rows = s.execute(stmt).all()
-        groups = {
-            r[0]: Group(r[0], r[1], r[2], r[3], r[4], float(r[5] or 0.0), int(r[6] or 0))
-            for r in rows[:limit]
-        }
-        if groups:
-            keys = list(groups)
-            rated = (
-                select(
-                    column,
-                    func.sum(case((Feedback.score >= 0.5, 1), else_=0)),
-                    func.sum(case((Feedback.score < 0.5, 1), else_=0)),
-                )
-                .select_from(Feedback)
-                .join(Trace, Trace.id == Feedback.trace_id)
-                .where(column.in_(keys), Feedback.source == "user", *conds[1:])
-                .group_by(column)
+        for key, up, down in s.execute(rated):
+            groups[key].thumbs_up, groups[key].thumbs_down = int(up or 0), int(down or 0)
+        flagged = (
+            select(column, func.count())
+            .select_from(GuardEvent)
+            .join(Trace, Trace.id == GuardEvent.trace_id)
+            .where(column.in_(found), *conds[1:])
+            .group_by(column)
+        )
+        for key, n in s.execute(flagged):
+            groups[key].violations = int(n)
+    if keys is not None:
+        return [groups[k] for k in keys if k in groups], more
+    return list(groups.values()), more
+
+
+def _recent_sessions(s: Any, conds: list[Any], want: int) -> list[str]:
+    """The ``want`` most recently active sessions: a walk down ``ix_traces_started_at`` in
+    chunks, keeping each session id the first time it appears (its last turn in the range),
+    so the cost follows the page asked for, not the number of sessions in the range."""
+    seen: dict[str, None] = {}
+    cursor: tuple[datetime, str] | None = None
+    chunk = max(200, want * 4)
+    while len(seen) < want:
+        stmt = select(Trace.session_id, Trace.started_at, Trace.id).where(*conds)
+        if cursor is not None:
+            stmt = stmt.where(
+                (Trace.started_at < cursor[0])
+                | ((Trace.started_at == cursor[0]) & (Trace.id < cursor[1]))
             )
-            for key, up, down in s.execute(rated):
-                groups[key].thumbs_up, groups[key].thumbs_down = int(up or 0), int(down or 0)
-            flagged = (
-                select(column, func.count())
-                .select_from(GuardEvent)
-                .join(Trace, Trace.id == GuardEvent.trace_id)
-                .where(column.in_(keys), *conds[1:])
-                .group_by(column)
-            )
-            for key, n in s.execute(flagged):
-                groups[key].violations = int(n)
-    return list(groups.values()), len(rows) > limit
+        rows = s.execute(stmt.order_by(Trace.started_at.desc(), Trace.id.desc()).limit(chunk)).all()
+        for session_id, _, _ in rows:
+            seen.setdefault(session_id, None)
+        if len(rows) < chunk:
+            break
+        cursor = (rows[-1][1], rows[-1][2])
+    return list(seen)[:want]
 
 
 def list_sessions(
@@ -131,7 +161,14 @@ def list_sessions(
 ) -> tuple[list[Group], bool]:
     """Live sessions active in the range, most recently active first; and whether more follow."""
     where = [Trace.user_id == user_id] if user_id else []
-    return _page(db, Trace.session_id, Trace.user_id, since, until, where, limit, offset)
+    conds = _conds(Trace.session_id, since, until, where)
+    with db.session() as s:
+        if user_id:  # a user's traces through ix_traces_user_started: group them all
+            return _aggregate(s, Trace.session_id, Trace.user_id, conds, None, limit, offset)
+        keys = _recent_sessions(s, conds, offset + limit + 1)
+        page = keys[offset : offset + limit]
+        groups, _ = _aggregate(s, Trace.session_id, Trace.user_id, conds, page, limit, 0)
+        return groups, len(keys) > offset + limit
 
 
 def list_users(
@@ -142,8 +179,11 @@ def list_users(
     limit: int = PAGE,
     offset: int = 0,
 ) -> tuple[list[Group], bool]:
-    """Users with live turns in the range (turns, sessions, cost, ratings, violations)."""
-    return _page(db, Trace.user_id, Trace.session_id, since, until, [], limit, offset)
+    """Users with live turns in the range (turns, sessions, cost, ratings, violations), most
+    recently active first: one GROUP BY over ``ix_traces_user_started`` (signed-in turns only)."""
+    conds = _conds(Trace.user_id, since, until, [])
+    with db.session() as s:
+        return _aggregate(s, Trace.user_id, Trace.session_id, conds, None, limit, offset)
 
 
 def session_turns(
