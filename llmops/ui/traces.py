@@ -12,7 +12,7 @@ from llmops import console, feedback
 from llmops.errors import NotFoundError, UserFacingError
 from llmops.store import queries
 from llmops.ui.deps import release_ids, runtime, trace_page
-from llmops.ui.overview import release_names
+from llmops.ui.overview import models, release_names
 from llmops.ui.widgets import actor, page_count, pager, show_error
 
 PAGE_SIZE = 25
@@ -75,15 +75,57 @@ def filter_bar() -> queries.TraceFilter:
     release = c3.selectbox("Release", ["any", *release_ids()], key="tr_release")
     fb = c4.selectbox("Feedback", list(FEEDBACK), key="tr_feedback")
     text = c5.text_input("Search input, output or trace id", key="tr_text", max_chars=500)
+    more = more_filters(model)
     return queries.TraceFilter(
+        **more,
         since=since,
         until=until,
         status=None if status == "any" else status,
         release_id=None if release == "any" else release,
-        model=model or None,
         feedback=FEEDBACK[fb],
         text=text.strip() or None,
     )
+
+
+ACTIONS = ["any", "blocked", "fixed", "flagged"]
+
+
+def more_filters(drilled_model: str | None) -> dict[str, Any]:
+    """Guard validator and action, latency range, model, user, session, tag, feedback-comment
+    text, and the sort order: all applied in SQL."""
+    with st.expander("More filters and sort"):
+        c = st.columns(4)
+        validator = c[0].selectbox("Guard validator", ["any", *validators()], key="tr_validator")
+        action = c[1].selectbox("Guard action", ACTIONS, key="tr_action")
+        low = c[2].number_input("Latency ≥ ms", min_value=0.0, value=None, key="tr_lat_min")
+        high = c[3].number_input("Latency ≤ ms", min_value=0.0, value=None, key="tr_lat_max")
+        d = st.columns(4)
+        model = d[0].selectbox("Model", ["any", *models()], key="tr_model")
+        user = d[1].text_input("User id", key="tr_user", max_chars=200)
+        session = d[2].text_input("Session id", key="tr_session", max_chars=100)
+        tag = d[3].text_input("Tag", key="tr_tag", max_chars=100)
+        e = st.columns([2, 1, 1])
+        comment = e[0].text_input("Text in a feedback comment", key="tr_comment", max_chars=200)
+        sort = e[1].selectbox("Sort by", list(queries.SORTS), key="tr_sort")
+        descending = e[2].toggle("Descending", value=True, key="tr_desc")
+    return {
+        "validator": None if validator == "any" else validator,
+        "guard_action": None if action == "any" else action,
+        "min_latency_ms": low,
+        "max_latency_ms": high,
+        "model": drilled_model or (None if model == "any" else model),
+        "user_id": user.strip() or None,
+        "session_id": session.strip() or None,
+        "tag": tag.strip() or None,
+        "comment": comment.strip() or None,
+        "sort": sort,
+        "descending": descending,
+    }
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def validators() -> list[str]:
+    return queries.validators_seen(runtime().db)
 
 
 def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:

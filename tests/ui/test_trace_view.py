@@ -83,3 +83,23 @@ def test_waterfall_rows_have_a_fixed_step_and_messages_parse() -> None:
     assert console.as_messages(ANSWER) == [("assistant", ANSWER.split(": ", 1)[1])]
     assert console.as_messages('{"query": "x"}') is None
     assert console.as_messages("plain text") is None
+
+
+def test_traces_list_filters_by_guard_and_sorts(admin_app: AppTest) -> None:
+    at = admin_app
+    at.run()
+    _seed()
+    at.switch_page("pages/traces.py").run()
+    at.selectbox(key="tr_validator").set_value("pii").run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["trace"]) == [TID]
+    at.selectbox(key="tr_action").set_value("blocked").run()
+    assert any("No traces match" in i.value for i in at.info)
+    at.selectbox(key="tr_action").set_value("any")
+    at.selectbox(key="tr_validator").set_value("any")
+    at.text_input(key="tr_comment").input("nothing like this").run()
+    assert any("No traces match" in i.value for i in at.info)
+    at.text_input(key="tr_comment").input("").run()
+    at.selectbox(key="tr_sort").set_value("latency").run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["trace"]) == [TID]
