@@ -143,6 +143,33 @@ def main() -> None:
         "count text 'canary'": lambda: queries.count_traces(
             db, TraceFilter(since=week, text="canary")
         ),
+        "list validator=pii": lambda: queries.list_traces(
+            db, TraceFilter(since=week, validator="pii"), limit=25
+        ),
+        "count validator=pii": lambda: queries.count_traces(
+            db, TraceFilter(since=week, validator="pii")
+        ),
+        "list latency 2-3 s": lambda: queries.list_traces(
+            db, TraceFilter(since=week, min_latency_ms=2000, max_latency_ms=3000), limit=25
+        ),
+        "count latency 2-3 s": lambda: queries.count_traces(
+            db, TraceFilter(since=week, min_latency_ms=2000, max_latency_ms=3000)
+        ),
+        "list user": lambda: queries.list_traces(
+            db, TraceFilter(since=week, user_id="user-7"), limit=25
+        ),
+        "count user": lambda: queries.count_traces(db, TraceFilter(since=week, user_id="user-7")),
+        "list tag": lambda: queries.list_traces(db, TraceFilter(since=week, tag="demo"), limit=25),
+        "count tag": lambda: queries.count_traces(db, TraceFilter(since=week, tag="demo")),
+        "list comment text": lambda: queries.list_traces(
+            db, TraceFilter(since=week, comment="wrong"), limit=25
+        ),
+        "count comment text": lambda: queries.count_traces(
+            db, TraceFilter(since=week, comment="wrong")
+        ),
+        "list sorted by latency": lambda: queries.list_traces(
+            db, TraceFilter(since=week, sort="latency"), limit=25
+        ),
         "sessions 7d (page 1)": lambda: sessions.list_sessions(db, since=week),
         "sessions 7d (page 20)": lambda: sessions.list_sessions(db, since=week, offset=475),
         "sessions all time": lambda: sessions.list_sessions(db),

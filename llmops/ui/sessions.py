@@ -116,6 +116,8 @@ def conversation(session_id: str) -> None:
             bits += ["👍" if s >= 0.5 else "👎" + (f" “{c}”" if c else "") for s, c in t.feedback]
             bits += [f"⚠️ {v}" for v in t.violations]
             st.caption(" · ".join(bits))
-            st.markdown(f"[Open trace →](/traces?trace={t.trace_id})")
+            # in this browser session: the trace opens without signing in again
+            st.page_link("pages/traces.py", label="Open trace →",
+                         query_params={"trace": t.trace_id}, help=f"trace {t.trace_id}")  # fmt: skip
     if more:
         st.caption("Only the first 200 turns are shown.")

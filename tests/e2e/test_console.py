@@ -24,6 +24,7 @@ from llmops import demo
 from llmops.config import Settings
 from llmops.store.db import Database
 from llmops.store.models import Feedback, Span, Trace
+from llmops.store.queries import TraceFilter, count_traces
 
 from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit
 
@@ -143,3 +144,57 @@ def test_the_first_answer_shows_it_is_working_until_text_arrives(
     _shot(page, "thinking")
     bubble.get_by_text(re.compile(r"\[1\]")).first.wait_for(timeout=120_000)
     assert bubble.get_by_text("Thinking…").count() == 0
+
+
+def _sign_in_again(page: Any) -> None:
+    """A link opened by URL is a new browser session: the console asks again."""
+    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sessions_then_a_turns_trace_then_the_guard_filter(
+    page: Any, console_server: str, store: Database
+) -> None:
+    _open_signed_in(page, console_server, "sessions")
+    page.get_by_role("heading", name="Sessions").wait_for()
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    _shot(page, "sessions-list")
+
+    week = datetime.now(UTC) - timedelta(days=7)
+    with store.session() as s:
+        session_id, turns = s.execute(
+            select(Trace.session_id, func.count())
+            .where(Trace.started_at >= week)
+            .group_by(Trace.session_id)
+            .having(func.count() >= 2)
+            .limit(1)
+        ).one()
+        total = s.scalar(
+            select(func.count()).select_from(Trace).where(Trace.session_id == session_id)
+        )
+    page.goto(f"{console_server}/sessions?session={session_id}")
+    _sign_in_again(page)
+    page.get_by_text(f"Session {session_id}").first.wait_for()
+    links = page.get_by_role("link", name="Open trace →")
+    links.first.wait_for()
+    assert links.count() == total >= turns
+    _shot(page, "session-conversation")
+
+    links.first.click()  # same browser session: no second sign-in
+    page.get_by_role("heading", name="Traces").wait_for()
+    page.get_by_text(re.compile(r"Guard violations \(\d+\)")).wait_for()
+    page.get_by_text("Review this turn").wait_for()
+    page.get_by_test_id("stVegaLiteChart").first.wait_for()
+    _shot(page, "trace-view")
+
+    page.goto(f"{console_server}/traces")
+    _sign_in_again(page)
+    page.get_by_role("heading", name="Traces").wait_for()
+    page.get_by_text("More filters and sort").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Guard validator").click()
+    page.get_by_role("option", name="pii").click()
+    expected = count_traces(store, TraceFilter(since=datetime.now(UTC) - timedelta(days=7),
+                                               validator="pii"))  # fmt: skip
+    assert expected > 0
+    page.get_by_text(re.compile(rf"Page 1 of \d+ · {expected:,} traces")).wait_for()
+    _shot(page, "traces-guard-filter")

@@ -45,8 +45,8 @@ def test_sessions_list_conversation_and_users(admin_app: AppTest) -> None:
     assert not at.exception, at.exception
     said = [m.markdown[0].value for m in at.chat_message]
     assert said == ["question 1", "answer 1", "question 4", "answer 4", "question 7", "answer 7"]
-    links = [m.value for m in at.markdown if "/traces?trace=" in m.value]
-    assert links == [f"[Open trace →](/traces?trace={ids[i]})" for i in (1, 4, 7)]
+    links = [(p.proto.label, p.proto.page, p.proto.query_string) for p in at.get("page_link")]
+    assert links == [("Open trace →", "traces", f"trace={ids[i]}") for i in (1, 4, 7)]
 
     del at.query_params["session"]
     at.run()
