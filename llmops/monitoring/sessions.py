@@ -2,9 +2,9 @@
 
 A session is every live trace sharing a ``session_id``; a user is every live trace sharing a
 ``user_id`` (stored as the privacy setting says: hashed, redacted or as given — shown as
-stored). A page of sessions is found by walking ``ix_traces_started_at`` newest first until
-it holds enough distinct sessions, then aggregated with ``ix_traces_session_started``; users
-are one ``GROUP BY`` over ``ix_traces_user_started``. The ratings and guard violations are
+stored). A page of sessions (or users) is found by walking ``ix_traces_started_at`` newest
+first until it holds enough distinct ids, then aggregated with ``ix_traces_session_started``
+(``ix_traces_user_started``); a user's sessions are one ``GROUP BY`` over the latter. The ratings and guard violations are
 counted for that page only (``ix_feedback_trace_id``, ``ix_guard_events_trace_id``). First
 and last times are within the chosen range.
 """
@@ -127,26 +127,27 @@ def _aggregate(
     return list(groups.values()), more
 
 
-def _recent_sessions(s: Any, conds: list[Any], want: int) -> list[str]:
-    """The ``want`` most recently active sessions: a walk down ``ix_traces_started_at`` in
-    chunks, keeping each session id the first time it appears (its last turn in the range),
-    so the cost follows the page asked for, not the number of sessions in the range."""
+def _recent(s: Any, column: Any, conds: list[Any], want: int) -> list[str]:
+    """The ``want`` most recently active sessions (or users): a walk down
+    ``ix_traces_started_at`` in chunks, keeping each id the first time it appears (its last
+    turn in the range), so the cost follows the page asked for, not the size of the range."""
     seen: dict[str, None] = {}
     cursor: tuple[datetime, str] | None = None
     chunk = max(200, want * 4)
     while len(seen) < want:
-        stmt = select(Trace.session_id, Trace.started_at, Trace.id).where(*conds)
+        stmt = select(column, Trace.started_at, Trace.id).where(*conds)
         if cursor is not None:
             stmt = stmt.where(
                 (Trace.started_at < cursor[0])
                 | ((Trace.started_at == cursor[0]) & (Trace.id < cursor[1]))
             )
         rows = s.execute(stmt.order_by(Trace.started_at.desc(), Trace.id.desc()).limit(chunk)).all()
-        for session_id, _, _ in rows:
-            seen.setdefault(session_id, None)
+        for key, _, _ in rows:
+            seen.setdefault(key, None)
         if len(rows) < chunk:
             break
         cursor = (rows[-1][1], rows[-1][2])
+        chunk = min(chunk * 2, 50_000)  # a sparse column (few signed-in users): fewer rounds
     return list(seen)[:want]
 
 
@@ -165,7 +166,7 @@ def list_sessions(
     with db.session() as s:
         if user_id:  # a user's traces through ix_traces_user_started: group them all
             return _aggregate(s, Trace.session_id, Trace.user_id, conds, None, limit, offset)
-        keys = _recent_sessions(s, conds, offset + limit + 1)
+        keys = _recent(s, Trace.session_id, conds, offset + limit + 1)
         page = keys[offset : offset + limit]
         groups, _ = _aggregate(s, Trace.session_id, Trace.user_id, conds, page, limit, 0)
         return groups, len(keys) > offset + limit
@@ -180,10 +181,13 @@ def list_users(
     offset: int = 0,
 ) -> tuple[list[Group], bool]:
     """Users with live turns in the range (turns, sessions, cost, ratings, violations), most
-    recently active first: one GROUP BY over ``ix_traces_user_started`` (signed-in turns only)."""
+    recently active first; found like sessions, aggregated with ``ix_traces_user_started``."""
     conds = _conds(Trace.user_id, since, until, [])
     with db.session() as s:
-        return _aggregate(s, Trace.user_id, Trace.session_id, conds, None, limit, offset)
+        keys = _recent(s, Trace.user_id, conds, offset + limit + 1)
+        page = keys[offset : offset + limit]
+        groups, _ = _aggregate(s, Trace.user_id, Trace.session_id, conds, page, limit, 0)
+        return groups, len(keys) > offset + limit
 
 
 def session_turns(

@@ -68,7 +68,7 @@ def users_section() -> None:
     when, since = _range()
     page = _paged("us_page", (when,))
     rows, more = sm.list_users(runtime().db, since=since, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-    st.caption("User ids as stored: hashed or redacted as the privacy setting says.")
+    st.caption("User ids as stored: hashed or as given, as LLMOPS_USER_ID_MODE says.")
     if not rows:
         st.info("No signed-in users in this range.")
         return
