@@ -103,6 +103,7 @@ def test_chat_answer_citations_and_thumbs_down_with_comment(app: AppTest) -> Non
 
     # the same turn, with its feedback, in the console
     app.session_state["admin_signed_in"] = True
+    app.run()  # the console pages are registered for an admin by this run
     app.switch_page("pages/traces.py").run()
     assert not app.exception
     table = app.dataframe[0].value
