@@ -265,10 +265,13 @@ def trace_detail(trace_id: str) -> None:
     release = release_names().get(t["release_id"] or "", t["release_id"] or "—")
     m[4].metric("Release", release, help=f"release id {t['release_id'] or '—'}")
     m[5].metric("Model", t["model"] or "—")
-    session = (
-        f"[{t['session_id']}](/sessions?session={t['session_id']})" if t["session_id"] else "—"
+    st.caption(  # the tiles cut long values: release and model in full here too
+        f"{t['started_at']} · release {release} · model {t['model'] or '—'} · "
+        f"session {t['session_id'] or '—'} · user {t['user_id'] or '—'}"
     )
-    st.caption(f"{t['started_at']} · session {session} · user {t['user_id'] or '—'}")
+    if t["session_id"]:  # in this browser session: no second sign-in
+        st.page_link("pages/sessions.py", label="Open the whole session →",
+                     query_params={"session": t["session_id"]})  # fmt: skip
     left, right = st.columns(2)
     left.markdown("**Input**")
     left.code(t["input"] or "", language=None, wrap_lines=True)

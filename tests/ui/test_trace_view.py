@@ -61,6 +61,8 @@ def test_trace_view_panels_and_a_reviewer_score(admin_app: AppTest) -> None:
     assert "A canary release serves a new version to a small share [1]." in texts
     assert not any("AIMessageChunk" in t for t in texts)
     assert "assistant" in [c.value for c in at.caption]
+    links = [(p.proto.page, p.proto.query_string) for p in at.get("page_link")]
+    assert links == [("sessions", "session=s-1")]
 
     at.slider(key="tr_review_score").set_value(0.25)
     at.text_area(key="tr_review_comment").input("Cites the wrong source")
