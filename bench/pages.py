@@ -3,8 +3,9 @@
     .venv/bin/python bench/pages.py [--traces 100000] [--repeat 5] [--json]
 
 Seeds N traces (5 spans each) over 30 days into a fresh SQLite store, then times every query
-the Traces page runs (default filter, each filter, text search, a deep-linked trace) and the
-AppTest render of the list and of a trace; finally the cold start of `streamlit run` until
+the Traces and Sessions pages run (default filter, each filter, text search, a deep-linked
+trace; sessions, a user's sessions, users, a session's turns) and the AppTest render of each
+page's list and detail; finally the cold start of `streamlit run` until
 /_stcore/health answers. Targets (issue 3): each query < 50 ms, render < 1.5 s, cold start < 5 s.
 """
 
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--queries-only", action="store_true", help="Skip the renders and cold start.")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-pages-"))
@@ -90,6 +92,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from llmops import demo
+    from llmops.monitoring import sessions
     from llmops.runtime import Runtime
     from llmops.store import queries
     from llmops.store.queries import TraceFilter
@@ -97,6 +100,10 @@ def main() -> None:
     rt = Runtime()
     report = demo.seed(rt.db, traces=args.traces, days=30)
     db = rt.db
+    with db.engine.begin() as conn:  # demo traffic is anonymous: give a third of it 500 users
+        conn.exec_driver_sql(
+            "UPDATE traces SET user_id = 'user-' || (abs(random()) % 500) WHERE random() % 3 = 0"
+        )
     week = datetime.now(UTC) - timedelta(days=7)
     newest = queries.list_traces(db, limit=1)[0]
     release = newest.release_id
@@ -136,32 +143,71 @@ def main() -> None:
         "count text 'canary'": lambda: queries.count_traces(
             db, TraceFilter(since=week, text="canary")
         ),
+        "list validator=pii": lambda: queries.list_traces(
+            db, TraceFilter(since=week, validator="pii"), limit=25
+        ),
+        "count validator=pii": lambda: queries.count_traces(
+            db, TraceFilter(since=week, validator="pii")
+        ),
+        "list latency 2-3 s": lambda: queries.list_traces(
+            db, TraceFilter(since=week, min_latency_ms=2000, max_latency_ms=3000), limit=25
+        ),
+        "count latency 2-3 s": lambda: queries.count_traces(
+            db, TraceFilter(since=week, min_latency_ms=2000, max_latency_ms=3000)
+        ),
+        "list user": lambda: queries.list_traces(
+            db, TraceFilter(since=week, user_id="user-7"), limit=25
+        ),
+        "count user": lambda: queries.count_traces(db, TraceFilter(since=week, user_id="user-7")),
+        "list tag": lambda: queries.list_traces(db, TraceFilter(since=week, tag="demo"), limit=25),
+        "count tag": lambda: queries.count_traces(db, TraceFilter(since=week, tag="demo")),
+        "list comment text": lambda: queries.list_traces(
+            db, TraceFilter(since=week, comment="wrong"), limit=25
+        ),
+        "count comment text": lambda: queries.count_traces(
+            db, TraceFilter(since=week, comment="wrong")
+        ),
+        "list sorted by latency": lambda: queries.list_traces(
+            db, TraceFilter(since=week, sort="latency"), limit=25
+        ),
+        "sessions 7d (page 1)": lambda: sessions.list_sessions(db, since=week),
+        "sessions 7d (page 20)": lambda: sessions.list_sessions(db, since=week, offset=475),
+        "sessions all time": lambda: sessions.list_sessions(db),
+        "sessions of a user": lambda: sessions.list_sessions(db, since=week, user_id="user-7"),
+        "users 7d": lambda: sessions.list_users(db, since=week),
+        "a session's turns": lambda: sessions.session_turns(db, newest.session_id or ""),
         "release ids": lambda: queries.release_ids(db),
         "get trace": lambda: queries.get_trace(db, newest.id),
     }
     for name, fn in cases.items():
         results["queries"][name] = _time(fn, args.repeat)
 
-    def render(trace: str | None) -> None:
+    def render(page: str, params: dict[str, str]) -> None:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         at.session_state["admin_signed_in"] = True
         at.run()
-        if trace:
-            at.query_params["trace"] = trace
-        at.switch_page("pages/traces.py").run()
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.switch_page(page).run()
         assert not at.exception, at.exception
 
     import streamlit as st
 
-    for label, trace in (("traces list", None), ("trace detail", newest.id)):
+    pages = (
+        ("traces list", "pages/traces.py", {}),
+        ("trace detail", "pages/traces.py", {"trace": newest.id}),
+        ("sessions list", "pages/sessions.py", {}),
+        ("session", "pages/sessions.py", {"session": newest.session_id or ""}),
+    )
+    for label, page, params in () if args.queries_only else pages:
 
-        def go(trace: str | None = trace) -> None:
+        def go(page: str = page, params: dict[str, str] = params) -> None:
             st.cache_data.clear()  # measure the queries, not the cache
-            render(trace)
+            render(page, params)
 
         results["render"][label] = _time(go, max(2, args.repeat // 2))
     rt.close()
-    results["cold_start_s"] = _cold_start(home)
+    results["cold_start_s"] = None if args.queries_only else _cold_start(home)
 
     if args.json:
         print(json.dumps(results, indent=2))
@@ -172,7 +218,8 @@ def main() -> None:
         print(f"{name:<26}{r['median_ms']:>10}{r['max_ms']:>10}")
     for name, r in results["render"].items():
         print(f"render {name:<19}{r['median_ms']:>10}{r['max_ms']:>10}")
-    print(f"cold start to /_stcore/health: {results['cold_start_s']} s")
+    if results["cold_start_s"] is not None:
+        print(f"cold start to /_stcore/health: {results['cold_start_s']} s")
 
 
 if __name__ == "__main__":

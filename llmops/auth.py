@@ -83,6 +83,18 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def read_secret_hash(secrets_path: Path) -> str | None:
+    """``LLMOPS_ADMIN_PASSWORD_HASH`` as the secrets file holds it now: read at each sign-in,
+    so a password set with ``llmops admin set-password`` works without restarting the app."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(secrets_path.read_text("utf-8")).get(HASH_KEY)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return str(value) if value else None
+
+
 def write_secret_hash(secrets_path: Path, password_hash: str) -> None:
     """Set ``LLMOPS_ADMIN_PASSWORD_HASH`` in a secrets.toml, keeping everything else in it."""
     import tomlkit

@@ -473,7 +473,7 @@ def admin_set_password(
     auth.write_secret_hash(path, hashed)
     with _runtime() as rt:
         audit(rt.db, "cli", "admin.set_password", str(path))
-    typer.echo(f"admin password hash written to {path}; restart the app to use it")
+    typer.echo(f"admin password hash written to {path}; the console uses it at the next sign-in")
 
 
 @demo_app.command("seed")

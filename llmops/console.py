@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,8 +102,37 @@ def waterfall(rows: list[dict[str, Any]]) -> alt.Chart:
             ),
             tooltip=["span:N", "kind:N", "duration_ms:Q", "status:N"],
         )
-        .properties(height=max(120, 22 * len(data)))
+        # a fixed step per row: at any number of spans the bars and labels never overlap
+        .properties(height=alt.Step(26))
     )
+
+
+# how the tracer writes a LangChain message ("human: ...", "AIMessageChunk: ...")
+_MESSAGE = re.compile(r"^(system|human|ai|AIMessageChunk|AIMessage|HumanMessage|SystemMessage|tool"
+                      r"|ToolMessage|function|chat): (.*)$", re.S)  # fmt: skip
+ROLES = {"system": "system", "SystemMessage": "system", "human": "user", "HumanMessage": "user",
+         "ai": "assistant", "AIMessage": "assistant", "AIMessageChunk": "assistant",
+         "tool": "tool", "ToolMessage": "tool", "function": "tool", "chat": "user"}  # fmt: skip
+
+
+def as_messages(value: Any) -> list[tuple[str, str]] | None:
+    """A span input or output that holds chat messages, as (role, text) pairs; else None.
+
+    Accepts what the tracer stores for chat models: a message string, a list of them (or a
+    list of such lists, one per prompt), as JSON text or already parsed."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    items = value if isinstance(value, list) else [value]
+    if len(items) == 1 and isinstance(items[0], list):
+        items = items[0]
+    out = []
+    for item in items:
+        m = _MESSAGE.match(item) if isinstance(item, str) else None
+        if m is None:
+            return None
+        out.append((ROLES[m.group(1)], m.group(2)))
+    return out or None
 
 
 def feedback_label(up: int, down: int) -> str:

@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from llmops.ui import chat
+from llmops.ui import auth, chat
 from llmops.ui.deps import runtime
+
+auth.route_through_app()  # a fresh server's first request, /chat: through app.py's navigation
 
 rt = runtime()
 history = chat.messages()
@@ -20,11 +22,13 @@ if not history:
 for message in history:
     chat.render_message(message)
 
-prompt = st.chat_input("Ask a question…", max_chars=rt.settings.max_input_chars)
+# no max_chars: the browser would drop a longer paste silently; the turn answers with the limit
+prompt = st.chat_input("Ask a question…")
 if prompt is not None:
     # streamed through safe_markdown; a Stop or rerun mid-answer closes the turn at once
+    # started inside the answer's bubble, so its status shows while a fresh server warms up
     chat.answer(
-        rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user()),
+        lambda: rt.chat.respond(prompt, session_id=chat.session_id(), user_id=chat.current_user()),
         prompt,
     )
     st.rerun()

@@ -221,7 +221,7 @@ class Trace(Base):
         Index("ix_traces_release_started", "release_id", "started_at"),
         Index("ix_traces_status_started", "status", "started_at"),
         Index("ix_traces_session_started", "session_id", "started_at"),
-        Index("ix_traces_user_started", "user_id", "started_at"),  # erasure by user
+        Index("ix_traces_user_started", "user_id", "started_at"),  # erasure, users, user filter
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, String, and_, cast, exists, func, or_, select
 
 from llmops.errors import NotFoundError
 from llmops.store.db import Database
@@ -29,6 +30,26 @@ class TraceFilter:
     model: str | None = None
     feedback: str | None = None  # up | down | none
     text: str | None = None
+    user_id: str | None = None
+    validator: str | None = None  # a guard event of this validator on the trace
+    guard_action: str | None = None  # ... with this action (blocked / fixed / flagged)
+    min_latency_ms: float | None = None
+    max_latency_ms: float | None = None
+    tag: str | None = None
+    comment: str | None = None  # text in a feedback comment on the trace
+    sort: str = "time"  # one of SORTS
+    descending: bool = True
+
+
+# the Traces list's sortable columns (each with the id as a tie-breaker)
+SORTS = {
+    "time": Trace.started_at,
+    "latency": Trace.latency_ms,
+    "cost": Trace.cost,
+    "tokens": Trace.input_tokens + Trace.output_tokens,
+    "status": Trace.status,
+    "model": Trace.model,
+}
 
 
 @dataclass
@@ -90,6 +111,30 @@ def _apply(stmt: Select[Any], f: TraceFilter) -> Any:
         conds.append(exists().where(and_(Feedback.trace_id == Trace.id, good)))
     elif f.feedback == "none":
         conds.append(~exists().where(Feedback.trace_id == Trace.id))
+    if f.user_id:
+        conds.append(Trace.user_id == f.user_id)
+    if f.validator or f.guard_action:
+        # the (few) flagged traces first, through ix_guard_events_validator_created
+        from llmops.store.models import GuardEvent
+
+        event = select(GuardEvent.trace_id)
+        if f.validator:
+            event = event.where(GuardEvent.validator == f.validator)
+        if f.guard_action:
+            event = event.where(GuardEvent.action == f.guard_action)
+        conds.append(Trace.id.in_(event))
+    if f.min_latency_ms is not None:
+        conds.append(Trace.latency_ms >= f.min_latency_ms)
+    if f.max_latency_ms is not None:
+        conds.append(Trace.latency_ms <= f.max_latency_ms)
+    if f.tag:
+        # tags are a JSON list: match the tag as a JSON string inside its text
+        quoted = escape_like(json.dumps(f.tag.strip(), ensure_ascii=False))
+        conds.append(cast(Trace.tags, String).like(f"%{quoted}%", escape="\\"))
+    if f.comment:
+        # the commented ratings first: far fewer rows than the traces in the range
+        said = Feedback.comment.ilike(f"%{escape_like(f.comment)}%", escape="\\")
+        conds.append(Trace.id.in_(select(Feedback.trace_id).where(said)))
     if f.text:
         pattern = f"%{escape_like(f.text)}%"
         conds.append(
@@ -133,7 +178,12 @@ def list_traces(
         up.label("thumbs_up"),
         down.label("thumbs_down"),
     )
-    stmt = _apply(stmt, f).order_by(Trace.started_at.desc(), Trace.id.desc())
+    column = SORTS.get(f.sort, Trace.started_at)
+    key = column.desc() if f.descending else column.asc()
+    if f.sort in ("latency", "model"):  # nullable: missing values last either way
+        key = key.nulls_last()
+    order = [key, Trace.id.desc() if f.descending else Trace.id.asc()]
+    stmt = _apply(stmt, f).order_by(*order)
     stmt = stmt.limit(max(1, min(limit, 500))).offset(max(0, offset))
     with db.session() as s:
         return [TraceSummary(**row._mapping) for row in s.execute(stmt)]
@@ -190,6 +240,26 @@ def _scores(s: Any, trace_id: str) -> list[dict[str, Any]]:
                      "run_id": res.run_id, "created_at": res.created_at.isoformat()}
                 )  # fmt: skip
     return out
+
+
+def trace_violations(db: Database, trace_id: str) -> list[dict[str, Any]]:
+    """The guard events of one trace, in order (``ix_guard_events_trace_id``)."""
+    from llmops.store.models import GuardEvent
+
+    with db.session() as s:
+        rows = s.scalars(
+            select(GuardEvent).where(GuardEvent.trace_id == trace_id).order_by(GuardEvent.id)
+        ).all()
+        return [_row(r) for r in rows]
+
+
+def validators_seen(db: Database) -> list[str]:
+    """Validators that have recorded an event (``ix_guard_events_validator_created``)."""
+    from llmops.store.models import GuardEvent
+
+    with db.session() as s:
+        stmt = select(GuardEvent.validator).distinct().order_by(GuardEvent.validator).limit(200)
+        return list(s.scalars(stmt))
 
 
 def release_ids(db: Database, limit: int = 200) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -30,7 +31,14 @@ def oidc_configured() -> bool:
 
 
 def password_hash() -> str | None:
-    value = _secrets().get(auth.HASH_KEY) or get_settings().admin_password_hash
+    """The secrets file as it is now (no restart after ``llmops admin set-password``), then
+    Streamlit's secrets, then the environment (``LLMOPS_ADMIN_PASSWORD_HASH``, read at start)."""
+    settings = get_settings()
+    value = (
+        auth.read_secret_hash(settings.secrets_path)
+        or _secrets().get(auth.HASH_KEY)
+        or settings.admin_password_hash
+    )
     return str(value) if value else None
 
 
@@ -94,8 +102,35 @@ def client_key() -> str:
     return key
 
 
+def route_through_app() -> None:
+    """Run this request through app.py's navigation.
+
+    Until app.py has called ``st.navigation`` once, a freshly started server treats ``pages/``
+    as an old-style pages directory: a first request for ``/traces`` runs pages/traces.py
+    directly, the sidebar lists the raw file names, and every rerun (a sign-in too) stays in
+    that mode. Such a run registers app.py itself as a page; leaving that mode and rerunning
+    hands the request, its page and its query string to app.py, which registers the pages
+    this user may see. (AppTest resets that mode before every run by design, so there this
+    does nothing; tests/e2e covers it on a real server.)
+    """
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or config.get_option("global.appTest"):
+        return
+    manager = ctx.pages_manager
+    main = Path(manager.main_script_path).resolve()
+    scripts = [info.get("script_path") for info in manager.get_pages().values()]
+    if any(s and Path(str(s)).resolve() == main for s in scripts):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def sign_in_panel() -> None:
     """The console sign-in form (or how to configure one)."""
+    route_through_app()
     if oidc_configured():
         st.write("Sign in with your organisation's account to open the console.")
         if st.user.is_logged_in:
@@ -141,6 +176,7 @@ def require_admin() -> None:
     the very first request for a page URL (``/traces``) by running that ``pages/`` script
     directly, before app.py has registered anything: every console page calls this first.
     """
+    route_through_app()
     if not is_admin():
         st.warning("The console needs an admin sign-in.")
         st.markdown("[Sign in](/signin)")

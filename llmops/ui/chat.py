@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -21,7 +22,9 @@ from llmops.ui.deps import runtime
 MESSAGES_KEY = "chat_messages"
 SESSION_KEY = "chat_session_id"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
-THINKING = ":shimmer[Thinking…]"  # shown until the first chunk arrives
+# shown until the first chunk arrives: plain text and an hourglass, not ":shimmer[...]", whose
+# fading text left the bubble looking empty while the first answer loaded its models
+THINKING = "⏳ _Thinking…_"
 INTERRUPTED = "The answer was interrupted."
 
 
@@ -70,13 +73,18 @@ def assistant_message(turn: Turn) -> dict[str, Any]:
     }
 
 
-def stream_answer(stream: ChatStream) -> Turn | None:
+def stream_answer(stream: ChatStream | Callable[[], ChatStream]) -> Turn | None:
     """Show a streamed answer chunk by chunk (sanitised as a whole each time) in one
     placeholder, and close the stream however this ends: a Stop or a rerun raises out of
     the loop, and closing at once stores the turn as ``cancelled``. Returns the turn, or
-    None if it never started."""
+    None if it never started.
+
+    ``stream`` may be a callable that starts the turn: the status is then on screen while
+    the first turn on a fresh server builds the chat service (models, guards)."""
     box = st.empty()
     box.markdown(THINKING)
+    if not isinstance(stream, ChatStream):
+        stream = stream()
     shown = ""
     try:
         for chunk in stream:
@@ -88,20 +96,27 @@ def stream_answer(stream: ChatStream) -> Turn | None:
     return stream.turn
 
 
-def answer(stream: ChatStream, prompt: str) -> None:
+def answer(start: Callable[[], ChatStream], prompt: str) -> None:
     """One chat turn on the page: the question, the streamed answer, then both kept in the
     conversation (an interrupted answer too, with what it had shown)."""
     # Taken now: once a Stop is requested, every st.session_state access raises again.
     history = messages()
     with st.chat_message("user"):
         render_user_text(prompt)
+    started: list[ChatStream] = []
+
+    def begin() -> ChatStream:
+        started.append(start())
+        return started[0]
+
     try:
         with st.chat_message("assistant"):
-            stream_answer(stream)
+            stream_answer(begin)
     finally:
-        if stream.turn is not None:
+        turn = started[0].turn if started else None
+        if turn is not None:
             history.append({"role": "user", "content": prompt})
-            history.append(assistant_message(stream.turn))
+            history.append(assistant_message(turn))
 
 
 def _on_thumb(trace_id: str) -> None:

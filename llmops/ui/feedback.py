@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO, cast
 
 import streamlit as st
 
@@ -218,18 +216,21 @@ def add_to_dataset(rows: list[fbm.FeedbackRow], selected: list[str]) -> None:
 
 def export_file(
     db: Database, kind: str, fmt: str, flt: fbm.FeedbackFilter, who: str
-) -> Callable[[], BinaryIO]:
-    """A download callable: on click, streams the export from SQL into a temporary file
-    (the store is bound now: the callable runs outside the script run)."""
+) -> Callable[[], bytes]:
+    """A download callable: on click, streams the export from SQL and returns its bytes (the
+    store is bound now: the callable runs outside the script run).
 
-    def build() -> BinaryIO:
-        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - Streamlit reads it, GC closes it
-        text = io.TextIOWrapper(tmp, encoding="utf-8", newline="")
+    It returns ``bytes`` because Streamlit converts a deferred download's result with its own
+    type switch, which rejects ``BufferedRandom`` (a temporary file) and keeps the whole file
+    in memory anyway; very large exports belong to ``llmops monitor export``."""
+
+    def build() -> bytes:
+        buffer = io.BytesIO()
+        text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
         fbm.export(db, text, kind=kind, fmt=fmt, flt=flt, actor=who)
         text.flush()
-        raw = text.detach()
-        raw.seek(0)
-        return cast(BinaryIO, raw)
+        text.detach()  # so collecting the wrapper does not close the buffer
+        return buffer.getvalue()
 
     return build
 

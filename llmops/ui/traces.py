@@ -8,11 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from llmops import console
-from llmops.errors import NotFoundError
+from llmops import console, feedback
+from llmops.errors import NotFoundError, UserFacingError
 from llmops.store import queries
 from llmops.ui.deps import release_ids, runtime, trace_page
-from llmops.ui.widgets import page_count, pager
+from llmops.ui.overview import models, release_names
+from llmops.ui.widgets import actor, page_count, pager, show_error
 
 PAGE_SIZE = 25
 STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
@@ -74,15 +75,57 @@ def filter_bar() -> queries.TraceFilter:
     release = c3.selectbox("Release", ["any", *release_ids()], key="tr_release")
     fb = c4.selectbox("Feedback", list(FEEDBACK), key="tr_feedback")
     text = c5.text_input("Search input, output or trace id", key="tr_text", max_chars=500)
+    more = more_filters(model)
     return queries.TraceFilter(
+        **more,
         since=since,
         until=until,
         status=None if status == "any" else status,
         release_id=None if release == "any" else release,
-        model=model or None,
         feedback=FEEDBACK[fb],
         text=text.strip() or None,
     )
+
+
+ACTIONS = ["any", "blocked", "fixed", "flagged"]
+
+
+def more_filters(drilled_model: str | None) -> dict[str, Any]:
+    """Guard validator and action, latency range, model, user, session, tag, feedback-comment
+    text, and the sort order: all applied in SQL."""
+    with st.expander("More filters and sort"):
+        c = st.columns(4)
+        validator = c[0].selectbox("Guard validator", ["any", *validators()], key="tr_validator")
+        action = c[1].selectbox("Guard action", ACTIONS, key="tr_action")
+        low = c[2].number_input("Latency ≥ ms", min_value=0.0, value=None, key="tr_lat_min")
+        high = c[3].number_input("Latency ≤ ms", min_value=0.0, value=None, key="tr_lat_max")
+        d = st.columns(4)
+        model = d[0].selectbox("Model", ["any", *models()], key="tr_model")
+        user = d[1].text_input("User id", key="tr_user", max_chars=200)
+        session = d[2].text_input("Session id", key="tr_session", max_chars=100)
+        tag = d[3].text_input("Tag", key="tr_tag", max_chars=100)
+        e = st.columns([2, 1, 1])
+        comment = e[0].text_input("Text in a feedback comment", key="tr_comment", max_chars=200)
+        sort = e[1].selectbox("Sort by", list(queries.SORTS), key="tr_sort")
+        descending = e[2].toggle("Descending", value=True, key="tr_desc")
+    return {
+        "validator": None if validator == "any" else validator,
+        "guard_action": None if action == "any" else action,
+        "min_latency_ms": low,
+        "max_latency_ms": high,
+        "model": drilled_model or (None if model == "any" else model),
+        "user_id": user.strip() or None,
+        "session_id": session.strip() or None,
+        "tag": tag.strip() or None,
+        "comment": comment.strip() or None,
+        "sort": sort,
+        "descending": descending,
+    }
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def validators() -> list[str]:
+    return queries.validators_seen(runtime().db)
 
 
 def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
@@ -95,7 +138,7 @@ def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
             "cost $": round(t.cost, 6),
             "feedback": console.feedback_label(t.thumbs_up, t.thumbs_down),
             "input": (t.input or "").replace("\n", " ")[:80],
-            "session": (t.session_id or "")[:8],
+            "session": f"/sessions?session={t.session_id}" if t.session_id else None,
             "user": t.user_id or "",
             "trace": t.id,
         }
@@ -120,6 +163,11 @@ def trace_list(flt: queries.TraceFilter) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="tr_table",
+        column_config={
+            "session": st.column_config.LinkColumn(
+                "session", display_text=r"/sessions\?session=(.{0,8}).*"
+            )
+        },
     )
     selected = event.selection.rows if event is not None else []
     if selected:
@@ -145,6 +193,59 @@ def _json(value: Any) -> None:
         st.json(value, expanded=False)
 
 
+def _value(value: Any) -> None:
+    """Chat messages as messages (role and text); anything else as JSON or text."""
+    messages = console.as_messages(value)
+    if messages is None:
+        _json(value)
+        return
+    for role, text in messages:
+        with st.container(border=True):
+            st.caption(role)
+            st.text(text)
+
+
+def violations_panel(trace_id: str) -> None:
+    """What the guards did on this turn: validator, direction, action, message, excerpt."""
+    events = queries.trace_violations(runtime().db, trace_id)
+    st.markdown(f"**Guard violations** ({len(events)})")
+    if not events:
+        st.caption("No guard flagged, fixed or blocked anything on this turn.")
+        return
+    st.dataframe(
+        [
+            {"validator": e["validator"], "direction": e["direction"], "action": e["action"],
+             "message": e["message"], "excerpt (redacted)": e["excerpt"] or ""}
+            for e in events
+        ],
+        hide_index=True,
+        width="stretch",
+        key="tr_violations",
+    )  # fmt: skip
+
+
+def review_form(trace_id: str) -> None:
+    """An operator's score and comment, stored as reviewer feedback (source ``reviewer``),
+    apart from the end users' thumbs."""
+    with st.form(f"tr_review_{trace_id}", clear_on_submit=True, border=True):
+        st.markdown("**Review this turn**")
+        c1, c2 = st.columns([1, 3])
+        score = c1.slider("Score", 0.0, 1.0, 0.5, 0.05, key="tr_review_score",
+                          help="0 = wrong or harmful, 1 = exactly right.")  # fmt: skip
+        comment = c2.text_area("Comment", key="tr_review_comment", max_chars=4000, height=80)
+        if st.form_submit_button("Save review"):
+            try:
+                feedback.record(
+                    runtime().db, trace_id, float(score), comment=comment or None,
+                    user_id=actor(), source="reviewer",
+                )  # fmt: skip
+            except UserFacingError as exc:
+                show_error(exc)
+            else:
+                st.success("Review saved as reviewer feedback.")
+                st.rerun()
+
+
 def trace_detail(trace_id: str) -> None:
     if st.button("← All traces"):
         del st.query_params["trace"]
@@ -156,13 +257,21 @@ def trace_detail(trace_id: str) -> None:
         return
     t = detail.trace
     st.subheader(f"Trace `{t['id']}`")
-    m = st.columns(5)
+    m = st.columns(6)
     m[0].metric("Status", t["status"])
     m[1].metric("Latency", f"{t['latency_ms'] or 0:.0f} ms")
     m[2].metric("Tokens in / out", f"{t['input_tokens']} / {t['output_tokens']}")
     m[3].metric("Cost", f"${t['cost']:.6f}")
-    m[4].metric("Release", t["release_id"] or "—")
-    st.caption(f"{t['started_at']} · session {t['session_id'] or '—'} · user {t['user_id'] or '—'}")
+    release = release_names().get(t["release_id"] or "", t["release_id"] or "—")
+    m[4].metric("Release", release, help=f"release id {t['release_id'] or '—'}")
+    m[5].metric("Model", t["model"] or "—")
+    st.caption(  # the tiles cut long values: release and model in full here too
+        f"{t['started_at']} · release {release} · model {t['model'] or '—'} · "
+        f"session {t['session_id'] or '—'} · user {t['user_id'] or '—'}"
+    )
+    if t["session_id"]:  # in this browser session: no second sign-in
+        st.page_link("pages/sessions.py", label="Open the whole session →",
+                     query_params={"session": t["session_id"]})  # fmt: skip
     left, right = st.columns(2)
     left.markdown("**Input**")
     left.code(t["input"] or "", language=None, wrap_lines=True)
@@ -170,13 +279,19 @@ def trace_detail(trace_id: str) -> None:
     right.code(t["output"] or "", language=None, wrap_lines=True)
     if t["error"]:
         st.error(t["error"])
+    violations_panel(t["id"])
     st.markdown("**Feedback**")
     if detail.feedback:
         for f in detail.feedback:
-            thumb = "👍" if f["score"] >= 0.5 else "👎"
-            st.write(f"{thumb} {f['comment'] or ''} — {f['source']}, {f['created_at'][:19]}")
+            if f["source"] == "reviewer":
+                mark = f"🧑‍⚖️ score {f['score']:.2f}"
+            else:
+                mark = "👍" if f["score"] >= 0.5 else "👎"
+            who = f["source"] + (f" {f['user_id']}" if f["source"] == "reviewer" else "")
+            st.write(f"{mark} {f['comment'] or ''} — {who}, {f['created_at'][:19]}")
     else:
         st.caption("No feedback on this trace.")
+    review_form(t["id"])
     if detail.scores:
         st.markdown("**Scores**")
         st.dataframe(
@@ -204,6 +319,6 @@ def trace_detail(trace_id: str) -> None:
             st.markdown("Attributes")
             _json(r["attributes"])
             st.markdown("Input")
-            _json(r["input"])
+            _value(r["input"])
             st.markdown("Output")
-            _json(r["output"])
+            _value(r["output"])

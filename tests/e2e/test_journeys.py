@@ -89,13 +89,14 @@ def test_a_fresh_servers_first_request_for_a_console_page_is_refused(
     browser: Any, fresh_server: str, path: str
 ) -> None:
     """Before app.py has run once, Streamlit answers /<page> by running pages/<page>.py
-    directly; the page itself must refuse."""
+    directly; the page hands the request to app.py, which shows the sign-in form."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
         page.goto(f"{fresh_server}/{path}")
-        page.get_by_text("The console needs an admin sign-in.").wait_for()
+        page.get_by_role("heading", name="Console sign-in").wait_for()
+        page.get_by_label("Admin password").wait_for()
         assert (
             page.get_by_role("heading", name=re.compile("Traces|Overview|Evaluations")).count() == 0
         )

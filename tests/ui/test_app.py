@@ -20,7 +20,8 @@ def _pages(at: AppTest) -> set[str]:
     """Script names of the pages st.navigation registered in this session's last run."""
     registered = at._registered_pages  # AppTest keeps them to resolve switch_page()
     assert registered, "app.py must call st.navigation"
-    return {Path(str(info["script_path"])).stem for info in registered.values()}
+    # callable pages (the redirects to "/" and to the console's first page) have no script
+    return {Path(p).stem for info in registered.values() if (p := str(info["script_path"]))}
 
 
 def _ask(at: AppTest, text: str) -> AppTest:
@@ -103,6 +104,7 @@ def test_chat_answer_citations_and_thumbs_down_with_comment(app: AppTest) -> Non
 
     # the same turn, with its feedback, in the console
     app.session_state["admin_signed_in"] = True
+    app.run()  # the console pages are registered for an admin by this run
     app.switch_page("pages/traces.py").run()
     assert not app.exception
     table = app.dataframe[0].value
@@ -143,6 +145,17 @@ def test_bad_chat_input_gets_a_clear_reply(app: AppTest) -> None:
     app.run()
     _ask(app, "   ")
     assert "empty" in app.chat_message[1].markdown[0].value
+
+
+def test_a_message_over_the_limit_reaches_the_server_and_gets_the_limit_reply(
+    app: AppTest,
+) -> None:
+    """The chat box sets no max_chars: a browser would drop a longer paste without a word."""
+    app.run()
+    assert app.chat_input[0].proto.max_chars == 0
+    _ask(app, "x" * 10_000)
+    reply = app.chat_message[1].markdown[0].value
+    assert reply.startswith("Your message is 10,000 characters long; the limit is 4,000.")
 
 
 def test_password_sign_in_is_rate_limited_and_audited(

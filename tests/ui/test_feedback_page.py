@@ -3,12 +3,15 @@ rating, "add to dataset", and the exports behind the download buttons."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from llmops import demo
@@ -86,19 +89,47 @@ def test_selected_turns_are_added_to_a_dataset(admin_app: AppTest) -> None:
     assert any("already there" in s.value for s in at.success)
 
 
-def test_download_buttons_stream_the_filtered_exports(admin_app: AppTest) -> None:
+def test_download_buttons_stream_the_filtered_exports(
+    admin_app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each button's callable is run the way Streamlit runs it on a click
+    (``MediaFileManager.execute_deferred``), so a return type Streamlit cannot serve fails here."""
+    registered: dict[str, tuple[MediaFileManager, str]] = {}
+    add_deferred = MediaFileManager.add_deferred
+
+    def record(self: MediaFileManager, *args: Any, **kwargs: Any) -> str:
+        file_id = add_deferred(self, *args, **kwargs)
+        registered[kwargs.get("file_name") or ""] = (self, file_id)
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     at = _open(admin_app)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == [label for label, *_ in page.EXPORTS]
+    assert set(registered) == {"llmops-feedback.csv", "llmops-feedback.jsonl",
+                               "llmops-finetune.jsonl"}  # fmt: skip
+
+    def download(name: str) -> bytes:
+        mgr, file_id = registered[name]
+        url = mgr.execute_deferred(file_id)  # what a click does; raised before the fix
+        return mgr._storage.get_file(url.rsplit("/", 1)[1]).content  # type: ignore[attr-defined]
+
     db = runtime().db
+    with db.session() as s:  # the seed spans 3 days: "Last 7 days" holds every rating
+        total = s.scalar(select(func.count()).select_from(Feedback))
+    rows = list(csv.DictReader(io.StringIO(download("llmops-feedback.csv").decode())))
+    assert len(rows) == total and {r["thumb"] for r in rows} == {"up", "down"}
+    lines = [json.loads(x) for x in download("llmops-feedback.jsonl").decode().splitlines()]
+    assert len(lines) == total
+    first = json.loads(download("llmops-finetune.jsonl").decode().splitlines()[0])
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+
     flt = FeedbackFilter(since=datetime.now(UTC) - timedelta(days=7), down_only=True)
     data = page.export_file(db, "feedback", "jsonl", flt, "admin")()
-    lines = [json.loads(x) for x in io.TextIOWrapper(data, encoding="utf-8")]
+    lines = [json.loads(x) for x in data.decode().splitlines()]
     with db.session() as s:
         downs = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.score < 0.5))
-        audit = s.scalars(select(AuditLog).where(AuditLog.action == "feedback.export")).one()
+        audits = s.scalars(select(AuditLog).where(AuditLog.action == "feedback.export")).all()
     assert len(lines) == downs and {x["thumb"] for x in lines} == {"down"}
-    assert audit.target == "feedback.jsonl" and audit.details["rows"] == downs
-    tuned = page.export_file(db, "finetune", "jsonl", FeedbackFilter(), "admin")().read()
-    first = json.loads(tuned.decode().splitlines()[0])
-    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+    assert audits[-1].target == "feedback.jsonl" and audits[-1].details["rows"] == downs
+    assert len(audits) == 4
