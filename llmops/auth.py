@@ -353,10 +353,10 @@ def _rivals_stmt(who: str, after_id: int, before_id: int) -> Select[int]:
         .where(
             AuditLog.id > after_id,
             AuditLog.id < before_id,
-            # an expression, so SQLite walks the short key range rather than every row of
-            # this client in ix_audit_log_target_at
+            # expressions, so SQLite walks the short key range rather than every row of this
+            # client in ix_audit_log_target_at or of these actions in ix_audit_log_action_at
             func.coalesce(AuditLog.target, "") == who,
-            AuditLog.action.in_((FAILED, SIGNED_IN)),
+            func.coalesce(AuditLog.action, "").in_((FAILED, SIGNED_IN)),
         )
         .limit(1)
     )
