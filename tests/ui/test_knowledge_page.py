@@ -18,7 +18,8 @@ from llmops.rag.knowledge import list_sources
 from llmops.releases import core
 from llmops.ui.deps import runtime
 
-SHIPPED = len(list((Path(__file__).resolve().parents[2] / "knowledge").rglob("*.md")))
+KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
+SHIPPED = len([*KNOWLEDGE.glob("en/*.md"), *KNOWLEDGE.glob("es/*.md")])  # sources ingested
 pytestmark = pytest.mark.ui
 
 GUIDE = b"""# Quokka protocol
@@ -83,7 +84,7 @@ def test_the_sources_list_the_shipped_kb_and_a_source_has_its_chunks(admin_app: 
     rows, total = list_sources(runtime().db, limit=500)
     assert total == SHIPPED and all(r.source.startswith(("en/", "es/")) for r in rows)
     table = _table(at, "source")
-    assert list(table["source"]) == [r.source for r in rows]
+    assert list(table["source"]) == [r.source for r in rows][:25]  # the first page
     assert f"{total:,} source(s)" in _texts(at)
     first = rows[0]
     assert (
