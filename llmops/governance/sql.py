@@ -34,7 +34,7 @@ def write_tx(db: Database, *, secure_delete: bool = False) -> Iterator[Connectio
     try:
         with db.engine.connect() as conn:
             if db.dialect == "sqlite":
-                if secure_delete:
+                if secure_delete:  # on for every connection already (llmops.store.db)
                     conn.exec_driver_sql("PRAGMA secure_delete = ON")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif db.dialect == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
@@ -47,10 +47,6 @@ def write_tx(db: Database, *, secure_delete: bool = False) -> Iterator[Connectio
                 raise
             else:
                 conn.commit()
-            finally:
-                if db.dialect == "sqlite" and secure_delete:
-                    conn.exec_driver_sql("PRAGMA secure_delete = OFF")
-                    conn.commit()
     except SQLAlchemyError as exc:
         raise translate(exc, db.url) from exc
 

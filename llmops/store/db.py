@@ -40,6 +40,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            # deleted or moved content is overwritten with zeros, so text that was redacted
+            # away, erased (llmops erase) or expired never lingers in the file's free space
+            # (an update that moves a row leaves its old copy behind otherwise)
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine
