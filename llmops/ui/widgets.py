@@ -51,11 +51,14 @@ class Sections:
         flash = st.session_state.pop(f"{self.prefix}_flash", None)
         if flash:
             st.success(flash)
-        # A click on the section already selected clears a segmented control: the page
-        # stays on the section it was showing instead.
+        # A click on the section already selected clears a segmented control (its state is
+        # None): the page stays on the section it was showing instead. A page opened anew
+        # (no state: Streamlit dropped it while another page was shown) starts at the first.
         last = f"{self.prefix}_section_last"
-        if st.session_state.get(key) is None:
+        if key in st.session_state and st.session_state[key] is None:
             st.session_state[key] = st.session_state.get(last, self.names[0])
+        elif key not in st.session_state:
+            st.session_state[key] = self.names[0]
         choice = st.segmented_control("Section", self.names, key=key, label_visibility="collapsed")
         choice = choice or self.names[0]
         st.session_state[last] = choice

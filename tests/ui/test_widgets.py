@@ -24,3 +24,12 @@ def test_clicking_the_selected_section_keeps_it() -> None:
     at.button_group[0].set_value(None).run()  # what a click on the selected "B" sends
     assert at.markdown[0].value == "showing B"
     assert at.button_group[0].value == "B"  # and the control still shows it selected
+
+
+def test_a_page_opened_anew_starts_at_its_first_section() -> None:
+    at = AppTest.from_function(_sections_app)
+    # back on the page: the control's state was dropped while another page was shown, the
+    # section last shown is still remembered
+    at.session_state["x_section_last"] = "C"
+    at.run()
+    assert at.markdown[0].value == "showing A"
