@@ -39,7 +39,8 @@ from llmops.store.models import Feedback
 from .conftest import ADMIN_PASSWORD, ROOT, _streamlit
 
 pytestmark = pytest.mark.e2e
-expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
+_sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+expect, PlaywrightTimeout = _sync_api.expect, _sync_api.TimeoutError
 
 # the docs' screenshots are refreshed only on request; otherwise they go with the artifacts
 IMAGES = ROOT / ("docs/images" if os.environ.get("LLMOPS_DOC_SCREENSHOTS") else "tests/artifacts")
@@ -115,6 +116,22 @@ def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
     box.click()
     page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
     expect(box).to_have_value(option)
+
+
+def _pick_option(page: Any, box: Any, option: str) -> None:
+    """Open a dropdown and click ``option``; a rerun that lands just after the click closes
+    the list again (the radio above reruns the page), so open it until the option shows."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(10):
+        box.click()
+        try:
+            wanted.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        wanted.click()
+        return
+    raise AssertionError(f"the option {option!r} never showed")
 
 
 def _commit(field: Any, text: str, key: str = "Enter") -> None:
@@ -200,8 +217,7 @@ def _review_queue(page: Any, total: int, traces: list[str]) -> dict[str, str]:
         radio.get_by_text(verdict, exact=True).click()
         radio.get_by_role("radio", name=verdict, checked=True).wait_for()
         if verdict == "wrong":
-            page.get_by_test_id("stMultiSelect").click()
-            page.get_by_role("option", name="missing facts", exact=True).click()
+            _pick_option(page, page.get_by_test_id("stMultiSelect"), "missing facts")
             page.keyboard.press("Escape")
             page.get_by_test_id("stMultiSelect").get_by_text("missing facts").wait_for()
             _commit(page.get_by_label("A better answer (optional)"), BETTER, "Control+Enter")
