@@ -60,6 +60,23 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def copy_home(source: Path, target: Path) -> Path:
+    """A copy of an LLMOPS_HOME for one test. The store goes through SQLite's backup API: a
+    server may be writing to it, and a file copy of a live database with its -wal and -shm
+    can be inconsistent (a copied journey then stalled on its own store in full runs)."""
+    import sqlite3
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("streamlit-*.log", "llmops.db*"))
+    if (source / "llmops.db").exists():
+        src, dst = sqlite3.connect(source / "llmops.db"), sqlite3.connect(target / "llmops.db")
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    return target
+
+
 @contextmanager
 def _streamlit(home: Path) -> Iterator[str]:
     """``streamlit run app.py`` on a free port of 127.0.0.1 until it answers /_stcore/health."""

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from llmops.store.db import Database
 from llmops.store.models import Feedback, Span, Trace
 from llmops.store.queries import TraceFilter, count_traces
 
-from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit
+from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit, copy_home
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def console_home(e2e_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("console-home") / "home"
-    shutil.copytree(e2e_home, home, ignore=shutil.ignore_patterns("streamlit-*.log"))
+    copy_home(e2e_home, home)
     db = Database(Settings(home=home).db_url)
     try:
         end = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from llmops.tracing.ids import new_trace_id
 from llmops.tracing.records import TraceRecord
 from llmops.tracing.writer import SpanWriter
 
-from .conftest import ADMIN_PASSWORD, ROOT, _streamlit
+from .conftest import ADMIN_PASSWORD, ROOT, _streamlit, copy_home
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +45,7 @@ def releases_home(e2e_home: Path, tmp_path: Path) -> Path:
     """A copy of the e2e home (knowledge ingested), so the canary and the failing traffic
     stay out of the other journeys' store."""
     home = tmp_path / "home"
-    shutil.copytree(e2e_home, home, ignore=shutil.ignore_patterns("streamlit-*.log"))
+    copy_home(e2e_home, home)
     return home
 
 

@@ -10,7 +10,6 @@ prove the browser could reach it.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ from llmops.releases import PRODUCTION, ModelConfig, ReleaseConfig, create_relea
 from llmops.store.db import Database
 
 from ..ui.test_chat_page import ScriptedServer
-from .conftest import _streamlit
+from .conftest import _streamlit, copy_home
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +92,7 @@ def pixel() -> Iterator[PixelServer]:
 def scripted_home(e2e_home: Path, tmp_path: Path, pixel: PixelServer) -> Iterator[Path]:
     """A copy of the e2e home whose production release is the scripted remote model."""
     home = tmp_path / "home"
-    shutil.copytree(e2e_home, home, ignore=shutil.ignore_patterns("streamlit-*.log"))
+    copy_home(e2e_home, home)
     with ScriptedServer(dangerous_answer(pixel.url)) as model:
         cfg = ModelConfig(
             provider="openai-compatible", name="scripted", base_url=model.base_url, max_retries=0

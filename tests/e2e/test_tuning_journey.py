@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from llmops.releases import core
 from llmops.store.db import Database
 from llmops.store.models import Feedback
 
-from .conftest import ADMIN_PASSWORD, ROOT, _streamlit
+from .conftest import ADMIN_PASSWORD, ROOT, _streamlit, copy_home
 
 pytestmark = pytest.mark.e2e
 _sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -61,7 +60,7 @@ GATE_TIMEOUT_MS = 150_000
 def tuning_home(e2e_home: Path, tmp_path: Path) -> Path:
     """A copy of the e2e home (knowledge ingested) for this journey alone."""
     home = tmp_path / "home"
-    shutil.copytree(e2e_home, home, ignore=shutil.ignore_patterns("streamlit-*.log"))
+    copy_home(e2e_home, home)
     return home
 
 
