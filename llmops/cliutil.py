@@ -56,3 +56,28 @@ def runtime(migrate: bool = True) -> Iterator[Any]:
         yield rt
     finally:
         rt.close()
+
+
+@contextmanager
+def progress_bar(enabled: bool, label: str) -> Iterator[Any]:
+    """A progress bar on stderr fed by a ``progress(done, total, ...)`` callback (evaluation
+    runs, red-team scans); extra callback arguments are ignored."""
+    bar: Any = None
+    shown = 0
+
+    def progress(done: int, total: int, *_: Any) -> None:
+        nonlocal bar, shown
+        if not enabled:
+            return
+        if bar is None:
+            bar = typer.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if done > shown:
+            bar.update(done - shown)
+            shown = done
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)

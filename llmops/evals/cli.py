@@ -7,10 +7,7 @@ unknown ids print one line on stderr and exit 2; a failed gate exits 1.
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -49,30 +46,6 @@ def _names(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
     return [n.strip() for n in raw.split(",") if n.strip()]
-
-
-@contextmanager
-def _bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None]]:
-    """A terminal progress bar on stderr, fed by the runner's progress callback."""
-    bar: Any = None
-    shown = 0
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar, shown
-        if not enabled:
-            return
-        if bar is None:
-            bar = typer.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-        if done > shown:
-            bar.update(done - shown)
-            shown = done
-
-    try:
-        yield progress
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 def _runner(rt: Runtime) -> EvalRunner:
@@ -142,7 +115,7 @@ def _summary(run: RunInfo) -> None:
 
 def _execute(runner: EvalRunner, run_id: str) -> RunInfo:
     cancel = threading.Event()
-    with _bar(True, f"evaluating {run_id}") as progress:
+    with cli.progress_bar(True, f"evaluating {run_id}") as progress:
         try:
             return runner.run(run_id, progress=progress, cancel=cancel)
         except KeyboardInterrupt:
@@ -308,7 +281,7 @@ def gate_cmd(
     mins = parse_mins(min_)
     with _runtime() as rt:
         runner = _runner(rt)
-        with _bar(True, "gate") as progress:
+        with cli.progress_bar(True, "gate") as progress:
             report = run_gate(
                 runner,
                 _dataset_arg(rt, dataset),

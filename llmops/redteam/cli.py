@@ -8,9 +8,6 @@ command does that); a failed gate exits 1.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -36,29 +33,6 @@ LangOpt = Annotated[
     list[str] | None, typer.Option("--lang", help="Only attacks in these languages (en, es).")
 ]
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who runs the scan (recorded).")]
-
-
-@contextmanager
-def _bar(enabled: bool) -> Iterator[Callable[[int, int, str], None]]:
-    """A progress bar on stderr, fed by the scan's progress callback."""
-    bar: Any = None
-    shown = 0
-
-    def progress(done: int, total: int, attack: str) -> None:
-        nonlocal bar, shown
-        if not enabled:
-            return
-        if bar is None:
-            bar = typer.progressbar(length=total, label="red-team scan", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - shown)
-        shown = done
-
-    try:
-        yield progress
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 def _langs(values: list[str] | None) -> list[str] | None:
@@ -121,7 +95,7 @@ def run_cmd(
     from llmops.redteam.scan import run_scan
 
     langs = _langs(lang)
-    with cli.runtime() as rt, _bar(not as_json) as progress:
+    with cli.runtime() as rt, cli.progress_bar(not as_json, "red-team scan") as progress:
         report = run_scan(rt.chat, release, categories=categories, langs=langs, actor=actor,
                           progress=progress)  # fmt: skip
     if as_json:
@@ -153,7 +127,7 @@ def gate_cmd(
         with cli.runtime() as rt:
             report = get_scan(rt.db, scan)
     else:
-        with cli.runtime() as rt, _bar(not as_json) as progress:
+        with cli.runtime() as rt, cli.progress_bar(not as_json, "red-team scan") as progress:
             report = run_scan(rt.chat, release, categories=categories, langs=langs,
                               actor="ci-gate", progress=progress)  # fmt: skip
     result = gate(report, max_asr)
