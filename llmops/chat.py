@@ -289,7 +289,8 @@ class ChatStream:
     def collect(self) -> Turn:
         for _ in self._iter:
             pass
-        assert self.turn is not None
+        if self.turn is None:  # the generator returned without finishing the turn
+            raise LLMOpsError("the chat turn ended without a result")
         return self.turn
 
 

@@ -266,8 +266,7 @@ def chat(
         for chunk in stream:
             typer.echo(chunk, nl=False)
         typer.echo()
-        turn = stream.turn
-        assert turn is not None
+        turn = stream.collect()  # the stream is exhausted: this returns its turn
         for c in turn.citations:
             typer.echo(f"  [{c.n}] {c.source} (score {c.score:.2f})")
         typer.echo(f"trace {turn.trace_id} · release {turn.release_name} ({turn.release})")

@@ -126,7 +126,8 @@ class Judge:
 
 
 def _grade(rubric: str, case: EvalInput, ctx: EvalContext) -> Score | None:
-    assert ctx.judge is not None  # guaranteed by Evaluator.unavailable
+    if ctx.judge is None:  # Evaluator.unavailable skips judge evaluators without a judge
+        return None
     if case.blocked or not case.answer.strip():
         return None
     return ctx.judge.grade(rubric, case)

@@ -418,7 +418,8 @@ class EvalRunner:
         with self.db.session() as s:
             done = set(s.scalars(select(EvalResult.item_id).where(EvalResult.run_id == run_id)))
             row = s.get(EvalRun, run_id)
-            assert row is not None
+            if row is None:
+                raise NotFoundError(f"Evaluation run {run_id!r} does not exist.")
             row.status, row.error, row.updated_at = "running", None, utcnow()
             row.started_at = row.started_at or utcnow()
             row.total_items, row.done_items = len(items), len(done)
@@ -609,7 +610,8 @@ class EvalRunner:
         metrics = aggregate(self.db, run_id)
         with self.db.session() as s:
             row = s.get(EvalRun, run_id)
-            assert row is not None
+            if row is None:  # deleted while it ran
+                raise NotFoundError(f"Evaluation run {run_id!r} does not exist.")
             row.status, row.error, row.metrics = status, error, metrics
             row.ended_at = row.updated_at = utcnow()
             row.done_items = metrics["items"]["done"]

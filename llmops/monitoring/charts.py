@@ -252,9 +252,8 @@ def hot_spots(
         scored.append((max(err * 10, slow - 1), s))
     out = []
     for score, s in sorted(scored, key=lambda x: -x[0])[:limit]:
-        if score <= 0:
+        if score <= 0 or s.bucket is None:
             continue
-        assert s.bucket is not None
         out.append(
             {
                 "bucket": when(s.bucket, grain),

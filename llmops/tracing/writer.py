@@ -595,7 +595,8 @@ class SpanWriter:
                 release_id=rec.release_id, lang=rec.lang, question=clean(rec.question) or "",
                 top_score=rec.top_score, cluster_id=None,
             )  # fmt: skip
-        assert isinstance(rec, GuardEventRecord)
+        if not isinstance(rec, GuardEventRecord):
+            raise TypeError(f"not a record the writer stores: {type(rec).__name__}")
         return "event", EventRow(
             trace_id=rec.trace_id, span_id=rec.span_id,
             validator=rec.validator,
