@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 
 from llmops.config import Settings, get_settings
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.governance.sql import CHUNK, chunks, in_list, run_in, write_tx
 from llmops.monitoring.rollups import Pending, _upsert_sql, index_of, is_live, live_sql
 from llmops.store.db import Database
@@ -449,11 +450,12 @@ def erase(
     *,
     user: str | None = None,
     session: str | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> ErasureReport:
     """Erase everything derived from a user or a session (see the module docstring)."""
+    actor = require(db, actor, Capability.ERASURE, action="erasure")
     settings = settings or get_settings()
     p = plan(db, user=user, session=session, settings=settings)
     scrub = _Scrubber(p)
