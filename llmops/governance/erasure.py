@@ -16,8 +16,8 @@ candidates, review items and their verdicts, evaluation results, quarantined rec
 monitoring rollups lose exactly what the erased live traces added (hour and day rows and
 latency histograms; the feedback columns through the ``feedback`` triggers), then the
 traces go. Gap clusters are resized and relabelled (deleted when nothing is left in them);
-improvements, improvement events and audit rows that mention the erased ids or copied
-questions have them replaced by ``[erased]``. On SQLite deletes overwrite the freed space
+improvements, improvement events, audit rows and red-team scans and findings that mention
+the erased ids or copied questions have them replaced by ``[erased]``. On SQLite deletes overwrite the freed space
 with zeros (``secure_delete``) and the write-ahead log is checkpointed and truncated at the
 end, so the data is gone from the file's bytes too.
 
@@ -441,6 +441,10 @@ SCRUBBED: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     ("improvement_events", (), ("details",), True),
     ("label_events", ("note",), (), True),
     ("audit_log", ("target",), ("details",), True),
+    # red-team scans run by the subject (a console account's name as created_by) and the
+    # findings that point at their traces; the attack prompts are the suite's own text
+    ("redteam_scans", ("created_by",), (), False),
+    ("redteam_findings", ("trace_id", "answer"), ("trace_ids",), True),
 )
 
 
