@@ -338,9 +338,11 @@ class _Scrubber:
     def __init__(self, p: Plan) -> None:
         self.ids = {*p.traces, *p.eval_traces}
         words = sorted({*p.sessions, *p.user_keys}, key=len, reverse=True)
-        # whole words only: a short id ("s1", "bob") must not eat "rules1" or "bobcat"
+        # whole words only: a short id ("s1", "bob") must not eat "rules1" or "bobcat"; in
+        # any case, as a console name ("Ana@Example.com" on a red-team scan) was typed
         self.words = (
-            re.compile("|".join(rf"(?<![\w@.-]){re.escape(w)}(?![\w@.-])" for w in words))
+            re.compile("|".join(rf"(?<![\w@.-]){re.escape(w)}(?![\w@.-])" for w in words),
+                       re.IGNORECASE)
             if words else None
         )  # fmt: skip
         texts = {x for t in p.texts for x in (t, t[:160])}  # and gap-cluster labels of them

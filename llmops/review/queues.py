@@ -465,9 +465,13 @@ def to_dataset(
     return add_from_traces(db, dataset, [i.trace_id for i in items], actor=actor, expected=expected)
 
 
-def finetune_examples(db: Database, queue: str | int) -> list[dict[str, Any]]:
+def finetune_examples(
+    db: Database, queue: str | int, *, actor: Actor | str = "system"
+) -> list[dict[str, Any]]:
     """Curated chat fine-tuning examples (OpenAI JSONL format): every reviewed item with a
-    corrected answer, or judged correct, with the system prompt of the release that answered."""
+    corrected answer, or judged correct, with the system prompt of the release that answered.
+    Conversations leaving the store: ``Capability.EXPORTS``."""
+    require(db, actor, Capability.EXPORTS, action="review.export")
     from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
     from llmops.store.models import Release
 
