@@ -72,11 +72,11 @@ def test_every_page_renders_for_an_admin(admin_app: AppTest, page: str) -> None:
     assert not admin_app.exception, admin_app.exception
 
 
-def test_signin_page_without_password_explains_how_to_set_one(app: AppTest) -> None:
+def test_signin_page_without_an_account_explains_how_to_create_one(app: AppTest) -> None:
     app.run()
     app.switch_page("pages/signin.py").run()
     assert not app.exception
-    assert any("llmops admin set-password" in i.value for i in app.info)
+    assert any("llmops admin users add" in i.value for i in app.info)
 
 
 def test_chat_answer_citations_and_thumbs_down_with_comment(app: AppTest) -> None:
