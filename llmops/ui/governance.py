@@ -144,7 +144,7 @@ def erasure_section() -> None:
     db, settings = runtime().db, runtime().settings
     try:
         preview = erasure.erase(db, user=subject[0], session=subject[1], dry_run=True,
-                                settings=settings)  # fmt: skip
+                                actor=actor(), settings=settings)  # fmt: skip
     except UserFacingError as exc:
         show_error(exc)
         return

@@ -458,6 +458,8 @@ def prices_panel() -> None:
             width="stretch",
             key="ov_declared",
         )
+    if not can(Capability.SETTINGS):  # prices are a setting: admins change them
+        return
     c = st.columns([3, 2, 2, 2, 2, 3], vertical_alignment="bottom")
     model = c[0].text_input("Model", key="ov_price_model", max_chars=200)
     price_in = c[1].number_input("Input $/Mtok", min_value=0.0, step=0.01, key="ov_price_in")
