@@ -83,15 +83,6 @@ def current_actor() -> Actor | None:
     return _oidc_actor()
 
 
-def signed_in() -> bool:
-    return current_actor() is not None
-
-
-def is_admin() -> bool:
-    actor = current_actor()
-    return actor is not None and actor.role is Role.ADMIN
-
-
 def can(capability: Capability) -> bool:
     """Whether the signed-in role may do this (to hide what it may not)."""
     actor = current_actor()
@@ -174,7 +165,7 @@ def sign_in_panel() -> None:
     if oidc_configured():
         st.write("Sign in with your organisation's account to open the console.")
         if st.user.is_logged_in:
-            st.warning(f"{st.user.get('email')} is not an admin of this console.")
+            st.warning(f"{st.user.get('email')} has no account on this console.")
             st.button("Sign out", on_click=st.logout)
         else:
             st.button("Sign in", type="primary", on_click=st.login)
@@ -231,8 +222,3 @@ def require_page(capability: Capability = Capability.DASHBOARDS) -> Actor:
         st.warning(f"Your role ({actor.role.label}) cannot open this page.")
         st.stop()
     return actor
-
-
-def require_admin() -> None:
-    """Stop a console page for anyone but a signed-in account (any role)."""
-    require_page(Capability.DASHBOARDS)
