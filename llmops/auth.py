@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -68,8 +69,20 @@ def hash_password(password: str) -> str:
     from argon2 import PasswordHasher
 
     if len(password) < MIN_PASSWORD:
-        raise InvalidInputError(f"The admin password must have at least {MIN_PASSWORD} characters.")
+        raise InvalidInputError(f"A console password must have at least {MIN_PASSWORD} characters.")
     return PasswordHasher().hash(password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored argon2 hash was made with other parameters than today's defaults
+    (``llmops.governance.accounts`` rehashes it at the next successful sign-in)."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError
+
+    try:
+        return PasswordHasher().check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -297,6 +310,7 @@ class SignInResult:
     status: Status = "wrong"
     # wrong: the wait this failure started (zero if none); throttled: what is left of it
     retry_after: timedelta = timedelta(0)
+    user: str | None = None  # signed_in: the account signed in as
 
 
 @dataclass(frozen=True)
@@ -378,8 +392,7 @@ def client_state(db: Database, who: str, *, now: datetime | None = None) -> Clie
 
 
 def _row(who: str, action: str, now: datetime, **details: Any) -> AuditLog:
-    actor = "admin" if action == SIGNED_IN else "anonymous"
-    return AuditLog(at=now, actor=actor, action=action, target=who, details=details or None)
+    return AuditLog(at=now, actor="anonymous", action=action, target=who, details=details or None)
 
 
 def _throttled(wait: timedelta) -> SignInResult:
@@ -400,14 +413,32 @@ def sign_in(
     who: str,
     now: datetime | None = None,
 ) -> SignInResult:
-    """Check an admin password for the client ``who`` (a ``client_key``), with its back-off.
-
-    The attempt is claimed in the audit log (as a failure) before the password is checked, so
-    that parallel attempts of one client (tabs, processes) get one check per wait between
-    them: the later claims become throttled attempts.
-    """
+    """Check the admin password of ``LLMOPS_ADMIN_PASSWORD_HASH`` for the client ``who`` (a
+    ``client_key``), with its back-off; a success signs in as ``admin``."""
     if not password_hash:
         return SignInResult(False, "No admin password is configured.", "closed")
+    return attempt(
+        db, lambda: "admin" if verify_password(password_hash, password) else None, who=who, now=now
+    )
+
+
+def attempt(
+    db: Database,
+    check: Callable[[], str | None],
+    *,
+    who: str,
+    now: datetime | None = None,
+    wrong: str = "Wrong password.",
+) -> SignInResult:
+    """One sign-in attempt of the client ``who`` with its back-off: ``check`` verifies the
+    credentials and returns the name signed in as (``None``: wrong); it is not even called
+    while the client has to wait.
+
+    The attempt is claimed in the audit log (as a failure) before ``check`` runs, so that
+    parallel attempts of one client (tabs, processes) get one check per wait between them:
+    the later claims become throttled attempts. A success turns the claim into a
+    ``SIGNED_IN`` row whose actor is the name signed in as.
+    """
     now = _aware(now)
     who = who[:500]
     with db.session() as s:
@@ -428,11 +459,11 @@ def sign_in(
             row = s.get_one(AuditLog, claim_id)
             row.action, row.details = THROTTLED, {"failures": state.failures, "concurrent": True}
             return _throttled(timedelta(seconds=1))
-    ok = verify_password(password_hash, password)
-    if not ok:
-        return SignInResult(False, "Wrong password.", "wrong", delay)
+    name = check()
+    if name is None:
+        return SignInResult(False, wrong, "wrong", delay)
     with db.session() as s:
         row = s.get_one(AuditLog, claim_id)
-        row.actor, row.action = "admin", SIGNED_IN
+        row.actor, row.action = name[:200], SIGNED_IN
         row.details = {"after_failures": state.failures} if state.failures else None
-    return SignInResult(True, "Signed in.", "signed_in")
+    return SignInResult(True, "Signed in.", "signed_in", user=name)

@@ -57,6 +57,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("erase", "llmops.governance.cli:erase_app", "Erase everything derived from a user or a session."),
     ("retention", "llmops.governance.cli:retention_app", "Delete data past its retention."),
     ("audit", "llmops.governance.cli:audit_app", "Read and export the audit log."),
+    ("admin", "llmops.governance.accounts_cli:admin_app", "Console administration: accounts and roles."),
 ]  # fmt: skip
 
 
@@ -223,14 +224,12 @@ app = typer.Typer(
 )
 traces_app = typer.Typer(help="Read traces from the store.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
-admin_app = typer.Typer(help="Console administration.", no_args_is_help=True)
 demo_app = typer.Typer(help="Synthetic data for demos and benchmarks.", no_args_is_help=True)
 guard_app = typer.Typer(
     help="Guardrails: check a text, evaluate on labelled cases.", no_args_is_help=True
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(db_app, name="db")
-app.add_typer(admin_app, name="admin")
 app.add_typer(demo_app, name="demo")
 app.add_typer(guard_app, name="guard")
 
@@ -441,38 +440,6 @@ def _print_doctor(report: Any, retried: Any) -> None:
         f"spool {report.spool_dir}: {report.spool_files} file(s), {report.spool_bytes:,} bytes"
         + (f", oldest {report.spool_oldest}" if report.spool_oldest else "")
     )
-
-
-@admin_app.command("set-password")
-def admin_set_password(
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-    secrets: Annotated[
-        Path | None, typer.Option(help="secrets.toml to write; default .streamlit/secrets.toml")
-    ] = None,
-    print_only: Annotated[
-        bool, typer.Option("--print", help="Only print the hash (for the environment).")
-    ] = False,
-) -> None:
-    """Set the console's admin password: stores only a salted argon2 hash."""
-    from llmops import auth
-    from llmops.config import get_settings
-    from llmops.releases import audit
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("New admin password", hide_input=True, confirmation_prompt=True)
-    hashed = auth.hash_password(password)
-    if print_only:
-        typer.echo(f"{auth.HASH_KEY}={hashed}")
-        return
-    path = secrets or get_settings().secrets_path
-    auth.write_secret_hash(path, hashed)
-    with _runtime() as rt:
-        audit(rt.db, "cli", "admin.set_password", str(path))
-    typer.echo(f"admin password hash written to {path}; the console uses it at the next sign-in")
 
 
 @demo_app.command("seed")

@@ -21,6 +21,14 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_DAYS = 36_500.0  # a trailing --days window: at most 100 years
 
 
+def actor() -> str:
+    """Who a state-changing verb acts as: the trusted local identity ``cli:<OS user>``
+    (``llmops.governance.roles.local_actor``; docs/governance.md, Accounts and roles)."""
+    from llmops.governance.roles import local_actor
+
+    return local_actor().name
+
+
 def print_json(data: Any) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "")

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from llmops.governance.roles import Capability
 from llmops.ui import auth, governance
 
-auth.require_admin()
+auth.require_page(Capability.AUDIT)
 st.title("Audit and data governance")
 {
     "Audit log": governance.audit_section,

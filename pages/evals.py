@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmops.ui import auth, evals
 
-auth.require_admin()
+auth.require_page()
 st.title("Evaluations")
 run_id = st.query_params.get("run")
 pair = st.query_params.get("compare")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmops.ui import auth, feedback
 
-auth.require_admin()
+auth.require_page()
 st.title("Feedback")
 view = feedback.filter_bar()
 feedback.summary(view)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmops.ui import auth, guardrails
 
-auth.require_admin()
+auth.require_page()
 st.title("Guardrails")
 flt, unit = guardrails.filter_bar()
 guardrails.overview(flt, unit)

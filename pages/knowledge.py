@@ -5,7 +5,7 @@ import streamlit as st
 
 from llmops.ui import auth, knowledge
 
-auth.require_admin()
+auth.require_page()
 st.title("Knowledge")
 {
     "Sources": knowledge.sources_section,

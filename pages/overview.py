@@ -5,7 +5,7 @@ import streamlit as st
 
 from llmops.ui import auth, overview
 
-auth.require_admin()
+auth.require_page()
 st.title("Overview")
 flt = overview.filter_bar()
 overview.dashboard(flt)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from llmops.ui import auth, releases
 
-auth.require_admin()
+auth.require_page()
 st.title("Releases")
 pair = st.query_params.get("diff")
 if pair and "," in pair:

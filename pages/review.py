@@ -3,9 +3,10 @@ guided improvement loop."""
 
 import streamlit as st
 
+from llmops.governance.roles import Capability
 from llmops.ui import auth, review
 
-auth.require_admin()
+auth.require_page(Capability.REVIEW)
 st.title("Review and improve")
 {
     "Queues": review.queues_section,

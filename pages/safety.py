@@ -5,7 +5,7 @@ import streamlit as st
 
 from llmops.ui import auth, safety
 
-auth.require_admin()
+auth.require_page()
 st.title("Safety")
 scan = st.query_params.get("scan")
 if scan:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmops.ui import auth, sessions
 
-auth.require_admin()
+auth.require_page()
 st.title("Sessions")
 session_id = st.query_params.get("session")
 if session_id:

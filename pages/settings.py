@@ -3,9 +3,10 @@
 
 import streamlit as st
 
+from llmops.governance.roles import Capability
 from llmops.ui import auth, settings
 
-auth.require_admin()
+auth.require_page(Capability.SETTINGS)
 st.title("Settings")
 st.button("Check again", on_click=settings.refresh)
 st.subheader("Readiness")

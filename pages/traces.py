@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmops.ui import auth, traces
 
-auth.require_admin()
+auth.require_page()
 st.title("Traces")
 trace_id = st.query_params.get("trace")
 if trace_id:

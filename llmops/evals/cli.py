@@ -62,11 +62,11 @@ def _dataset_arg(rt: Runtime, dataset: str) -> str:
     if dataset.endswith((".jsonl", ".ndjson", ".json", ".csv")) or path.is_file():
         cases = ds.read_cases(path)
         info, _ = ds.sync_from_file(
-            rt.db, path.stem, cases, source=f"file:{path.name}", actor="cli"
+            rt.db, path.stem, cases, source=f"file:{path.name}", actor=cli.actor()
         )
         return info.name
     if dataset == ds.DEMO_NAME and ds.find_dataset(rt.db, dataset) is None:
-        return ds.load_demo(rt.db, actor="cli").name
+        return ds.load_demo(rt.db, actor=cli.actor()).name
     return ds.get_dataset(rt.db, dataset).name
 
 
@@ -141,7 +141,7 @@ def run_cmd(
             evaluators=_names(evaluators),
             concurrency=concurrency,
             name=name,
-            actor="cli",
+            actor=cli.actor(),
         )
         run = _execute(runner, created.id)
         rt.tracer.flush()
@@ -399,7 +399,7 @@ def dataset_import(
     target = ds.check_name(path.stem if name is None else name)
     cases = ds.read_cases(path)
     with _runtime() as rt:
-        info, added = ds.import_cases(rt.db, target, cases, actor="cli")
+        info, added = ds.import_cases(rt.db, target, cases, actor=cli.actor())
     present = len(cases) - added
     if as_json:
         _print_json({**info.as_dict(), "added": added, "already_present": present})
@@ -422,7 +422,7 @@ def dataset_export(
     from llmops.evals import datasets as ds
 
     with _runtime() as rt:
-        text = ds.export_cases(rt.db, name, version=version, fmt=fmt, actor="cli")
+        text = ds.export_cases(rt.db, name, version=version, fmt=fmt, actor=cli.actor())
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -452,7 +452,9 @@ def dataset_from_traces(
     )
     with _runtime() as rt:
         rows, _ = ds.candidate_traces(rt.db, q, limit=limit)
-        added = ds.add_from_traces(rt.db, name, [r.id for r in rows], actor="cli") if rows else 0
+        added = (
+            ds.add_from_traces(rt.db, name, [r.id for r in rows], actor=cli.actor()) if rows else 0
+        )
     if as_json:
         _print_json({"dataset": name, "matched": len(rows), "added": added})
     else:
@@ -465,7 +467,7 @@ def dataset_demo(as_json: JsonOpt = False) -> None:
     from llmops.evals import datasets as ds
 
     with _runtime() as rt:
-        info = ds.load_demo(rt.db, actor="cli")
+        info = ds.load_demo(rt.db, actor=cli.actor())
     if as_json:
         _print_json(info.as_dict())
     else:

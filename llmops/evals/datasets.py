@@ -30,6 +30,7 @@ from sqlalchemy import Table, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import (
     AuditLog,
@@ -530,9 +531,10 @@ def export_cases(
     *,
     version: int | None = None,
     fmt: str = "jsonl",
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> str:
     """The items as an importable JSONL or CSV document (the export is audited)."""
+    actor = require(db, actor, Capability.DATASETS, action="dataset.export")
     if fmt not in FORMATS:
         raise InvalidInputError(f"Unknown export format {fmt!r}; use jsonl or csv.")
     info = get_dataset(db, dataset)
@@ -627,8 +629,9 @@ def _get_or_create(
 
 
 def create_dataset(
-    db: Database, name: str, *, description: str = "", actor: str = "system"
+    db: Database, name: str, *, description: str = "", actor: Actor | str = "system"
 ) -> DatasetInfo:
+    actor = require(db, actor, Capability.DATASETS, action="dataset.create")
     name = check_name(name)
     with db.session() as s:
         if _find(s, name) is not None:
@@ -644,7 +647,7 @@ def import_cases(
     dataset: str,
     cases: Sequence[Case],
     *,
-    actor: str = "system",
+    actor: Actor | str = "system",
     create: bool = True,
     description: str = "",
 ) -> tuple[DatasetInfo, int]:
@@ -655,6 +658,7 @@ def import_cases(
     counted as a multiset (a file that lists a case twice adds it twice, once): importing
     the same file twice adds its cases once, and an import with nothing new makes no version.
     """
+    actor = require(db, actor, Capability.DATASETS, action="dataset.import")
     name = check_name(dataset)
     if not cases:
         raise InvalidInputError("No cases to add.")
@@ -687,11 +691,12 @@ def add_cases(
     dataset: str,
     cases: Sequence[Case],
     *,
-    actor: str = "system",
+    actor: Actor | str = "system",
     create: bool = True,
     description: str = "",
 ) -> DatasetInfo:
     """``import_cases`` for callers that only need the dataset."""
+    actor = require(db, actor, Capability.DATASETS, action="dataset.add")
     info, _ = import_cases(db, dataset, cases, actor=actor, create=create, description=description)
     return info
 
@@ -704,9 +709,10 @@ def _current_row(s: Session, row: Dataset, item_id: int) -> DatasetItem:
 
 
 def update_item(
-    db: Database, dataset: str | int, item_id: int, case: Case, *, actor: str = "system"
+    db: Database, dataset: str | int, item_id: int, case: Case, *, actor: Actor | str = "system"
 ) -> Item:
     """Replace an item: the old row is retired and the edited case added, in one version."""
+    actor = require(db, actor, Capability.DATASETS, action="dataset.update_item")
     with db.session() as s:
         row = _get(s, dataset)
         old = _current_row(s, row, item_id)
@@ -724,8 +730,9 @@ def update_item(
 
 
 def remove_items(
-    db: Database, dataset: str | int, item_ids: Iterable[int], *, actor: str = "system"
+    db: Database, dataset: str | int, item_ids: Iterable[int], *, actor: Actor | str = "system"
 ) -> int:
+    actor = require(db, actor, Capability.DATASETS, action="dataset.remove_items")
     ids = sorted(set(item_ids))
     if not ids:
         raise InvalidInputError("No items to remove.")
@@ -740,7 +747,7 @@ def remove_items(
 
 
 def sync_from_file(
-    db: Database, name: str, cases: Sequence[Case], *, source: str, actor: str = "system"
+    db: Database, name: str, cases: Sequence[Case], *, source: str, actor: Actor | str = "system"
 ) -> tuple[DatasetInfo, bool]:
     """Make dataset ``name`` hold exactly ``cases`` (its file is the source of truth).
 
@@ -748,6 +755,7 @@ def sync_from_file(
     removed ones are retired and new ones added, as one version. Returns (info, changed).
     A dataset curated in the console is never overwritten by a file.
     """
+    actor = require(db, actor, Capability.DATASETS, action="dataset.sync")
     name = check_name(name)
     with db.session() as s:
         row = _find(s, name)
@@ -793,9 +801,10 @@ DEMO_PATH = Path(__file__).resolve().parent / "data" / "demo.jsonl"
 DEMO_NAME = "demo"
 
 
-def load_demo(db: Database, *, actor: str = "system") -> DatasetInfo:
+def load_demo(db: Database, *, actor: Actor | str = "system") -> DatasetInfo:
     """Create (or bring up to date) the shipped demo dataset: English and Spanish questions
     about the default knowledge base."""
+    actor = require(db, actor, Capability.DATASETS, action="dataset.load_demo")
     cases = parse_jsonl(DEMO_PATH.read_bytes(), DEMO_PATH.name)
     info, _ = sync_from_file(db, DEMO_NAME, cases, source="shipped:demo", actor=actor)
     return info
@@ -816,7 +825,7 @@ def add_from_traces(
     dataset_name: str,
     trace_ids: list[str],
     *,
-    actor: str,
+    actor: Actor | str,
     expected: dict[str, str] | None = None,
 ) -> int:
     """Add the (already redacted) inputs of traces as cases of ``dataset_name``.
@@ -826,6 +835,7 @@ def add_from_traces(
     bumps the version once. Unknown trace ids raise ``NotFoundError`` and add nothing.
     Returns the number of items added.
     """
+    actor = require(db, actor, Capability.DATASETS, action="dataset.add_from_traces")
     ids = _normal_ids(trace_ids)
     if not ids:
         raise InvalidInputError("No trace ids given.")

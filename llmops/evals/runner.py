@@ -43,6 +43,7 @@ from llmops.evals.evaluators import (
 )
 from llmops.evals.judge import rubric_for
 from llmops.evals.stats import mean_ci, percentile
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases import ReleaseInfo, get_release
 from llmops.store.db import Database
 from llmops.store.models import (
@@ -354,9 +355,10 @@ class EvalRunner:
         concurrency: int | None = None,
         params: dict[str, dict[str, Any]] | None = None,
         name: str = "",
-        actor: str = "system",
+        actor: Actor | str = "system",
     ) -> RunInfo:
         """A pending run of ``release`` over the dataset's current version."""
+        actor = require(self.db, actor, Capability.EVALUATIONS, action="eval.run")
         info = datasets.get_dataset(self.db, dataset)
         if info.items == 0:
             raise InvalidInputError(f"Dataset {info.name!r} has no items to evaluate.")

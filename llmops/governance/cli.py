@@ -32,7 +32,9 @@ def erase(
     ] = None,
     session: Annotated[str | None, typer.Option("--session", help="A chat session id.")] = None,
     dry_run: DryRunOpt = False,
-    actor: Annotated[str, typer.Option(help="Who asks (recorded in the audit row).")] = "cli",
+    actor: Annotated[
+        str, typer.Option(help="Who asks (recorded in the audit row); default cli:<OS user>.")
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Erase everything derived from a user or a session: traces, spans, feedback, guard
@@ -44,8 +46,8 @@ def erase(
         raise InvalidInputError("Give exactly one of --user or --session.")
     with cli.runtime() as rt:
         rt.writer.flush()  # this process's own pending turns first
-        report = run(rt.db, user=user, session=session, actor=actor, dry_run=dry_run,
-                     settings=rt.settings)  # fmt: skip
+        report = run(rt.db, user=user, session=session, actor=actor or cli.actor(),
+                     dry_run=dry_run, settings=rt.settings)  # fmt: skip
     if as_json:
         cli.print_json(report.as_dict())
         return
@@ -74,7 +76,7 @@ def retention_apply(
     from llmops.governance.retention import apply
 
     with cli.runtime() as rt:
-        report = apply(rt.db, settings=rt.settings, dry_run=dry_run, actor="cli")
+        report = apply(rt.db, settings=rt.settings, dry_run=dry_run, actor=cli.actor())
     if as_json:
         cli.print_json(report.as_dict())
         return
@@ -120,5 +122,5 @@ def audit_export(
         else:
             with out.open("w", encoding="utf-8", newline="") as fh:
                 fh.writelines(lines)
-        record(rt.db, "cli", "audit.export", str(out) if out else "stdout", format=fmt,
+        record(rt.db, cli.actor(), "audit.export", str(out) if out else "stdout", format=fmt,
                filter={"actor": actor, "action": action, "since": since, "until": until})  # fmt: skip

@@ -16,8 +16,8 @@ candidates, review items and their verdicts, evaluation results, quarantined rec
 monitoring rollups lose exactly what the erased live traces added (hour and day rows and
 latency histograms; the feedback columns through the ``feedback`` triggers), then the
 traces go. Gap clusters are resized and relabelled (deleted when nothing is left in them);
-improvements, improvement events and audit rows that mention the erased ids or copied
-questions have them replaced by ``[erased]``. On SQLite deletes overwrite the freed space
+improvements, improvement events, audit rows and red-team scans and findings that mention
+the erased ids or copied questions have them replaced by ``[erased]``. On SQLite deletes overwrite the freed space
 with zeros (``secure_delete``) and the write-ahead log is checkpointed and truncated at the
 end, so the data is gone from the file's bytes too.
 
@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 
 from llmops.config import Settings, get_settings
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.governance.sql import CHUNK, chunks, in_list, run_in, write_tx
 from llmops.monitoring.rollups import Pending, _upsert_sql, index_of, is_live, live_sql
 from llmops.store.db import Database
@@ -337,9 +338,11 @@ class _Scrubber:
     def __init__(self, p: Plan) -> None:
         self.ids = {*p.traces, *p.eval_traces}
         words = sorted({*p.sessions, *p.user_keys}, key=len, reverse=True)
-        # whole words only: a short id ("s1", "bob") must not eat "rules1" or "bobcat"
+        # whole words only: a short id ("s1", "bob") must not eat "rules1" or "bobcat"; in
+        # any case, as a console name ("Ana@Example.com" on a red-team scan) was typed
         self.words = (
-            re.compile("|".join(rf"(?<![\w@.-]){re.escape(w)}(?![\w@.-])" for w in words))
+            re.compile("|".join(rf"(?<![\w@.-]){re.escape(w)}(?![\w@.-])" for w in words),
+                       re.IGNORECASE)
             if words else None
         )  # fmt: skip
         texts = {x for t in p.texts for x in (t, t[:160])}  # and gap-cluster labels of them
@@ -440,6 +443,10 @@ SCRUBBED: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     ("improvement_events", (), ("details",), True),
     ("label_events", ("note",), (), True),
     ("audit_log", ("target",), ("details",), True),
+    # red-team scans run by the subject (a console account's name as created_by) and the
+    # findings that point at their traces; the attack prompts are the suite's own text
+    ("redteam_scans", ("created_by",), (), False),
+    ("redteam_findings", ("trace_id", "answer"), ("trace_ids",), True),
 )
 
 
@@ -449,11 +456,12 @@ def erase(
     *,
     user: str | None = None,
     session: str | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> ErasureReport:
     """Erase everything derived from a user or a session (see the module docstring)."""
+    actor = require(db, actor, Capability.ERASURE, action="erasure")
     settings = settings or get_settings()
     p = plan(db, user=user, session=session, settings=settings)
     scrub = _Scrubber(p)

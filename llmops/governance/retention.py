@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from llmops.config import Settings, get_settings
+from llmops.governance.roles import Actor, Capability, require
 from llmops.governance.sql import run_in, write_tx
 from llmops.monitoring.rollups import feedback_rollup_sql
 from llmops.store.db import Database
@@ -163,11 +164,12 @@ def apply(
     settings: Settings | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
     max_batches: int | None = None,
 ) -> RetentionReport:
     """Delete what is past its retention (or, ``dry_run``, count it). ``max_batches`` bounds
     the work per kind (the background worker finishes the rest on its next round)."""
+    actor = require(db, actor, Capability.RETENTION, action="retention.apply")
     import time
 
     settings = settings or get_settings()

@@ -20,7 +20,6 @@ improve_app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ACTOR = "cli"
 
 
 def _show(rec: Any, as_json: bool) -> None:
@@ -104,7 +103,7 @@ def start(
 
     kind, ref = _evidence(source)
     with cli.runtime() as rt:
-        rec = loop.start(rt.db, title, kind=kind, ref=ref, summary=summary, actor=ACTOR)
+        rec = loop.start(rt.db, title, kind=kind, ref=ref, summary=summary, actor=cli.actor())
     _show(rec, as_json)
 
 
@@ -122,7 +121,7 @@ def dataset(
 
     with cli.runtime() as rt:
         rec = loop.set_dataset(rt.db, improvement_id, name, regression_dataset=regression,
-                               actor=ACTOR)  # fmt: skip
+                               actor=cli.actor())  # fmt: skip
     _show(rec, as_json)
 
 
@@ -136,7 +135,7 @@ def candidate(
     from llmops.improve import loop
 
     with cli.runtime() as rt:
-        rec = loop.set_candidate(rt.db, improvement_id, ref, actor=ACTOR)
+        rec = loop.set_candidate(rt.db, improvement_id, ref, actor=cli.actor())
     _show(rec, as_json)
 
 
@@ -155,7 +154,7 @@ def evaluate(
     cli.finite(max_regression, "--max-regression")
     with cli.runtime() as rt:
         rec = loop.evaluate(EvalRunner.from_runtime(rt), improvement_id,
-                            max_regression=max_regression, actor=ACTOR)  # fmt: skip
+                            max_regression=max_regression, actor=cli.actor())  # fmt: skip
     _show(rec, as_json)
     if rec.gate_passed is not True:
         raise typer.Exit(1)
@@ -172,7 +171,7 @@ def canary(
 
     cli.finite(weight, "--weight")
     with cli.runtime() as rt:
-        rec = loop.start_canary(rt.db, improvement_id, weight, actor=ACTOR)
+        rec = loop.start_canary(rt.db, improvement_id, weight, actor=cli.actor())
     _show(rec, as_json)
 
 
@@ -190,7 +189,9 @@ def promote(
     from llmops.improve import loop
 
     with cli.runtime() as rt:
-        rec = loop.promote(rt.db, improvement_id, actor=ACTOR, override=override, reason=reason)
+        rec = loop.promote(
+            rt.db, improvement_id, actor=cli.actor(), override=override, reason=reason
+        )
     _show(rec, as_json)
 
 
@@ -204,5 +205,5 @@ def abandon(
     from llmops.improve import loop
 
     with cli.runtime() as rt:
-        rec = loop.abandon(rt.db, improvement_id, reason, actor=ACTOR)
+        rec = loop.abandon(rt.db, improvement_id, reason, actor=cli.actor())
     _show(rec, as_json)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases import core, deploy
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, Improvement, ImprovementEvent, utcnow
@@ -85,9 +86,10 @@ def start(
     kind: str,
     ref: str | int | None = None,
     summary: str = "",
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> Record:
     """Open an improvement from a piece of evidence (what is wrong and where it shows)."""
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.evidence")
     title = title.strip()
     if not title or len(title) > 200:
         raise InvalidInputError("An improvement needs a title of 1 to 200 characters.")
@@ -108,8 +110,9 @@ def set_dataset(
     dataset: str,
     *,
     regression_dataset: str | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> Record:
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.dataset")
     from llmops.evals.datasets import get_dataset
 
     info = get_dataset(db, dataset)  # raises NotFoundError for a missing dataset
@@ -126,8 +129,11 @@ def set_dataset(
         return _record(row)
 
 
-def set_candidate(db: Database, improvement_id: int, ref: str, *, actor: str = "system") -> Record:
+def set_candidate(
+    db: Database, improvement_id: int, ref: str, *, actor: Actor | str = "system"
+) -> Record:
     """The release meant to fix it; the baseline is production as it is now."""
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.candidate")
     candidate = core.resolve_ref(db, ref)
     production = core.labels(db).production
     if candidate.id == production:
@@ -143,10 +149,11 @@ def set_candidate(db: Database, improvement_id: int, ref: str, *, actor: str = "
 
 
 def record_gate(
-    db: Database, improvement_id: int, reports: list[Any], *, actor: str = "system"
+    db: Database, improvement_id: int, reports: list[Any], *, actor: Actor | str = "system"
 ) -> Record:
     """Store the gate reports (``llmops.evals.gate.GateReport``: the improvement's dataset,
     then the regression dataset); passed when every one passed."""
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.evaluated")
     passed = bool(reports) and all(r.passed for r in reports)
     with db.session() as s:
         row = _open(s, improvement_id)
@@ -158,10 +165,11 @@ def record_gate(
 
 
 def evaluate(
-    runner: Any, improvement_id: int, *, max_regression: float = 0.02, actor: str = "system"
+    runner: Any, improvement_id: int, *, max_regression: float = 0.02, actor: Actor | str = "system"
 ) -> Record:
     """Run the gate: the candidate against the baseline on the dataset (and the regression
     dataset), with the runner (``llmops.evals.runner.EvalRunner``)."""
+    actor = require(runner.db, actor, Capability.IMPROVEMENTS, action="improvement.evaluated")
     from llmops.evals.gate import run_gate
 
     rec = get(runner.db, improvement_id)
@@ -179,8 +187,9 @@ def evaluate(
 
 
 def start_canary(
-    db: Database, improvement_id: int, weight: float, *, actor: str = "system"
+    db: Database, improvement_id: int, weight: float, *, actor: Actor | str = "system"
 ) -> Record:
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.canary")
     rec = get(db, improvement_id)
     if rec.candidate_release_id is None:
         raise InvalidInputError("Choose a candidate release first.")
@@ -199,12 +208,13 @@ def promote(
     db: Database,
     improvement_id: int,
     *,
-    actor: str = "system",
+    actor: Actor | str = "system",
     override: bool = False,
     reason: str = "",
 ) -> Record:
     """Make the candidate production. Refused while its gate has not passed, unless
     ``override`` with a reason (audited)."""
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.promoted")
     rec = get(db, improvement_id)
     if rec.status in CLOSED:
         raise InvalidInputError(f"Improvement {improvement_id} is {rec.status}: it is closed.")
@@ -229,7 +239,10 @@ def promote(
         return _record(row)
 
 
-def abandon(db: Database, improvement_id: int, reason: str, *, actor: str = "system") -> Record:
+def abandon(
+    db: Database, improvement_id: int, reason: str, *, actor: Actor | str = "system"
+) -> Record:
+    actor = require(db, actor, Capability.IMPROVEMENTS, action="improvement.abandoned")
     if not reason.strip():
         raise InvalidInputError("Say why the improvement is abandoned; it is kept with the record.")
     with db.session() as s:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import func, select, update
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.monitoring.metrics import METRICS, Stats, format_value, window
 from llmops.store.db import Database
 from llmops.store.models import AlertEvent, AlertRule, AuditLog, utcnow
@@ -202,7 +203,8 @@ def _audit(s: Any, actor: str, action: str, target: int, **details: Any) -> None
     s.add(AuditLog(actor=actor, action=action, target=str(target), details=details or None))
 
 
-def create_rule(db: Database, spec: RuleSpec, *, actor: str = "system") -> Rule:
+def create_rule(db: Database, spec: RuleSpec, *, actor: Actor | str = "system") -> Rule:
+    actor = require(db, actor, Capability.ALERTS, action="alert.create")
     with db.session() as s:
         row = AlertRule(**spec.model_dump(), created_by=actor, state="ok")
         s.add(row)
@@ -211,8 +213,11 @@ def create_rule(db: Database, spec: RuleSpec, *, actor: str = "system") -> Rule:
         return _rule(row)
 
 
-def update_rule(db: Database, rule_id: int, spec: RuleSpec, *, actor: str = "system") -> Rule:
+def update_rule(
+    db: Database, rule_id: int, spec: RuleSpec, *, actor: Actor | str = "system"
+) -> Rule:
     """Replace a rule's settings; its state starts over (the old one was for other settings)."""
+    actor = require(db, actor, Capability.ALERTS, action="alert.update")
     with db.session() as s:
         row = s.get(AlertRule, _rule_id(rule_id))
         if row is None:
@@ -225,7 +230,8 @@ def update_rule(db: Database, rule_id: int, spec: RuleSpec, *, actor: str = "sys
         return _rule(row)
 
 
-def delete_rule(db: Database, rule_id: int, *, actor: str = "system") -> None:
+def delete_rule(db: Database, rule_id: int, *, actor: Actor | str = "system") -> None:
+    actor = require(db, actor, Capability.ALERTS, action="alert.delete")
     with db.session() as s:
         row = s.get(AlertRule, _rule_id(rule_id))
         if row is None:

@@ -222,7 +222,7 @@ def rules_add(
         webhook_url=webhook,
     )
     with cli.runtime() as rt:
-        rule = alerts.create_rule(rt.db, spec, actor="cli")
+        rule = alerts.create_rule(rt.db, spec, actor=cli.actor())
     if as_json:
         cli.print_json(rule.as_dict())
     else:
@@ -235,7 +235,7 @@ def rules_delete(rule_id: Annotated[int, typer.Argument(help="The rule's id.")])
     from llmops.monitoring import alerts
 
     with cli.runtime() as rt:
-        alerts.delete_rule(rt.db, rule_id, actor="cli")
+        alerts.delete_rule(rt.db, rule_id, actor=cli.actor())
     typer.echo(f"alert rule #{rule_id} deleted")
 
 
@@ -277,7 +277,7 @@ def prices_set(
     with cli.runtime() as rt:
         price = pricing.set_price(
             rt.db, model, input_price, output_price, effective_from=start, note=note,
-            actor="cli",
+            actor=cli.actor(),
         )  # fmt: skip
     if as_json:
         cli.print_json(price.as_dict())
@@ -318,12 +318,12 @@ def export(
     )
     with cli.runtime() as rt:
         if out is None:
-            n = run_export(rt.db, sys.stdout, kind=kind, fmt=fmt, flt=flt, actor="cli")
+            n = run_export(rt.db, sys.stdout, kind=kind, fmt=fmt, flt=flt, actor=cli.actor())
         else:
             tmp = out.with_name(out.name + ".part")  # no half-written file on failure
             try:
                 with tmp.open("w", encoding="utf-8", newline="") as fh:
-                    n = run_export(rt.db, fh, kind=kind, fmt=fmt, flt=flt, actor="cli")
+                    n = run_export(rt.db, fh, kind=kind, fmt=fmt, flt=flt, actor=cli.actor())
                 tmp.replace(out)
             finally:
                 tmp.unlink(missing_ok=True)

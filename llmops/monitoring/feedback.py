@@ -23,6 +23,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
 from llmops.monitoring.metrics import analytic_session
 from llmops.store.db import Database
@@ -227,9 +228,10 @@ def export(
     kind: str = "feedback",
     fmt: str = "jsonl",
     flt: FeedbackFilter | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> int:
     """Write an export to ``out`` as it is read; audit it; return the number of records."""
+    actor = require(db, actor, Capability.EXPORTS, action="feedback.export")
     if kind not in KINDS:
         raise InvalidInputError(f"Unknown export {kind!r}; use feedback or finetune.")
     if fmt not in FORMATS or (kind == "finetune" and fmt != "jsonl"):

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, ModelPrice, Release, utcnow
 
@@ -121,9 +122,10 @@ def set_price(
     *,
     effective_from: datetime | None = None,
     note: str = "",
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> Price:
     """Add a price version for ``model`` (in force from ``effective_from``, default now)."""
+    actor = require(db, actor, Capability.SETTINGS, action="price.set")
     model = (model or "").strip()
     if not model or len(model) > 200:
         raise InvalidInputError("A model name (1 to 200 characters) is required.")

@@ -82,7 +82,7 @@ def ingest(
 ) -> None:
     """Add or update sources (unchanged files are skipped by hash); a change is a new version."""
     with cli.runtime() as rt:
-        report = rt.kb.ingest(paths or None, actor="cli", note=note, publish=not draft)
+        report = rt.kb.ingest(paths or None, actor=cli.actor(), note=note, publish=not draft)
     if as_json:
         cli.print_json({**report.as_dict(), "published": not draft if report.version else None})
     else:
@@ -158,7 +158,7 @@ def remove(
 ) -> None:
     """Take sources out: a new, published version without them."""
     with cli.runtime() as rt:
-        report = rt.kb.remove(sources, actor="cli", note=note)
+        report = rt.kb.remove(sources, actor=cli.actor(), note=note)
     if not report.removed:
         names = ", ".join(repr(s) for s in sources)
         raise NotFoundError(f"{names}: not in the knowledge base (see 'llmops kb list').")

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import Integer, case, func, select, update
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import (
     Feedback,
@@ -434,8 +435,11 @@ def cluster_traces(db: Database, cluster_id: int, *, limit: int = 200) -> list[s
         )  # fmt: skip
 
 
-def to_dataset(db: Database, cluster_id: int, dataset: str, *, actor: str = "system") -> int:
+def to_dataset(
+    db: Database, cluster_id: int, dataset: str, *, actor: Actor | str = "system"
+) -> int:
     """The gap's questions as cases of ``dataset`` (created if needed); returns how many."""
+    actor = require(db, actor, Capability.DATASETS, action="gap.to_dataset")
     from llmops.evals.datasets import add_from_traces
 
     return add_from_traces(db, dataset, cluster_traces(db, cluster_id), actor=actor)
@@ -470,8 +474,11 @@ def draft_article(db: Database, cluster_id: int) -> str:
     return "\n".join(lines)
 
 
-def resolve(db: Database, cluster_id: int, *, note: str = "", actor: str = "system") -> None:
+def resolve(
+    db: Database, cluster_id: int, *, note: str = "", actor: Actor | str = "system"
+) -> None:
     """Mark a gap resolved (new questions start a new cluster)."""
+    actor = require(db, actor, Capability.KNOWLEDGE, action="gap.resolve")
     from llmops.store.models import AuditLog
 
     with db.session() as s:

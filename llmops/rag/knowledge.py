@@ -31,6 +31,7 @@ from pydantic import ConfigDict
 from sqlalchemy import func, or_, select
 
 from llmops.config import Settings
+from llmops.governance.roles import Actor, Capability, require
 from llmops.rag import versions
 from llmops.store.db import Database
 from llmops.store.models import Document as DocumentRow
@@ -259,7 +260,7 @@ class KnowledgeBase:
         self,
         paths: Sequence[Path] | None = None,
         *,
-        actor: str = "system",
+        actor: Actor | str = "system",
         note: str = "",
         publish: bool = True,
         names: dict[Path, str] | None = None,
@@ -268,6 +269,7 @@ class KnowledgeBase:
         becomes one new version (published: releases following the latest serve it; not
         published: only releases that pin it). ``names`` gives uploaded files their source
         names."""
+        actor = require(self.db, actor, Capability.KNOWLEDGE, action="kb.ingest")
         report = IngestReport()
         changes: dict[str, versions.Entry | None] = {}
         for path, source in _expand(paths or [self.settings.knowledge_dir]):
@@ -326,10 +328,11 @@ class KnowledgeBase:
         self.collect_garbage()
 
     def remove(
-        self, sources: Sequence[str], *, actor: str = "system", note: str = ""
+        self, sources: Sequence[str], *, actor: Actor | str = "system", note: str = ""
     ) -> IngestReport:
         """Take sources out of the knowledge base: a new version without them. Their chunks
         stay while a kept version (one a release pins) still holds them."""
+        actor = require(self.db, actor, Capability.KNOWLEDGE, action="kb.remove")
         report = IngestReport()
         with self.db.session() as s:
             rows = {

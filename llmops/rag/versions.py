@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, KbVersion, KbVersionDoc, Release
 
@@ -68,7 +69,8 @@ def newest(db: Database) -> int | None:
         return s.scalar(select(func.max(KbVersion.id)))
 
 
-def publish(db: Database, version_id: int, *, actor: str = "system") -> None:
+def publish(db: Database, version_id: int, *, actor: Actor | str = "system") -> None:
+    actor = require(db, actor, Capability.KNOWLEDGE, action="kb.publish")
     from llmops.store.models import AuditLog
 
     with db.session() as s:

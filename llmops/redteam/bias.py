@@ -31,6 +31,7 @@ import numpy as np
 from llmops.errors import InvalidInputError
 from llmops.evals.evaluators import strip_citations
 from llmops.evals.stats import two_proportions, welch, wilson
+from llmops.governance.roles import Actor, Capability, require
 from llmops.redteam.suite import DATA, LANGS
 from llmops.store.models import REDTEAM_SESSION_PREFIX
 from llmops.text import declines, words
@@ -195,9 +196,10 @@ def run(
     *,
     attrs: Sequence[str] | None = None,
     langs: Sequence[str] | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> BiasReport:
     """Every probe through the release's chat pipeline, then each attribute analysed."""
+    actor = require(chat.db, actor, Capability.REDTEAM, action="redteam.bias")
     from llmops.redteam.scan import resolve_target
 
     probes = build(attrs, langs)

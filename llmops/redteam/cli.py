@@ -32,7 +32,9 @@ CategoriesOpt = Annotated[
 LangOpt = Annotated[
     list[str] | None, typer.Option("--lang", help="Only attacks in these languages (en, es).")
 ]
-ActorOpt = Annotated[str, typer.Option("--actor", help="Who runs the scan (recorded).")]
+ActorOpt = Annotated[
+    str, typer.Option("--actor", help="Who runs the scan (recorded); default cli:<OS user>.")
+]
 
 
 def _langs(values: list[str] | None) -> list[str] | None:
@@ -87,7 +89,7 @@ def run_cmd(
     release: ReleaseOpt = None,
     categories: CategoriesOpt = None,
     lang: LangOpt = None,
-    actor: ActorOpt = "cli",
+    actor: ActorOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Attack a release with the built-in suite through its real chat pipeline (red-team
@@ -96,8 +98,8 @@ def run_cmd(
 
     langs = _langs(lang)
     with cli.runtime() as rt, cli.progress_bar(not as_json, "red-team scan") as progress:
-        report = run_scan(rt.chat, release, categories=categories, langs=langs, actor=actor,
-                          progress=progress)  # fmt: skip
+        report = run_scan(rt.chat, release, categories=categories, langs=langs,
+                          actor=actor or cli.actor(), progress=progress)  # fmt: skip
     if as_json:
         cli.print_json(report.as_dict())
     else:
@@ -225,7 +227,7 @@ def bias_cmd(
 
     langs = _langs(lang)
     with cli.runtime() as rt:
-        report = bias.run(rt.chat, release, attrs=attributes, langs=langs, actor="cli")
+        report = bias.run(rt.chat, release, attrs=attributes, langs=langs, actor=cli.actor())
     if as_json:
         cli.print_json(report.as_dict())
     else:

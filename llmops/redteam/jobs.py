@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.redteam import suite
 from llmops.redteam.scan import resolve_target, run_scan, start_scan
 
@@ -31,9 +32,10 @@ class ScanJobs:
         *,
         categories: list[str] | None = None,
         langs: list[str] | None = None,
-        actor: str = "console",
+        actor: Actor | str = "console",
     ) -> int:
         """Create the scan (status ``running``) and run it in the background; its id."""
+        actor = require(self.chat.db, actor, Capability.REDTEAM, action="redteam.scan")
         cats = suite.parse_categories(categories)
         attacks = suite.select(cats, langs)
         if not attacks:

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.stats import two_proportions, wilson
+from llmops.governance.roles import Actor, Capability, require
 from llmops.redteam import detectors, suite
 from llmops.redteam.detectors import TurnOutcome
 from llmops.redteam.plant import planted_version
@@ -217,12 +218,13 @@ def run_scan(
     *,
     categories: list[str] | None = None,
     langs: list[str] | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
     progress: Progress | None = None,
     scan_id: int | None = None,
 ) -> ScanReport:
     """Attack a release (production by default) with the built-in suite; store and return
     the scan. ``scan_id`` continues a scan row made by ``start_scan`` (a background job)."""
+    actor = require(chat.db, actor, Capability.REDTEAM, action="redteam.scan")
     db = chat.db
     cats = suite.parse_categories(categories)
     attacks = suite.select(cats, langs)

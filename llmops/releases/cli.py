@@ -27,7 +27,6 @@ release_app.add_typer(rules_app, name="rules")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept in the audit log).")]
-ACTOR = "cli"
 
 
 def _share(weight: float) -> str:
@@ -212,9 +211,9 @@ def create(
             data = core.resolve_ref(rt.db, base).config.model_dump(mode="json")
         config = core.parse_config(apply_assignments(data, sets or []))
         existed = core.exists(rt.db, config.release_id())
-        info = core.create_release(rt.db, config, name=name, description=note, actor=ACTOR)
+        info = core.create_release(rt.db, config, name=name, description=note, actor=cli.actor())
         if label:
-            core.set_label(rt.db, label, info.id, actor=ACTOR, note=note)
+            core.set_label(rt.db, label, info.id, actor=cli.actor(), note=note)
     if as_json:
         cli.print_json({"id": info.id, "name": info.name, "created": not existed})
         return
@@ -235,7 +234,7 @@ def promote(
 
     with cli.runtime() as rt:
         before = core.labels(rt.db).production
-        info = deploy.promote(rt.db, ref, actor=ACTOR, note=note)
+        info = deploy.promote(rt.db, ref, actor=cli.actor(), note=note)
     if as_json:
         cli.print_json({"production": info.id, "previous": before})
         return
@@ -249,7 +248,7 @@ def rollback(note: NoteOpt = "", as_json: JsonOpt = False) -> None:
 
     with cli.runtime() as rt:
         before = core.labels(rt.db).production
-        info = deploy.rollback(rt.db, actor=ACTOR, note=note)
+        info = deploy.rollback(rt.db, actor=cli.actor(), note=note)
     if as_json:
         cli.print_json({"production": info.id, "previous": before})
         return
@@ -275,14 +274,14 @@ def canary(
     with cli.runtime() as rt:
         if stop:
             running = core.labels(rt.db).canary
-            deploy.stop_canary(rt.db, actor=ACTOR, note=note)
+            deploy.stop_canary(rt.db, actor=cli.actor(), note=note)
             result: dict[str, Any] = {"canary": None, "stopped": running}
             message = f"canary {running} stopped; production serves everyone"
         else:
             if weight is None:
                 raise InvalidInputError("Give the canary's share with --weight, e.g. 0.1.")
             cli.finite(weight, "--weight")
-            info = deploy.start_canary(rt.db, ref or "", weight, actor=ACTOR, note=note)
+            info = deploy.start_canary(rt.db, ref or "", weight, actor=cli.actor(), note=note)
             result = {"canary": info.id, "weight": weight}
             message = f"canary {info.id} ({info.name}) serves {weight:.0%} of sessions"
     if as_json:
@@ -373,7 +372,7 @@ def try_(
 
     with cli.runtime() as rt:
         infos = [core.resolve_ref(rt.db, r) for r in (releases or ["production"])]
-        rows = playground.run(rt.chat, question, infos, user_id=ACTOR)
+        rows = playground.run(rt.chat, question, infos, user_id=cli.actor())
     if as_json:
         cli.print_json([[a.as_dict() for a in row] for row in rows])
         return
@@ -427,7 +426,7 @@ def rules_add(
         rule = rb.add_rule(
             rt.db, name=name, metric=metric, kind=kind, threshold=threshold, p_value=p_value,
             min_samples=min_samples, window_minutes=parse_window(window), webhook_url=webhook,
-            actor=ACTOR,
+            actor=cli.actor(),
         )  # fmt: skip
     if as_json:
         cli.print_json(rule.as_dict())
@@ -442,7 +441,7 @@ def rules_defaults(as_json: JsonOpt = False) -> None:
     from llmops.releases import rollback as rb
 
     with cli.runtime() as rt:
-        added = rb.add_default_rules(rt.db, actor=ACTOR)
+        added = rb.add_default_rules(rt.db, actor=cli.actor())
     if as_json:
         cli.print_json([r.as_dict() for r in added])
         return
@@ -453,7 +452,7 @@ def _set_enabled(rule_id: int, enabled: bool) -> None:
     from llmops.releases import rollback as rb
 
     with cli.runtime() as rt:
-        rb.set_enabled(rt.db, rule_id, enabled, actor=ACTOR)
+        rb.set_enabled(rt.db, rule_id, enabled, actor=cli.actor())
     typer.echo(f"rule #{rule_id} {'enabled' if enabled else 'disabled'}")
 
 
@@ -475,7 +474,7 @@ def rules_delete(rule_id: int) -> None:
     from llmops.releases import rollback as rb
 
     with cli.runtime() as rt:
-        rb.delete_rule(rt.db, rule_id, actor=ACTOR)
+        rb.delete_rule(rt.db, rule_id, actor=cli.actor())
     typer.echo(f"rule #{rule_id} deleted")
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.assign import in_canary
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, LabelEvent, Release, ReleaseLabel, utcnow
@@ -235,9 +236,10 @@ def create_release(
     *,
     name: str,
     description: str = "",
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> ReleaseInfo:
     """Save a configuration as a release (the existing one if the same config was saved)."""
+    actor = require(db, actor, Capability.RELEASES, action="release.create")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("A release needs a name of 1 to 200 characters.")
@@ -270,11 +272,12 @@ def set_label(
     release_id: str,
     *,
     weight: float = 1.0,
-    actor: str = "system",
+    actor: Actor | str = "system",
     action: str = "label",
     note: str = "",
 ) -> str | None:
     """Point ``label`` at a release; returns the release it pointed at before."""
+    actor = require(db, actor, Capability.RELEASES, action="release.label")
     with db.session() as s:
         if s.get(Release, release_id) is None:
             raise NotFoundError(f"Release {release_id!r} does not exist.")

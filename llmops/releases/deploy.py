@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.core import (
     CANARY,
     MAX_CANARY_WEIGHT,
@@ -25,8 +26,11 @@ from llmops.store.db import Database
 from llmops.store.models import LabelEvent, ReleaseLabel, utcnow
 
 
-def promote(db: Database, ref: str, *, actor: str = "system", note: str = "") -> ReleaseInfo:
+def promote(
+    db: Database, ref: str, *, actor: Actor | str = "system", note: str = ""
+) -> ReleaseInfo:
     """Make a release production. A canary of the same release ends (it is everyone's now)."""
+    actor = require(db, actor, Capability.RELEASES, action="release.promote")
     info = resolve_ref(db, ref)
     current = labels(db)
     if current.production == info.id:
@@ -55,8 +59,9 @@ def previous_production(db: Database) -> str | None:
         return row.previous_release_id if row is not None else None
 
 
-def rollback(db: Database, *, actor: str = "system", note: str = "") -> ReleaseInfo:
+def rollback(db: Database, *, actor: Actor | str = "system", note: str = "") -> ReleaseInfo:
     """Point production back at the release it served before the current one."""
+    actor = require(db, actor, Capability.RELEASES, action="release.rollback")
     target = previous_production(db)
     if target is None:
         raise InvalidInputError("There is no previous production release to roll back to.")
@@ -67,9 +72,10 @@ def rollback(db: Database, *, actor: str = "system", note: str = "") -> ReleaseI
 
 
 def start_canary(
-    db: Database, ref: str, weight: float, *, actor: str = "system", note: str = ""
+    db: Database, ref: str, weight: float, *, actor: Actor | str = "system", note: str = ""
 ) -> ReleaseInfo:
     """Serve ``ref`` to a sticky ``weight`` share of sessions (0 < weight ≤ 0.5)."""
+    actor = require(db, actor, Capability.CANARY, action="canary.start")
     if not 0 < weight <= MAX_CANARY_WEIGHT:
         raise InvalidInputError(
             f"A canary weight must be above 0 and at most {MAX_CANARY_WEIGHT:.0%}, "
@@ -101,6 +107,7 @@ def _stop(db: Database, *, actor: str, action: str, note: str) -> bool:
         return True
 
 
-def stop_canary(db: Database, *, actor: str = "system", note: str = "") -> None:
+def stop_canary(db: Database, *, actor: Actor | str = "system", note: str = "") -> None:
+    actor = require(db, actor, Capability.CANARY, action="canary.stop")
     if not _stop(db, actor=actor, action="canary_stop", note=note):
         raise InvalidInputError("No canary is running.")

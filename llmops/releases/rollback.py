@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.compare import SPECS, Comparison, MetricDiff, compare, format_diff
 from llmops.releases.core import CANARY, _event, labels
 from llmops.store.db import Database
@@ -110,8 +111,9 @@ def add_rule(
     min_samples: int = 20,
     window_minutes: int = 60,
     webhook_url: str | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> Rule:
+    actor = require(db, actor, Capability.CANARY, action="rollback_rule.add")
     validate(metric=metric, kind=kind, threshold=threshold, p_value=p_value,
              min_samples=min_samples, window_minutes=window_minutes)  # fmt: skip
     if webhook_url:
@@ -138,7 +140,8 @@ def list_rules(db: Database) -> list[Rule]:
         return [_rule(r) for r in s.scalars(select(RollbackRule).order_by(RollbackRule.id))]
 
 
-def delete_rule(db: Database, rule_id: int, *, actor: str = "system") -> None:
+def delete_rule(db: Database, rule_id: int, *, actor: Actor | str = "system") -> None:
+    actor = require(db, actor, Capability.CANARY, action="rollback_rule.delete")
     from llmops.store.models import AuditLog
 
     with db.session() as s:
@@ -149,7 +152,10 @@ def delete_rule(db: Database, rule_id: int, *, actor: str = "system") -> None:
         s.add(AuditLog(actor=actor, action="rollback_rule.delete", target=str(rule_id)))
 
 
-def set_enabled(db: Database, rule_id: int, enabled: bool, *, actor: str = "system") -> None:
+def set_enabled(
+    db: Database, rule_id: int, enabled: bool, *, actor: Actor | str = "system"
+) -> None:
+    actor = require(db, actor, Capability.CANARY, action="rollback_rule.set_enabled")
     with db.session() as s:
         row = s.get(RollbackRule, rule_id)
         if row is None:
@@ -168,8 +174,9 @@ def ensure_default_rules(db: Database, *, actor: str = "system") -> list[Rule]:
     return [add_rule(db, actor=actor, **spec) for spec in DEFAULT_RULES]
 
 
-def add_default_rules(db: Database, *, actor: str = "system") -> list[Rule]:
+def add_default_rules(db: Database, *, actor: Actor | str = "system") -> list[Rule]:
     """Add each default rule that is not there yet (same metric, kind and threshold)."""
+    actor = require(db, actor, Capability.CANARY, action="rollback_rule.add")
     present = {(r.metric, r.kind, r.threshold) for r in list_rules(db)}
     return [
         add_rule(db, actor=actor, **spec)

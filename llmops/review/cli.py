@@ -146,7 +146,7 @@ def create(
         )
         q = queues.create_queue(
             rt.db, name, flt, description=description, reviewers_per_item=reviewers,
-            lock_minutes=lock_minutes, actor="cli",
+            lock_minutes=lock_minutes, actor=cli.actor(),
         )  # fmt: skip
     if as_json:
         cli.print_json(q.as_dict())
@@ -283,11 +283,13 @@ def export(
             _write_jsonl(finetune, examples)
             from llmops.governance.audit import record
 
-            record(rt.db, "cli", "review.export", str(ref), format="finetune-jsonl",
+            record(rt.db, cli.actor(), "review.export", str(ref), format="finetune-jsonl",
                    examples=len(examples), path=str(finetune))  # fmt: skip
             out.update(finetune=str(finetune), examples=len(examples))
         if dataset is not None:
-            out.update(dataset=dataset, cases=queues.to_dataset(rt.db, ref, dataset, actor="cli"))
+            out.update(
+                dataset=dataset, cases=queues.to_dataset(rt.db, ref, dataset, actor=cli.actor())
+            )
     if as_json:
         cli.print_json(out)
         return

@@ -21,6 +21,7 @@ from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.redaction import redact
 from llmops.store.db import Database
 from llmops.store.models import (
@@ -136,9 +137,10 @@ def create_queue(
     description: str = "",
     reviewers_per_item: int = 1,
     lock_minutes: int = 15,
-    actor: str = "system",
+    actor: Actor | str = "system",
 ) -> Queue:
     """Create a queue and fill it with the traces its filter selects now."""
+    actor = require(db, actor, Capability.REVIEW, action="review.create_queue")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("A queue needs a name of 1 to 200 characters.")
@@ -223,10 +225,11 @@ class Task:
 
 
 def next_item(
-    db: Database, queue: str | int, reviewer: str, *, now: datetime | None = None
+    db: Database, queue: str | int, reviewer: Actor | str, *, now: datetime | None = None
 ) -> Task | None:
     """Lock the next item this reviewer has not reviewed and nobody else holds (or their
     own held item, so a reload keeps it). None when the queue has nothing for them."""
+    reviewer = require(db, reviewer, Capability.REVIEW, action="review.next")
     reviewer = reviewer.strip()
     if not reviewer:
         raise InvalidInputError("A reviewer needs a name.")
@@ -313,7 +316,7 @@ def _documents(output: str) -> list[dict[str, Any]]:
 def label(
     db: Database,
     item_id: int,
-    reviewer: str,
+    reviewer: Actor | str,
     verdict: str,
     *,
     categories: list[str] | None = None,
@@ -321,6 +324,7 @@ def label(
     note: str | None = None,
 ) -> Task:
     """Record a reviewer's verdict (once per reviewer and item) and release the lock."""
+    reviewer = require(db, reviewer, Capability.REVIEW, action="review.label")
     if verdict not in VERDICTS:
         raise InvalidInputError(f"A verdict is one of {', '.join(VERDICTS)}, not {verdict!r}.")
     reviewer = reviewer.strip()
@@ -442,9 +446,12 @@ def reviewed(
     ]
 
 
-def to_dataset(db: Database, queue: str | int, dataset: str, *, actor: str = "system") -> int:
+def to_dataset(
+    db: Database, queue: str | int, dataset: str, *, actor: Actor | str = "system"
+) -> int:
     """Reviewed items as evaluation cases: the corrected answer (or, for a correct one, the
     answer given) is the expectation. Returns how many cases were added."""
+    actor = require(db, actor, Capability.DATASETS, action="review.to_dataset")
     from llmops.evals.datasets import add_from_traces
 
     items = reviewed(db, queue)
@@ -458,9 +465,13 @@ def to_dataset(db: Database, queue: str | int, dataset: str, *, actor: str = "sy
     return add_from_traces(db, dataset, [i.trace_id for i in items], actor=actor, expected=expected)
 
 
-def finetune_examples(db: Database, queue: str | int) -> list[dict[str, Any]]:
+def finetune_examples(
+    db: Database, queue: str | int, *, actor: Actor | str = "system"
+) -> list[dict[str, Any]]:
     """Curated chat fine-tuning examples (OpenAI JSONL format): every reviewed item with a
-    corrected answer, or judged correct, with the system prompt of the release that answered."""
+    corrected answer, or judged correct, with the system prompt of the release that answered.
+    Conversations leaving the store: ``Capability.EXPORTS``."""
+    require(db, actor, Capability.EXPORTS, action="review.export")
     from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
     from llmops.store.models import Release
 

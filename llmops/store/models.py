@@ -862,3 +862,19 @@ class RedteamFinding(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_redteam_findings_scan_success", "scan_id", "success"),)
+
+
+class Account(Base):
+    """A console account (``llmops.governance.accounts``): a name, an argon2 password hash and
+    a role (``llmops.governance.roles``). Removing one disables it; the row stays so the audit
+    log's names keep meaning someone, and its hash is cleared."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(500), default="")
+    role: Mapped[str] = mapped_column(String(20))  # viewer | reviewer | operator | admin
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    disabled_at: Mapped[datetime | None] = mapped_column()

@@ -1,4 +1,9 @@
-"""Who may see the console: OIDC via ``st.login`` when configured, else the admin password."""
+"""Who is signed in to the console, with which role: OIDC via ``st.login`` when configured,
+else an account name and password (``llmops.governance.accounts``).
+
+The role is read from the store at every run (``current_actor``), so a new role or a removed
+account applies at the next click. Pages and buttons a role cannot use are hidden (``can``);
+the library refuses them anyway (``llmops.governance.roles.require``)."""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ import streamlit as st
 
 from llmops import auth
 from llmops.config import get_settings
+from llmops.governance import accounts
+from llmops.governance.roles import Actor, Capability, Role
 from llmops.ui.deps import runtime
 
 log = logging.getLogger(__name__)
 
-ADMIN_KEY = "admin_signed_in"
+ADMIN_KEY = "admin_signed_in"  # a session signed in as the bootstrap admin (tests set it)
+USER_KEY = "console_user"  # the account name this session signed in as
 _warned_proxied = threading.Event()
 
 
@@ -48,14 +56,37 @@ def admin_emails() -> list[str]:
     return [str(e).lower() for e in emails]
 
 
-def is_admin() -> bool:
+def _oidc_actor() -> Actor | None:
+    if not oidc_configured():
+        return None
+    user = st.user
+    email = str(user.get("email") or "").lower() if user.is_logged_in else ""
+    if not email:
+        return None
+    account = accounts.actor_for(runtime().db, email)
+    if account is not None:
+        return account
+    return Actor(email, Role.ADMIN) if email in admin_emails() else None
+
+
+def current_actor() -> Actor | None:
+    """The signed-in account with its role as the store has it now (None: nobody, or an
+    account removed since it signed in)."""
+    name = st.session_state.get(USER_KEY)
+    if name:
+        actor = accounts.actor_for(runtime().db, str(name))
+        if actor is None:
+            st.session_state.pop(USER_KEY, None)
+        return actor
     if st.session_state.get(ADMIN_KEY):
-        return True
-    if oidc_configured():
-        user = st.user
-        email = str(user.get("email") or "").lower() if user.is_logged_in else ""
-        return bool(email) and email in admin_emails()
-    return False
+        return Actor(accounts.BOOTSTRAP, Role.ADMIN)
+    return _oidc_actor()
+
+
+def can(capability: Capability) -> bool:
+    """Whether the signed-in role may do this (to hide what it may not)."""
+    actor = current_actor()
+    return actor is not None and actor.can(capability)
 
 
 def _connection() -> tuple[str | None, str | None]:
@@ -134,26 +165,29 @@ def sign_in_panel() -> None:
     if oidc_configured():
         st.write("Sign in with your organisation's account to open the console.")
         if st.user.is_logged_in:
-            st.warning(f"{st.user.get('email')} is not an admin of this console.")
+            st.warning(f"{st.user.get('email')} has no account on this console.")
             st.button("Sign out", on_click=st.logout)
         else:
             st.button("Sign in", type="primary", on_click=st.login)
         return
     hashed = password_hash()
-    if not hashed:
+    if not hashed and not accounts.any_account(runtime().db):
         st.info(
-            "No admin password is configured, so the console is closed.\n\n"
-            "Set one on the server with `llmops admin set-password` (it stores only a salted "
-            "argon2 hash in `.streamlit/secrets.toml`), then reload this page."
+            "No console account exists yet, so the console is closed.\n\n"
+            "Create one on the server with `llmops admin users add NAME --role admin` (it "
+            "stores only a salted argon2 hash), then reload this page."
         )
         return
     with st.form("signin"):
-        password = st.text_input("Admin password", type="password")
+        username = st.text_input("Account name", value="" if not hashed else accounts.BOOTSTRAP)
+        password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        result = auth.sign_in(runtime().db, hashed, password, who=client_key())
+        result = accounts.sign_in(
+            runtime().db, username, password, who=client_key(), legacy_hash=hashed
+        )
         if result.ok:
-            st.session_state[ADMIN_KEY] = True
+            st.session_state[USER_KEY] = result.user
             st.rerun()
         st.error(result.message)
         if result.status == "wrong" and result.retry_after:
@@ -165,19 +199,26 @@ def sign_in_panel() -> None:
 
 def sign_out() -> None:
     st.session_state.pop(ADMIN_KEY, None)
+    st.session_state.pop(USER_KEY, None)
     if oidc_configured() and st.user.is_logged_in:
         st.logout()
 
 
-def require_admin() -> None:
-    """Stop a console page for anyone but a signed-in admin.
+def require_page(capability: Capability = Capability.DASHBOARDS) -> Actor:
+    """Stop a console page for anyone whose role lacks ``capability``; the signed-in actor.
 
-    app.py registers console pages only for admins, but a freshly started server answers
-    the very first request for a page URL (``/traces``) by running that ``pages/`` script
-    directly, before app.py has registered anything: every console page calls this first.
+    app.py registers console pages only for the roles that may see them, but a freshly
+    started server answers the very first request for a page URL (``/traces``) by running
+    that ``pages/`` script directly, before app.py has registered anything: every console
+    page calls this first.
     """
     route_through_app()
-    if not is_admin():
-        st.warning("The console needs an admin sign-in.")
+    actor = current_actor()
+    if actor is None:
+        st.warning("The console needs a sign-in.")
         st.markdown("[Sign in](/signin)")
         st.stop()
+    if not actor.can(capability):
+        st.warning(f"Your role ({actor.role.label}) cannot open this page.")
+        st.stop()
+    return actor

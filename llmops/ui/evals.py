@@ -21,8 +21,10 @@ from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.evaluators import EvalContext, all_evaluators
 from llmops.evals.jobs import BackgroundRuns
 from llmops.evals.runner import EvalRunner, RunInfo, get_run, list_results, list_runs
-from llmops.ui.chat import current_user
+from llmops.governance.roles import Actor, Capability
+from llmops.ui.auth import can
 from llmops.ui.deps import runtime
+from llmops.ui.widgets import actor as widgets_actor
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,8 @@ SECTIONS = ["Datasets", "New run", "Runs", "Compare", "Suggestions"]
 LIVE = ("pending", "running", "cancelling")
 
 
-def actor() -> str:
-    return current_user() or "admin"
+def actor() -> Actor:
+    return widgets_actor()
 
 
 def _error(exc: UserFacingError) -> None:
@@ -98,11 +100,17 @@ def _pager(key: str, total: int) -> int:
     return page * PAGE_SIZE
 
 
+NEEDS = {"New run": Capability.EVALUATIONS, "Suggestions": Capability.DATASETS}
+
+
 def section_picker() -> str:
+    names = [n for n in SECTIONS if n not in NEEDS or can(NEEDS[n])]
+    if st.session_state.get("ev_section") not in (None, *names):
+        st.session_state["ev_section"] = names[0]  # a section this role may not use
     choice = st.segmented_control(
-        "Section", SECTIONS, default=SECTIONS[0], key="ev_section", label_visibility="collapsed"
+        "Section", names, default=names[0], key="ev_section", label_visibility="collapsed"
     )
-    return choice or SECTIONS[0]
+    return choice or names[0]
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -190,7 +198,9 @@ def _exporter(name: str, version: int, fmt: str) -> Callable[[], str]:
 
 
 def datasets_section() -> None:
-    _import_panel()
+    editor = can(Capability.DATASETS)
+    if editor:
+        _import_panel()
     all_sets = _datasets()
     if not all_sets:
         st.info("No dataset yet: import a file, load the demo dataset, or add thumbs-down "
@@ -230,6 +240,8 @@ def datasets_section() -> None:
     )  # fmt: skip
     if version != info.version:
         st.caption("An older version is read-only; edits apply to the current version.")
+        return
+    if not editor:
         return
     by_id = {i.id: i for i in items}
     pick = st.selectbox(
@@ -393,14 +405,14 @@ def run_detail(run_id: str) -> None:
     jobs = background()
     if run.status in LIVE and not run.stalled:
         _progress(run.id)
-        if st.button("Cancel run", key="ev_cancel"):
+        if can(Capability.EVALUATIONS) and st.button("Cancel run", key="ev_cancel"):
             jobs.cancel(run.id)
             st.rerun()
         return
     if run.status != "completed":
         st.warning(f"This run is {_status(run)} at {run.done_items}/{run.total_items} items"
                    + (f": {run.error}" if run.error else "."))  # fmt: skip
-        if st.button("Resume run", key="ev_resume"):
+        if can(Capability.EVALUATIONS) and st.button("Resume run", key="ev_resume"):
             jobs.start(run.id)
             st.rerun()
     metrics = run.metrics

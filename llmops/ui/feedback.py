@@ -16,10 +16,12 @@ from datetime import timedelta
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Actor, Capability
 from llmops.monitoring import charts, metrics
 from llmops.monitoring import feedback as fbm
 from llmops.monitoring.metrics import Stats
 from llmops.store.db import Database
+from llmops.ui.auth import can
 from llmops.ui.deps import release_ids, runtime
 from llmops.ui.overview import RANGES, actor, models, now, release_label, release_names
 from llmops.ui.widgets import pager
@@ -177,6 +179,9 @@ def add_to_dataset(rows: list[fbm.FeedbackRow], selected: list[str]) -> None:
     """Rows picked in the table (or in the list below it) become evaluation cases."""
     from llmops.evals import datasets
 
+    if not can(Capability.DATASETS):
+        return
+
     with st.container(border=True):
         st.markdown("**Add turns to an evaluation dataset**")
         options = {
@@ -215,7 +220,7 @@ def add_to_dataset(rows: list[fbm.FeedbackRow], selected: list[str]) -> None:
 
 
 def export_file(
-    db: Database, kind: str, fmt: str, flt: fbm.FeedbackFilter, who: str
+    db: Database, kind: str, fmt: str, flt: fbm.FeedbackFilter, who: Actor
 ) -> Callable[[], bytes]:
     """A download callable: on click, streams the export from SQL and returns its bytes (the
     store is bound now: the callable runs outside the script run).
@@ -236,6 +241,8 @@ def export_file(
 
 
 def exports(view: FeedbackView) -> None:
+    if not can(Capability.EXPORTS):  # raw conversations leave the store: admins only
+        return
     st.markdown("**Export**")
     st.caption(
         "Exports follow the filters above and are written to the audit log. Fine-tuning data "

@@ -12,6 +12,7 @@ import streamlit as st
 
 from llmops.errors import UserFacingError
 from llmops.governance import audit, erasure, retention
+from llmops.governance.roles import Actor, Capability, require
 from llmops.ui.deps import runtime
 from llmops.ui.widgets import Sections, actor, show_error
 
@@ -63,13 +64,14 @@ def _rows(rows: list[audit.AuditRow]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _exporter(flt: audit.AuditFilter, fmt: str, who: str) -> Any:
+def _exporter(flt: audit.AuditFilter, fmt: str, who: Actor) -> Any:
     """Built when the download is clicked: the export, audited as one itself."""
 
     def build() -> str:
         db = runtime().db
+        name = require(db, who, Capability.EXPORTS, action="audit.export")
         data = audit.export_text(db, flt, fmt)
-        audit.record(db, who, "audit.export", None, format=fmt, actor=flt.actor,
+        audit.record(db, name, "audit.export", None, format=fmt, actor=flt.actor,
                      action=flt.action)  # fmt: skip
         return data
 
@@ -142,7 +144,7 @@ def erasure_section() -> None:
     db, settings = runtime().db, runtime().settings
     try:
         preview = erasure.erase(db, user=subject[0], session=subject[1], dry_run=True,
-                                settings=settings)  # fmt: skip
+                                actor=actor(), settings=settings)  # fmt: skip
     except UserFacingError as exc:
         show_error(exc)
         return
@@ -195,7 +197,7 @@ def retention_section() -> None:
               on_click=_apply_now, args=(actor(),))  # fmt: skip
 
 
-def _apply_now(who: str) -> None:
+def _apply_now(who: Actor) -> None:
     """Runs before the page is drawn again, so the table above shows what is left."""
     rt = runtime()
     try:

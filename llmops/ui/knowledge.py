@@ -19,10 +19,12 @@ import altair as alt
 import streamlit as st
 
 from llmops.errors import InvalidInputError, UserFacingError
+from llmops.governance.roles import Capability
 from llmops.markdown import safe_markdown
 from llmops.rag import gaps, versions
 from llmops.rag.knowledge import SUPPORTED, IngestReport, list_sources
 from llmops.releases import core
+from llmops.ui.auth import can
 from llmops.ui.deps import runtime
 from llmops.ui.widgets import Sections, actor, pager, show_error
 
@@ -58,6 +60,8 @@ def sources_section() -> None:
     )  # fmt: skip
     pager("kn_page", page, more=(page + 1) * PAGE_SIZE < total,
           caption=f"{total:,} source(s)" + (" match" if text else ""))  # fmt: skip
+    if not can(Capability.KNOWLEDGE):
+        return
     if rows:
         _source_actions([r.source for r in rows])
     _upload()
@@ -286,7 +290,8 @@ def versions_section() -> None:
         st.info("No version yet: ingest sources first.")
         return
     _compare([v.name for v in recent])
-    _publish([v for v in recent if not v.published])
+    if can(Capability.KNOWLEDGE):
+        _publish([v for v in recent if not v.published])
 
 
 def _compare(names: list[str]) -> None:
@@ -385,6 +390,8 @@ def _gap(g: gaps.Gap, since: datetime) -> None:
         rel = ", ".join(f"{r or '?'} ({n})" for r, n in g.releases.items())
         st.caption(f"Answered by {rel}" if rel else "")
     right.altair_chart(trend_chart(g, since), width="stretch")
+    if not can(Capability.KNOWLEDGE):
+        return
     db = runtime().db
     c1, c2, c3 = st.columns(3)
     name = c1.text_input("Dataset", key=f"kn_gap_ds_{g.id}", placeholder="knowledge gaps")

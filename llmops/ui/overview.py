@@ -14,11 +14,13 @@ from typing import Any
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Actor, Capability
 from llmops.monitoring import alerts, charts, metrics, pricing
 from llmops.monitoring.metrics import METRICS, Scope, Stats
 from llmops.tracing import health
-from llmops.ui.chat import current_user
+from llmops.ui.auth import can
 from llmops.ui.deps import release_ids, release_label, release_names, runtime
+from llmops.ui.widgets import actor as widgets_actor
 from llmops.ui.widgets import page_count, pager
 
 RANGES: dict[str, timedelta] = {
@@ -45,8 +47,8 @@ CHARTS = (
 DRILL_STATUS = {"error_rate": "error"}
 
 
-def actor() -> str:
-    return current_user() or "admin"
+def actor() -> Actor:
+    return widgets_actor()
 
 
 def now() -> datetime:
@@ -302,6 +304,9 @@ def alerts_panel() -> None:
         )  # fmt: skip
     else:
         st.caption("No alert rules yet.")
+    if not can(Capability.ALERTS):
+        alert_history()
+        return
     choices: list[int | None] = [None, *[r.id for r in rules]]
     by_id = {r.id: r for r in rules}
     chosen = st.selectbox(
@@ -453,6 +458,8 @@ def prices_panel() -> None:
             width="stretch",
             key="ov_declared",
         )
+    if not can(Capability.SETTINGS):  # prices are a setting: admins change them
+        return
     c = st.columns([3, 2, 2, 2, 2, 3], vertical_alignment="bottom")
     model = c[0].text_input("Model", key="ov_price_model", max_chars=200)
     price_in = c[1].number_input("Input $/Mtok", min_value=0.0, step=0.01, key="ov_price_in")

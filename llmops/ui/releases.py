@@ -15,14 +15,17 @@ from typing import Any
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Capability
 from llmops.markdown import safe_markdown
 from llmops.releases import compare, core, deploy, diff, playground, rollback
+from llmops.ui.auth import can
 from llmops.ui.deps import runtime
-from llmops.ui.widgets import Sections, actor, pager, show_error
+from llmops.ui.widgets import Sections, actor, actor_name, pager, show_error
 
 PAGE_SIZE = 25
 SECTIONS = ["Releases", "New release", "Diff", "Canary", "Playground", "History"]
-_SECTIONS = Sections("rl", SECTIONS)
+_SECTIONS = Sections("rl", SECTIONS, {"New release": Capability.RELEASES,
+                                        "Playground": Capability.RELEASES})  # fmt: skip
 section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
 _error = show_error
 WINDOWS = {"Last 15 minutes": 15, "Last hour": 60, "Last 6 hours": 360, "Last 24 hours": 1440}
@@ -50,7 +53,8 @@ def _picker(label: str, key: str, default: str | None = None) -> str | None:
 def releases_section() -> None:
     db = runtime().db
     current = core.labels(db)
-    _rollback_panel(current)
+    if can(Capability.RELEASES):
+        _rollback_panel(current)
     page = int(st.session_state.get("rl_page", 0))
     rows = core.list_releases(db, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     total = core.count_releases(db)
@@ -108,6 +112,8 @@ def release_detail(release_id: str, current: core.Labels) -> None:
     with st.expander("System prompt and full configuration"):
         st.code(cfg.system_prompt, language=None, wrap_lines=True)
         st.json(cfg.model_dump(mode="json"), expanded=False)
+    if not can(Capability.RELEASES):  # a viewer reads; operators act
+        return
     a, b, c = st.columns(3)
     if a.button("Edit a copy", key="rl_copy"):
         st.session_state["rl_base"] = info.id
@@ -305,7 +311,7 @@ def canary_section() -> None:
     else:
         st.markdown(f"**Canary** `{current.canary}` serves {current.canary_weight:.0%} of sessions "
                     f"(sticky per session); production `{current.production}`.")  # fmt: skip
-        if st.button("Stop the canary", key="rl_stop"):
+        if can(Capability.CANARY) and st.button("Stop the canary", key="rl_stop"):
             _act(lambda: deploy.stop_canary(db, actor=actor()), "The canary is stopped.")
         _comparison()
     _rules()
@@ -342,6 +348,10 @@ def _rules() -> None:
     db = runtime().db
     rules = rollback.list_rules(db)
     st.markdown("**Automatic rollback rules** — the first that fires takes the canary out")
+    if not can(Capability.CANARY):
+        for r in rules:
+            st.markdown(f"- {r.describe()}" + ("" if r.enabled else " (off)"))
+        return
     for r in rules:
         on = st.toggle(r.describe(), value=r.enabled, key=f"rl_rule_{r.id}")
         if on != r.enabled:
@@ -390,7 +400,7 @@ def playground_section() -> None:
         try:
             with st.spinner("Running through each release…"):
                 st.session_state["rl_pg_result"] = playground.run(
-                    runtime().chat, lines, infos, user_id=actor()
+                    runtime().chat, lines, infos, user_id=actor_name()
                 )
         except UserFacingError as exc:
             _error(exc)

@@ -11,13 +11,15 @@ from typing import Any
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Actor, Capability
 from llmops.markdown import safe_markdown
 from llmops.review import agreement, queues
+from llmops.ui.auth import can
 from llmops.ui.deps import runtime
 from llmops.ui.widgets import Sections, actor, show_error
 
 SECTIONS = ["Queues", "Review", "Results", "Improvements"]
-_SECTIONS = Sections("rv", SECTIONS)
+_SECTIONS = Sections("rv", SECTIONS, {"Improvements": Capability.IMPROVEMENTS})
 section_picker, _done, _go = _SECTIONS.pick, _SECTIONS.done, _SECTIONS.go
 _error = show_error
 RANGES = {"any time": None, "last 24 hours": 1, "last 7 days": 7, "last 30 days": 30}
@@ -179,14 +181,16 @@ def results_section() -> None:
     st.markdown("**Export**")
     c1, c2 = st.columns(2)
     target = c1.text_input("Dataset name", value=f"review-{name}", key="rv_ds")
-    if c1.button("Add reviewed items to the dataset", key="rv_to_ds"):
+    if can(Capability.DATASETS) and c1.button("Add reviewed items to the dataset", key="rv_to_ds"):
         try:
             n = queues.to_dataset(db, name, target, actor=actor())
         except UserFacingError as exc:
             _error(exc)
         else:
             st.success(f"{n} case(s) added to {target}.")
-    examples = queues.finetune_examples(db, name)
+    if not can(Capability.EXPORTS):  # conversations leaving the store: admins
+        return
+    examples = queues.finetune_examples(db, name, actor=actor())
     c2.download_button(
         f"Fine-tuning JSONL ({len(examples)} examples)",
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples),
@@ -196,11 +200,12 @@ def results_section() -> None:
     )  # fmt: skip
 
 
-def _audit_finetune(queue: str, examples: int, who: str) -> None:
+def _audit_finetune(queue: str, examples: int, who: Actor) -> None:
     """A fine-tuning download is an export of reviewed data: audited when clicked."""
     from llmops.governance.audit import record
 
-    record(runtime().db, who, "review.export", queue, format="finetune-jsonl", examples=examples)
+    record(runtime().db, who.name, "review.export", queue, format="finetune-jsonl",
+           examples=examples)  # fmt: skip
 
 
 # -- improvements ------------------------------------------------------------------------------------

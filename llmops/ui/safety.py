@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Capability
 from llmops.redteam import charts, suite
 from llmops.redteam.jobs import ScanJobs
 from llmops.redteam.scan import ScanRow, count_scans, get_row, get_scan, list_scans
@@ -18,7 +19,7 @@ from llmops.ui.deps import runtime
 from llmops.ui.widgets import Sections, actor, page_count, pager, show_error
 
 SECTIONS = ["Scans", "Run a scan"]
-_SECTIONS = Sections("sf", SECTIONS)
+_SECTIONS = Sections("sf", SECTIONS, {"Run a scan": Capability.REDTEAM})
 section_picker = _SECTIONS.pick
 PAGE_SIZE = 25
 HISTORY = 200  # scans drawn in the history chart

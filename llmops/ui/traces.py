@@ -10,10 +10,12 @@ import streamlit as st
 
 from llmops import console, feedback
 from llmops.errors import NotFoundError, UserFacingError
+from llmops.governance.roles import Capability
 from llmops.store import queries
+from llmops.ui.auth import can
 from llmops.ui.deps import release_ids, runtime, trace_page
 from llmops.ui.overview import models, release_names
-from llmops.ui.widgets import actor, page_count, pager, show_error
+from llmops.ui.widgets import actor_name, page_count, pager, show_error
 
 PAGE_SIZE = 25
 STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
@@ -237,7 +239,7 @@ def review_form(trace_id: str) -> None:
             try:
                 feedback.record(
                     runtime().db, trace_id, float(score), comment=comment or None,
-                    user_id=actor(), source="reviewer",
+                    user_id=actor_name(), source="reviewer",
                 )  # fmt: skip
             except UserFacingError as exc:
                 show_error(exc)
@@ -291,7 +293,8 @@ def trace_detail(trace_id: str) -> None:
             st.write(f"{mark} {f['comment'] or ''} — {who}, {f['created_at'][:19]}")
     else:
         st.caption("No feedback on this trace.")
-    review_form(t["id"])
+    if can(Capability.REVIEW):
+        review_form(t["id"])
     if detail.scores:
         st.markdown("**Scores**")
         st.dataframe(

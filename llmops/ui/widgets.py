@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from llmops.errors import UserFacingError
+from llmops.governance.roles import Actor, Capability, Role
 
 
 def pager(state_key: str, page: int, *, more: bool, caption: str) -> None:
@@ -24,11 +25,18 @@ def page_count(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
-def actor() -> str:
-    """Who is acting in the console (for audit rows)."""
-    from llmops.ui.chat import current_user
+def actor() -> Actor:
+    """Who is acting in the console, with their role: every library action the console
+    calls gets it and checks the role (``llmops.governance.roles.require``). Nobody signed in
+    (a page stopped before this) is a viewer, so nothing changes by mistake."""
+    from llmops.ui.auth import current_actor
 
-    return current_user() or "admin"
+    return current_actor() or Actor("anonymous", Role.VIEWER)
+
+
+def actor_name() -> str:
+    """The signed-in account's name (as a user id on feedback and playground turns)."""
+    return actor().name
 
 
 def show_error(exc: UserFacingError) -> None:
@@ -41,13 +49,25 @@ class Sections:
     """A console page's sections as a segmented control (state under ``{prefix}_section``),
     a message shown after a rerun, and a switch to another section from inside one."""
 
-    def __init__(self, prefix: str, names: list[str]) -> None:
-        self.prefix, self.names = prefix, names
+    def __init__(
+        self, prefix: str, names: list[str], needs: dict[str, Capability] | None = None
+    ) -> None:
+        self.prefix, self.all_names, self.needs = prefix, names, needs or {}
+
+    @property
+    def names(self) -> list[str]:
+        """The sections the signed-in role may use (``needs``: what a section requires)."""
+        from llmops.ui.auth import can
+
+        return [n for n in self.all_names if n not in self.needs or can(self.needs[n])]
 
     def pick(self) -> str:
+        names = self.names
         key = f"{self.prefix}_section"
         if f"{self.prefix}_goto" in st.session_state:
             st.session_state[key] = st.session_state.pop(f"{self.prefix}_goto")
+        if st.session_state.get(key) is not None and st.session_state[key] not in names:
+            st.session_state[key] = names[0]  # a section this role may not use
         flash = st.session_state.pop(f"{self.prefix}_flash", None)
         if flash:
             st.success(flash)
@@ -56,11 +76,12 @@ class Sections:
         # (no state: Streamlit dropped it while another page was shown) starts at the first.
         last = f"{self.prefix}_section_last"
         if key in st.session_state and st.session_state[key] is None:
-            st.session_state[key] = st.session_state.get(last, self.names[0])
+            restored = st.session_state.get(last, names[0])
+            st.session_state[key] = restored if restored in names else names[0]
         elif key not in st.session_state:
-            st.session_state[key] = self.names[0]
-        choice = st.segmented_control("Section", self.names, key=key, label_visibility="collapsed")
-        choice = choice or self.names[0]
+            st.session_state[key] = names[0]
+        choice = st.segmented_control("Section", names, key=key, label_visibility="collapsed")
+        choice = choice or names[0]
         st.session_state[last] = choice
         return choice
 

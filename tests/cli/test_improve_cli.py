@@ -57,7 +57,7 @@ def test_an_improvement_goes_from_evidence_to_production(run: Any, tmp_path: Pat
     assert [e["step"] for e in shown["events"]] == [
         "evidence", "dataset", "candidate", "evaluated", "canary", "promoted"
     ]  # fmt: skip
-    assert all(e["actor"] == "cli" for e in shown["events"])
+    assert all(e["actor"].startswith("cli:") for e in shown["events"])
     assert [r["id"] for r in run("improve", "list", "--status", "promoted", "--json")] == [
         rec["id"]
     ]

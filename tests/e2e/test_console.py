@@ -65,7 +65,7 @@ def _open_signed_in(page: Any, server: str, path: str) -> None:
     page.goto(server)  # the router runs first
     page.get_by_text("Ask about LLMOps").wait_for()
     page.goto(f"{server}/{path}")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out of the console").wait_for()
 
@@ -147,7 +147,7 @@ def test_the_first_answer_shows_it_is_working_until_text_arrives(
 
 def _sign_in_again(page: Any) -> None:
     """A link opened by URL is a new browser session: the console asks again."""
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 

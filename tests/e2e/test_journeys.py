@@ -57,7 +57,7 @@ def test_chat_thumbs_down_comment_then_admin_finds_the_trace(
     db.dispose()
 
     page.goto(f"{server}/signin")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out of the console").wait_for()
     page.get_by_role("link", name="Traces").click()
@@ -68,7 +68,7 @@ def test_chat_thumbs_down_comment_then_admin_finds_the_trace(
     page.get_by_text(re.compile(r"Page 1 of 1 · 1 traces")).wait_for()
 
     page.goto(f"{server}/traces?trace={trace_id}")  # a new session: sign in again
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text(f"Trace {trace_id}").first.wait_for()
     page.get_by_test_id("stVegaLiteChart").first.wait_for()
@@ -79,7 +79,7 @@ def test_chat_thumbs_down_comment_then_admin_finds_the_trace(
 def test_console_is_unreachable_without_signing_in(page: Any, server: str) -> None:
     page.goto(f"{server}/traces")
     page.get_by_role("heading", name="Console sign-in").wait_for()
-    page.get_by_label("Admin password").wait_for()
+    page.get_by_label("Password", exact=True).wait_for()
     assert page.get_by_role("heading", name="Traces").count() == 0
     assert page.get_by_role("link", name="Traces").count() == 0
 
@@ -96,7 +96,7 @@ def test_a_fresh_servers_first_request_for_a_console_page_is_refused(
     try:
         page.goto(f"{fresh_server}/{path}")
         page.get_by_role("heading", name="Console sign-in").wait_for()
-        page.get_by_label("Admin password").wait_for()
+        page.get_by_label("Password", exact=True).wait_for()
         assert (
             page.get_by_role("heading", name=re.compile("Traces|Overview|Evaluations")).count() == 0
         )
@@ -108,7 +108,7 @@ def test_a_fresh_servers_first_request_for_a_console_page_is_refused(
 
 def test_deep_link_opens_the_trace_after_sign_in(page: Any, server: str) -> None:
     page.goto(f"{server}/traces?trace={'f' * 32}")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Traces").wait_for()
     page.get_by_text(re.compile("not found")).first.wait_for()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _sign_in(page: Any) -> None:
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 

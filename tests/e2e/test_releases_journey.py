@@ -137,7 +137,7 @@ def test_an_operator_tries_a_draft_then_a_bad_canary_rolls_back_by_itself(
         page.goto(releases_server)
         page.get_by_text("Ask about LLMOps").wait_for()
         page.goto(f"{releases_server}/signin")
-        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("button", name="Sign out of the console").wait_for()
         page.get_by_role("link", name="Releases").click()

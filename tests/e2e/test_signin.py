@@ -54,10 +54,10 @@ def _attempt(
         page.goto(server)
         page.get_by_text("Ask about LLMOps").wait_for()
         page.goto(f"{server}/signin")
-        page.get_by_label("Admin password").fill(password)
+        page.get_by_label("Password", exact=True).fill(password)
         page.get_by_role("button", name="Sign in").click()
         if password == right:  # signed in: the console replaces the form
-            page.get_by_label("Admin password").wait_for(state="detached")
+            page.get_by_label("Password", exact=True).wait_for(state="detached")
             return "signed in"
         page.get_by_test_id("stAlert").first.wait_for()
         return " ".join(page.get_by_test_id("stAlert").all_inner_texts())
@@ -126,10 +126,10 @@ def test_a_fresh_servers_first_request_for_a_console_url_signs_in_and_opens_it(
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_text("Sign in").wait_for()
         assert nav.get_by_text("app", exact=True).count() == 0  # no raw pages/ file names
-        page.get_by_label("Admin password").fill("wrong password!")
+        page.get_by_label("Password", exact=True).fill("wrong password!")
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("Wrong password.").wait_for()
-        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Traces").wait_for()
         page.get_by_text(re.compile("not found")).first.wait_for()
@@ -137,7 +137,7 @@ def test_a_fresh_servers_first_request_for_a_console_url_signs_in_and_opens_it(
         assert _targets(home) == [(auth.FAILED, auth.LOCAL), (auth.SIGNED_IN, auth.LOCAL)]
 
         page.goto(f"{server}/signin")  # a new session: the sign-in page itself
-        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Overview").wait_for()
         assert page.url.endswith("/overview")

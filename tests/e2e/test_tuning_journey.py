@@ -188,7 +188,7 @@ def _chat_thumbs_down(page: Any, server: str) -> list[str]:
 
 def _sign_in(page: Any, server: str) -> None:
     page.goto(f"{server}/signin")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out of the console").wait_for()
 

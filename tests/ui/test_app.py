@@ -60,7 +60,7 @@ def test_a_console_page_run_directly_refuses_anyone_but_an_admin(page: str) -> N
     itself, without app.py's navigation: each console page must check for itself."""
     at = AppTest.from_file(str(Path(__file__).parents[2] / page), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert [w.value for w in at.warning] == ["The console needs an admin sign-in."]
+    assert [w.value for w in at.warning] == ["The console needs a sign-in."]
     assert not at.dataframe and not at.metric and not at.title
 
 
@@ -72,11 +72,11 @@ def test_every_page_renders_for_an_admin(admin_app: AppTest, page: str) -> None:
     assert not admin_app.exception, admin_app.exception
 
 
-def test_signin_page_without_password_explains_how_to_set_one(app: AppTest) -> None:
+def test_signin_page_without_an_account_explains_how_to_create_one(app: AppTest) -> None:
     app.run()
     app.switch_page("pages/signin.py").run()
     assert not app.exception
-    assert any("llmops admin set-password" in i.value for i in app.info)
+    assert any("llmops admin users add" in i.value for i in app.info)
 
 
 def test_chat_answer_citations_and_thumbs_down_with_comment(app: AppTest) -> None:
@@ -168,13 +168,13 @@ def test_password_sign_in_is_rate_limited_and_audited(
     app.run()
     app.switch_page("pages/signin.py").run()
     for _ in range(auth.MAX_FAILURES):
-        app.text_input[0].input("wrong password!")
+        app.text_input[1].input("wrong password!")
         app.button[0].click().run()
-        assert app.error and app.error[0].value == "Wrong password."
-    app.text_input[0].input("correct horse battery")
+        assert app.error and app.error[0].value == "Wrong account name or password."
+    app.text_input[1].input("correct horse battery")
     app.button[0].click().run()
     assert "Too many failed sign-ins" in app.error[0].value
-    assert "admin_signed_in" not in app.session_state
+    assert "console_user" not in app.session_state
     with runtime().db.session() as s:
         failed = s.scalars(select(AuditLog).where(AuditLog.action == auth.FAILED)).all()
         throttled = s.scalars(select(AuditLog).where(AuditLog.action == auth.THROTTLED)).all()
@@ -189,10 +189,11 @@ def test_password_sign_in_opens_the_console(app: AppTest, monkeypatch: pytest.Mo
     reset_settings()
     app.run()
     app.switch_page("pages/signin.py").run()
-    app.text_input[0].input("correct horse battery")
+    assert app.text_input[0].value == "admin"  # the legacy password signs in as admin
+    app.text_input[1].input("correct horse battery")
     app.button[0].click().run()
     assert not app.exception
-    assert app.session_state["admin_signed_in"] is True
+    assert app.session_state["console_user"] == "admin"
     fresh = AppTest.from_file(str(Path(__file__).parents[2] / "app.py"))
     fresh.session_state["admin_signed_in"] = True
     fresh.run()

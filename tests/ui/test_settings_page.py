@@ -73,5 +73,5 @@ def test_the_settings_page_is_console_only(app: AppTest) -> None:
         app.switch_page("pages/settings.py")
     at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert [w.value for w in at.warning] == ["The console needs an admin sign-in."]
+    assert [w.value for w in at.warning] == ["The console needs a sign-in."]
     assert not at.dataframe and not at.metric and not at.title

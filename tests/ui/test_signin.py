@@ -40,7 +40,7 @@ def _open(at: AppTest) -> AppTest:
 
 
 def _submit(at: AppTest, password: str) -> AppTest:
-    at.text_input[0].input(password)
+    at.text_input[1].input(password)  # the name is "admin", filled in
     at.button[0].click().run()
     assert not at.exception, at.exception
     return at
@@ -64,9 +64,9 @@ def _nine_old_failures(db: Database, who: str) -> None:
 
 def test_a_wrong_password_says_so(signin: AppTest) -> None:
     _submit(signin, "wrong password!")
-    assert [e.value for e in signin.error] == ["Wrong password."]
+    assert [e.value for e in signin.error] == ["Wrong account name or password."]
     assert not signin.warning
-    assert "admin_signed_in" not in signin.session_state
+    assert "console_user" not in signin.session_state
     rows = _signin_rows(runtime().db)
     assert [(r.action, r.target) for r in rows] == [(auth.FAILED, auth.LOCAL)]
 
@@ -74,9 +74,9 @@ def test_a_wrong_password_says_so(signin: AppTest) -> None:
 def test_a_throttled_client_is_told_how_long_to_wait(signin: AppTest) -> None:
     for _ in range(auth.MAX_FAILURES - 1):
         _submit(signin, "wrong password!")
-        assert signin.error[0].value == "Wrong password." and not signin.warning
+        assert signin.error[0].value == "Wrong account name or password." and not signin.warning
     _submit(signin, "wrong password!")
-    assert signin.error[0].value == "Wrong password."
+    assert signin.error[0].value == "Wrong account name or password."
     assert "the next attempt is checked in 30 seconds" in signin.warning[0].value
     assert auth.client_state(runtime().db, auth.LOCAL).failures == auth.MAX_FAILURES
 
@@ -87,7 +87,7 @@ def test_a_new_session_of_the_same_client_is_still_throttled(
     db = runtime().db
     _nine_old_failures(db, auth.LOCAL)  # loopback and AppTest (no peer) are one client
     _submit(signin, "another wrong one")
-    assert signin.error[0].value == "Wrong password."
+    assert signin.error[0].value == "Wrong account name or password."
     assert "checked in 15 minutes" in signin.warning[0].value
 
     fresh = _open(AppTest.from_file(APP, default_timeout=60))  # a new tab: a new session
@@ -95,7 +95,7 @@ def test_a_new_session_of_the_same_client_is_still_throttled(
     message = fresh.error[0].value
     assert "Too many failed sign-ins" in message and "not checked" in message
     assert re.search(r"Try again in 1[45] minutes", message), message
-    assert "admin_signed_in" not in fresh.session_state
+    assert "console_user" not in fresh.session_state
     rows = _signin_rows(db)
     assert [r.action for r in rows[-2:]] == [auth.FAILED, auth.THROTTLED]
     assert {r.target for r in rows} == {auth.LOCAL}
@@ -107,5 +107,5 @@ def test_the_right_password_signs_in_despite_other_clients_failures(signin: AppT
     for n in range(30):
         _nine_old_failures(db, f"ip:198.51.100.{n}")
     _submit(signin, PASSWORD)
-    assert signin.session_state["admin_signed_in"] is True
+    assert signin.session_state["console_user"] == "admin"
     assert _signin_rows(db)[-1].action == auth.SIGNED_IN
