@@ -1,4 +1,4 @@
-"""minute rollups: the feedback triggers add to minute rows too; minute rows backfilled
+"""minute rollups (feedback triggers + backfill); an index for latency-range counts
 
 Revision ID: 0014
 Revises: 0012
@@ -9,6 +9,9 @@ The minute grain lives in the same tables as hour and day (``metric_rollups``,
 triggers of migration 0004, recreated to add each rating to its trace's minute as well. The
 minute rows of the traces already stored are computed here; hour and day rows are left as
 they are (they may hold traces retention has deleted).
+
+``ix_traces_started_latency`` (started_at, latency_ms) lets the Traces list count a latency
+range over a time range from the index alone.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def _create_triggers(dialect: str, grains: tuple[tuple[str, int], ...]) -> None:
 
 
 def upgrade() -> None:
+    op.create_index("ix_traces_started_latency", "traces", ["started_at", "latency_ms"])
     bind = op.get_bind()
     _drop_triggers(bind.dialect.name)
     _create_triggers(bind.dialect.name, _WITH_MINUTE)
@@ -115,3 +119,4 @@ def downgrade() -> None:
     _create_triggers(bind.dialect.name, _WITHOUT_MINUTE)
     op.execute("DELETE FROM latency_histograms WHERE grain = 'minute'")
     op.execute("DELETE FROM metric_rollups WHERE grain = 'minute'")
+    op.drop_index("ix_traces_started_latency", table_name="traces")
