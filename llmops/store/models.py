@@ -694,7 +694,7 @@ class TraceScore(Base):
 class MetricRollup(Base):
     """Per-bucket aggregates of traces, so dashboards never scan ``traces``.
 
-    One row per grain (``hour`` / ``day``), bucket start (epoch seconds, UTC), release and
+    One row per grain (``minute`` / ``hour`` / ``day``), bucket start (epoch seconds, UTC), release and
     model (``""`` when unknown: a key column must not be NULL for the upsert to match).
     The trace columns are added by the span writer in the transaction that inserts the
     traces (``llmops.monitoring.rollups``); the feedback columns by triggers on ``feedback``
