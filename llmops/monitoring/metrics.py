@@ -32,13 +32,13 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     and_,
-    or_,
     case,
     cast,
     exists,
     extract,
     func,
     literal_column,
+    or_,
     select,
     text,
 )

@@ -694,11 +694,12 @@ class TraceScore(Base):
 class MetricRollup(Base):
     """Per-bucket aggregates of traces, so dashboards never scan ``traces``.
 
-    One row per grain (``minute`` / ``hour`` / ``day``), bucket start (epoch seconds, UTC), release and
-    model (``""`` when unknown: a key column must not be NULL for the upsert to match).
-    The trace columns are added by the span writer in the transaction that inserts the
-    traces (``llmops.monitoring.rollups``); the feedback columns by triggers on ``feedback``
-    (migration 0004), keyed by the bucket of the trace the feedback is about.
+    One row per grain (``minute`` / ``hour`` / ``day``), bucket start (epoch seconds, UTC),
+    release and model (``""`` when unknown: a key column must not be NULL for the upsert to
+    match). The trace columns are added by the span writer in the transaction that inserts
+    the traces (``llmops.monitoring.rollups``); the feedback columns by triggers on
+    ``feedback`` (migrations 0004 and 0014), keyed by the bucket of the trace the feedback is
+    about.
     """
 
     __tablename__ = "metric_rollups"

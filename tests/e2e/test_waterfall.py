@@ -10,6 +10,7 @@ each label must sit on its bar's row. Screenshot: tests/artifacts/waterfall-14-s
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,7 +67,7 @@ def _bands(mask: Any) -> list[tuple[int, int]]:
     """Runs of consecutive True rows: (first, last) pixel rows."""
     out: list[tuple[int, int]] = []
     start = None
-    for y, on in enumerate(list(mask) + [False]):
+    for y, on in enumerate([*list(mask), False]):
         if on and start is None:
             start = y
         elif not on and start is not None:
@@ -113,5 +114,5 @@ def test_the_waterfall_gives_each_span_its_own_row(page: Any, waterfall_server: 
     for (la, lb), (ba, bb) in zip(labels, bars, strict=True):
         middle = (la + lb) / 2
         assert ba <= middle <= bb, ((la, lb), (ba, bb))  # each label on its own bar's row
-    for (_, end), (start, _) in zip(labels, labels[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(labels):
         assert start > end + 1  # labels never touch

@@ -91,7 +91,7 @@ def test_summary_with_release_and_model_filters(seeded: Database, length: timede
 
 @pytest.mark.parametrize("group", ["none", "release"])
 def test_a_day_by_minute_reads_the_minute_rollups(seeded: Database, group: str) -> None:
-    """"Last 24 h by minute": every minute bucket agrees with the raw rows (and with the
+    """ "Last 24 h by minute": every minute bucket agrees with the raw rows (and with the
     exact raw-row path, to the stated bound for percentiles)."""
     scope = Scope(END - timedelta(days=1), END)
     period = metrics.period_for(scope, "minute")
@@ -130,7 +130,7 @@ def test_totals_over_minutes_mix_hour_rows_and_ragged_minute_ends(
         assert set(got) == set(want)
         for key, ref in want.items():
             _check(got[key], ref, exact=False)
-    now, before = metrics.compare(seeded, scope)
+    _now, before = metrics.compare(seeded, scope)
     prev = period.previous()
     (ref,) = reference(seeded, prev.start, prev.end, width=None).values()
     _check(before, ref, exact=False)
