@@ -186,3 +186,29 @@ def test_bad_scopes_say_what_is_wrong(db: Database) -> None:
         metrics.series(db, Scope(END - timedelta(hours=1), END), group="user")
     with pytest.raises(InvalidInputError, match="grain"):
         metrics.period_for(Scope(END - timedelta(hours=1), END), "week")
+
+
+def test_totals_over_minutes_read_index_ranges_not_the_table(seeded: Database) -> None:
+    """The hour rows and the two minute ends are three index ranges on (grain, [metric,]
+    bucket): a nested OR, or the metric outside the OR, made SQLite search on the grain
+    alone (every minute row: seconds at a million traces)."""
+    if seeded.dialect != "sqlite":
+        pytest.skip("SQLite's plan; PostgreSQL reads the same ranges with a BitmapOr")
+    from sqlalchemy import func, select
+
+    from llmops.store.models import LatencyHistogram as H
+    from llmops.store.models import MetricRollup as R
+
+    period = metrics.period_for(Scope(END - timedelta(hours=5, minutes=13), END))
+    metric = H.metric.in_(("latency", "ttft"))
+    for where in (
+        metrics._buckets(R.grain, R.bucket, period, False),
+        metrics._buckets(H.grain, H.bucket, period, False, metric),
+    ):
+        stmt = select(func.count()).where(where)
+        sql = str(stmt.compile(seeded.engine, compile_kwargs={"literal_binds": True}))
+        with seeded.engine.connect() as conn:
+            plan = [str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        searches = [p for p in plan if p.startswith(("SEARCH", "SCAN"))]
+        assert len(searches) == 3, plan
+        assert all("bucket>? AND bucket<?" in p for p in searches), plan
