@@ -7,9 +7,11 @@
    ``llmops demo seed``'s code, through the span writer's path (prices + rollups), into a
    fresh SQLite store under a temporary LLMOPS_HOME (``--home DIR`` reuses a seeded one), or
    into a fresh schema of the PostgreSQL database given by ``--url``.
-2. Times every query the Overview and Feedback pages run, for the last 24 h, 7 d and 90 d
-   (plus the raw-trace ranges of 1 h and 6 h), and the alert evaluation, with warm caches
-   of the database but not of Streamlit: median and max of ``--repeat`` runs.
+2. Times every query the Overview and Feedback pages run, for the last 1 h, 6 h and 24 h by
+   minute (minute rollups) and 24 h, 7 d and 90 d (hour / day rollups), and the alert
+   evaluation, with warm caches of the database but not of Streamlit: median and max of
+   ``--repeat`` runs. For the minute ranges it also times the same series and KPIs read from
+   the raw traces (``exact=True``, what those ranges read before the minute rollups).
 3. Times the full AppTest run of each page for each range (Streamlit caches cleared).
 4. Measures what keeping rollups costs the span writer: the same trace + span records
    written with and without them, in the same run.
@@ -35,9 +37,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RANGES = {"24h": timedelta(days=1), "7d": timedelta(days=7), "90d": timedelta(days=90)}
-RAW_RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6)}
-PAGE_RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "90d": "Last 90 days"}
+RANGES: dict[str, tuple[timedelta, str | None]] = {
+    "1h": (timedelta(hours=1), None),
+    "6h": (timedelta(hours=6), None),
+    "24h by minute": (timedelta(days=1), "minute"),
+    "24h": (timedelta(days=1), None),
+    "7d": (timedelta(days=7), None),
+    "90d": (timedelta(days=90), None),
+}
+PAGE_RANGES = {
+    "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours", "7d": "Last 7 days",
+    "90d": "Last 90 days",
+}  # fmt: skip
 
 
 def _time(fn: Any, repeat: int) -> dict[str, float]:
@@ -80,7 +91,7 @@ def _sizes(db: Any) -> dict[str, int]:
     return out
 
 
-def queries(db: Any, end: datetime, length: timedelta) -> dict[str, Any]:
+def queries(db: Any, end: datetime, length: timedelta, grain: str | None) -> dict[str, Any]:
     from llmops.monitoring import charts, metrics
     from llmops.monitoring import feedback as fbm
     from llmops.store import queries as tq
@@ -114,9 +125,26 @@ def queries(db: Any, end: datetime, length: timedelta) -> dict[str, Any]:
         tq.list_traces(db, f, limit=25)
         tq.count_traces(db, f)
 
+    if metrics.period_for(scope, grain).grain == "minute":
+        raw = {
+            "raw rows: series (before)": lambda: metrics.series(
+                db, scope, grain="minute", exact=True
+            ),
+            "raw rows: series by release (before)": lambda: metrics.series(
+                db, scope, group="release", grain="minute", exact=True
+            ),
+            "raw rows: KPIs now + previous (before)": lambda: [
+                metrics.summary(db, metrics.Scope(p.since, p.until), grain="minute", exact=True)
+                for p in (metrics.period_for(scope), metrics.period_for(scope).previous())
+            ],
+        }
+    else:
+        raw = {}
     return {
-        "overview: series": lambda: metrics.series(db, scope),
-        "overview: series by release": lambda: metrics.series(db, scope, group="release"),
+        "overview: series": lambda: metrics.series(db, scope, grain=grain),
+        "overview: series by release": lambda: metrics.series(
+            db, scope, group="release", grain=grain
+        ),
         "overview: KPIs now + previous": lambda: metrics.compare(db, scope),
         "overview: breakdown by release": lambda: metrics.summary(db, scope, group="release"),
         "overview: breakdown by model": lambda: metrics.summary(db, scope, group="model"),
@@ -134,6 +162,7 @@ def queries(db: Any, end: datetime, length: timedelta) -> dict[str, Any]:
             db, fbm.FeedbackFilter(since=since), offset=475
         ),
         "traces: drill into worst hour": drill,
+        **raw,
     }
 
 
@@ -221,6 +250,7 @@ def main() -> None:
     ap.add_argument("--home", type=Path, help="reuse (or keep) this LLMOPS_HOME (SQLite)")
     ap.add_argument("--writer-traces", type=int, default=50_000)
     ap.add_argument("--skip-render", action="store_true")
+    ap.add_argument("--skip-writer", action="store_true", help="skip step 4")
     ap.add_argument("--writer-only", action="store_true", help="only step 4")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -278,10 +308,10 @@ def main() -> None:
         results["queries"] = {}
         from llmops.monitoring import metrics
 
-        for label, length in {**RAW_RANGES, **RANGES}.items():
-            grain = metrics.grain_for(length)
+        for label, (length, forced) in RANGES.items():
+            grain = forced or metrics.grain_for(length)
             out = {}
-            for name, fn in queries(db, end, length).items():
+            for name, fn in queries(db, end, length, forced).items():
                 out[name] = _time(fn, args.repeat)
             results["queries"][f"{label} (by {grain})"] = out
         results["queries"]["alerts"] = {
@@ -296,8 +326,9 @@ def main() -> None:
                 for key, label in PAGE_RANGES.items():
                     name = f"{Path(page).stem} {key}"
                     results["render"][name] = render(page, label, max(2, args.repeat // 2))
-        wtmp = Path(tempfile.mkdtemp(prefix="llmops-bench-writer-"))
-        results["writer"] = writer_cost(args.url or "sqlite", wtmp, args.writer_traces)
+        if not args.skip_writer:
+            wtmp = Path(tempfile.mkdtemp(prefix="llmops-bench-writer-"))
+            results["writer"] = writer_cost(args.url or "sqlite", wtmp, args.writer_traces)
     finally:
         if schema and args.url:
             _drop_schema(args.url, schema)
@@ -313,7 +344,9 @@ def main() -> None:
             print(f"{name:<42}{r['median_ms']:>10}{r['max_ms']:>10}")
     for name, r in results.get("render", {}).items():
         print(f"render {name:<35}{r['median_ms']:>10}{r['max_ms']:>10}")
-    w = results["writer"]
+    w = results.get("writer")
+    if not w:
+        return
     print(
         f"writer, {w['traces']:,} traces + {w['spans']:,} spans: "
         f"{w['without_rollups']['records_per_s']:,} rec/s without rollups, "

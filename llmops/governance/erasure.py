@@ -13,7 +13,7 @@ What is done, in batches of ``CHUNK`` traces, each its own short transaction (so
 erasure never locks the store for long, and an interrupted one is finished by running it
 again): every row keyed by those traces goes (spans, feedback, guard events, scores, gap
 candidates, review items and their verdicts, evaluation results, quarantined records), the
-monitoring rollups lose exactly what the erased live traces added (hour and day rows and
+monitoring rollups lose exactly what the erased live traces added (minute, hour and day rows and
 latency histograms; the feedback columns through the ``feedback`` triggers), then the
 traces go. Gap clusters are resized and relabelled (deleted when nothing is left in them);
 improvements, improvement events, audit rows and red-team scans and findings that mention
@@ -251,7 +251,7 @@ def _count_both(conn: Connection, d: str, items: Sequence[int], traces: Sequence
 
 
 def _subtract_rollups(conn: Connection, d: str, trace_ids: Sequence[str]) -> None:
-    """Take the erased live traces out of the hour/day rollups and latency histograms:
+    """Take the erased live traces out of the minute/hour/day rollups and histograms:
     exactly what the span writer added for them (``llmops.monitoring.rollups``)."""
     cols = ", ".join(_TRACE_COLUMNS)
     rows, _ = run_in(conn, d, f"SELECT {cols} FROM traces WHERE {live_sql()} AND id {{in_}}",

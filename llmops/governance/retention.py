@@ -24,7 +24,9 @@ processes applying retention at once take different rows and each row is deleted
 The monitoring rollups keep their numbers: trace rows carry no trigger (the span writer
 adds to the rollups at insert time), and the ``feedback`` delete trigger's subtraction is
 added back in the same transaction, so dashboards over past weeks stay as they were after
-the raw rows are gone. Dataset items, review verdicts and evaluation results keep their
+the raw rows are gone. Minute rollups are the exception: they live as long as the traces they
+add up, so the ``traces`` kind also deletes the minute rows before its cutoff (hour and day
+rows stay). Dataset items, review verdicts and evaluation results keep their
 (now dangling) trace ids: they are curated records, not raw traffic.
 """
 
@@ -39,7 +41,7 @@ from sqlalchemy import Connection
 from llmops.config import Settings, get_settings
 from llmops.governance.roles import Actor, Capability, require
 from llmops.governance.sql import run_in, write_tx
-from llmops.monitoring.rollups import feedback_rollup_sql
+from llmops.monitoring.rollups import feedback_rollup_sql, prune_minutes
 from llmops.store.db import Database
 from llmops.store.models import EVAL_SESSION_PREFIX
 
@@ -188,15 +190,22 @@ def apply(
             rep.rows = _count(db, kind, cutoff)
             continue
         sql = _select(kind, d, batch, lock=d == "postgresql")
+        finished = False
         while max_batches is None or rep.batches < max_batches:
             with write_tx(db) as conn:
                 ids = [r[0] for r in conn.exec_driver_sql(sql, _params(kind, cutoff, d))]
                 if not ids:
+                    finished = True
                     break
                 rep.rows += _delete_batch(conn, d, kind, ids, rep)
             rep.batches += 1
             if len(ids) < batch and d == "sqlite":
+                finished = True
                 break  # the last one (on PostgreSQL a short batch may be a rival's leftovers)
+        if kind == "traces" and finished:
+            # only once every expired trace is gone: a bounded round leaves some for later
+            with write_tx(db) as conn:
+                rep.dependents["minute_rollups"] = prune_minutes(conn, cutoff)
     report.seconds = time.perf_counter() - started
     if not dry_run and report.total:
         from llmops.governance.audit import record

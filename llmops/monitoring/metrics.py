@@ -1,16 +1,20 @@
 """Monitoring metrics, computed in SQL on SQLite and PostgreSQL alike.
 
-Two sources, chosen by the length of the range:
+Every dashboard range reads the rollups kept at write time (``metric_rollups``,
+``latency_histograms``), never the ``traces`` table:
 
-- up to ``RAW_LIMIT`` (6 hours): the ``traces`` rows themselves, through the
-  ``started_at`` index, bucketed by minute; percentiles are exact (nearest rank, with window
-  functions);
-- longer: the rollups kept at write time (``metric_rollups``, ``latency_histograms``), by
-  hour up to ``HOUR_LIMIT`` (8 days) and by day beyond; percentiles come from cumulative
-  histogram counts and are within ±2 % of the exact ones (``llmops.monitoring.histogram``).
+- up to ``RAW_LIMIT`` (6 hours) by minute, from the minute rows (a series may also ask for
+  ``grain="minute"`` over a day);
+- up to ``HOUR_LIMIT`` (8 days) by hour, and by day beyond.
 
-A range read from the rollups is widened to whole buckets: "the last 7 days" at 14:20 starts
-at 14:00 seven days ago and ends with the current hour so far. Buckets are UTC.
+Percentiles come from cumulative histogram counts and are within ±2 % of the exact
+nearest-rank ones (``llmops.monitoring.histogram``). A range total over minutes (KPIs,
+breakdowns) reads the whole hours inside it from the hour rows and only its ragged ends
+from the minute rows. Alert windows up to ``RAW_LIMIT`` are exact: they read the raw traces
+of the window to the second (``window``), as does ``series(..., exact=True)``.
+
+A range is widened to whole buckets: "the last 7 days" at 14:20 starts at 14:00 seven days
+ago and ends with the current hour so far. Buckets are UTC.
 
 Feedback and guard violations count against the bucket of the *trace* they are about, so a
 bucket's thumbs-up rate is "of the turns in this hour, how many rated ones were rated up".
@@ -27,12 +31,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    and_,
     case,
     cast,
     exists,
     extract,
     func,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -348,7 +354,7 @@ class _Query:
         return sorted(self.cells.values(), key=lambda s: (s.bucket or datetime.min, s.group))
 
 
-# -- raw traces (short ranges, exact) ---------------------------------------------------------
+# -- raw traces (alert windows, and exact=True) ----------------------------------------------
 def _raw(q: _Query, period: Period) -> None:
     t = Trace
     dialect = q.db.dialect
@@ -439,12 +445,35 @@ def _raw(q: _Query, period: Period) -> None:
         q.add_percentiles(s.execute(pct).all(), from_bins=False)
 
 
-# -- rollups (longer ranges, percentiles within ±2 %) --------------------------------------
+# -- rollups (every dashboard range, percentiles within ±2 %) --------------------------------
+def _buckets(
+    grain: Any, bucket: Any, period: Period, bucketed: bool, *also: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """The rollup rows that make up ``period``: its own grain's rows, except that a total
+    over minutes (not bucketed) takes the whole hours inside it from the hour rows.
+
+    ``also`` (e.g. the histogram's metric) is repeated inside each range, so each is one
+    index range scan on SQLite and PostgreSQL: with an outer condition, or a nested OR,
+    SQLite searched on the grain alone (every minute row: seconds at a million traces)."""
+    own = and_(grain == period.grain, *also, bucket >= period.start, bucket < period.end)
+    if bucketed or period.grain != "minute":
+        return own
+    first = -(-period.start // 3600) * 3600
+    last = period.end // 3600 * 3600
+    if first >= last:
+        return own
+    return or_(
+        and_(grain == "hour", *also, bucket >= first, bucket < last),
+        and_(grain == "minute", *also, bucket >= period.start, bucket < first),
+        and_(grain == "minute", *also, bucket >= last, bucket < period.end),
+    )
+
+
 def _rolled(q: _Query, period: Period) -> None:
     r = MetricRollup
     b: Any = r.bucket if q.bucketed else literal_column("0")
     g = _group_expr(q.group, r.release_id, r.model)
-    where = [r.grain == period.grain, r.bucket >= period.start, r.bucket < period.end]
+    where = [_buckets(r.grain, r.bucket, period, q.bucketed)]
     if q.scope.release_id:
         where.append(r.release_id == q.scope.release_id)
     if q.scope.model:
@@ -468,8 +497,7 @@ def _rolled(q: _Query, period: Period) -> None:
     h = LatencyHistogram
     hb: Any = h.bucket if q.bucketed else literal_column("0")
     hg = _group_expr(q.group, h.release_id, h.model)
-    hwhere = [h.grain == period.grain, h.metric.in_(("latency", "ttft"))]
-    hwhere += [h.bucket >= period.start, h.bucket < period.end]
+    hwhere = [_buckets(h.grain, h.bucket, period, q.bucketed, h.metric.in_(("latency", "ttft")))]
     if q.scope.release_id:
         hwhere.append(h.release_id == q.scope.release_id)
     if q.scope.model:
@@ -512,24 +540,40 @@ def _rolled(q: _Query, period: Period) -> None:
         q.add_percentiles(s.execute(pct).all(), from_bins=True)
 
 
-def _run(db: Database, scope: Scope, period: Period, group: str, bucketed: bool) -> list[Stats]:
+def _run(
+    db: Database, scope: Scope, period: Period, group: str, bucketed: bool, exact: bool = False
+) -> list[Stats]:
+    if exact and period.grain != "minute":
+        raise InvalidInputError("Exact (raw-row) metrics are read by minute only.")
     q = _Query(db, scope, group, bucketed)
-    (_raw if period.grain == "minute" else _rolled)(q, period)
+    (_raw if exact else _rolled)(q, period)
     return q.result()
 
 
 def series(
-    db: Database, scope: Scope, *, group: str = "none", grain: str | None = None
+    db: Database,
+    scope: Scope,
+    *,
+    group: str = "none",
+    grain: str | None = None,
+    exact: bool = False,
 ) -> list[Stats]:
-    """Every metric per bucket (and group), oldest first; buckets with no traffic are absent."""
-    return _run(db, scope, period_for(scope, grain), group, True)
+    """Every metric per bucket (and group), oldest first; buckets with no traffic are absent.
+    ``exact`` reads the raw traces (minute grain only; exact percentiles, cost grows with the
+    traffic of the range) instead of the rollups."""
+    return _run(db, scope, period_for(scope, grain), group, True, exact)
 
 
 def summary(
-    db: Database, scope: Scope, *, group: str = "none", grain: str | None = None
+    db: Database,
+    scope: Scope,
+    *,
+    group: str = "none",
+    grain: str | None = None,
+    exact: bool = False,
 ) -> list[Stats]:
     """Every metric over the whole (aligned) range, one row per group."""
-    return _run(db, scope, period_for(scope, grain), group, False)
+    return _run(db, scope, period_for(scope, grain), group, False, exact)
 
 
 def _one(rows: list[Stats]) -> Stats:
@@ -559,7 +603,7 @@ def window(
         period = Period(math.floor(since.timestamp()), math.ceil(until.timestamp()), "minute")
     else:
         period = period_for(scope, "hour")
-    stats = _one(_run(db, scope, period, "none", False))
+    stats = _one(_run(db, scope, period, "none", False, exact=period.grain == "minute"))
     from llmops.tracing.health import losses
 
     stats.trace_loss = losses(db, since, until).total

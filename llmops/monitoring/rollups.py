@@ -31,7 +31,7 @@ from llmops.monitoring.pricing import PriceBook, load_book
 from llmops.store.models import NON_LIVE_PREFIXES
 
 Row = tuple[Any, ...] | list[Any]
-GRAINS: tuple[tuple[str, int], ...] = (("hour", 3600), ("day", 86400))
+GRAINS: tuple[tuple[str, int], ...] = (("minute", 60), ("hour", 3600), ("day", 86400))
 SUMS = (
     "traces", "errors", "blocked", "latency_n", "latency_sum", "ttft_n", "ttft_sum",
     "input_tokens", "output_tokens", "cost", "violating",
@@ -77,23 +77,26 @@ def live_sql(alias: str = "traces") -> str:
     return f"({alias}.session_id IS NULL OR ({tests}))"
 
 
-_HOURS: dict[str, int] = {}
+_MINUTES: dict[str, int] = {}
 
 
-def hour_epoch(ts: Any) -> int:
-    """Epoch seconds of the UTC hour holding ``ts`` (text as the writer stores it, or a
-    datetime). Text is cut at the hour and cached: a batch shares a handful of hours."""
+def minute_epoch(ts: Any) -> int:
+    """Epoch seconds of the UTC minute holding ``ts`` (text as the writer stores it, or a
+    datetime). Text is cut at the minute and cached: a batch shares a handful of minutes."""
     if isinstance(ts, datetime):
         aware = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-        return int(aware.timestamp()) // 3600 * 3600
-    key = str(ts)[:13]
-    value = _HOURS.get(key)
+        return int(aware.timestamp()) // 60 * 60
+    key = str(ts)[:16]
+    value = _MINUTES.get(key)
     if value is None:
-        stamp = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), tzinfo=UTC)
+        stamp = datetime(
+            int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]),
+            tzinfo=UTC,
+        )  # fmt: skip
         value = int(stamp.timestamp())
-        if len(_HOURS) > 100_000:
-            _HOURS.clear()
-        _HOURS[key] = value
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        _MINUTES[key] = value
     return value
 
 
@@ -141,8 +144,8 @@ def _upsert_sql(dialect: str) -> tuple[str, str]:
 class Pending:
     """What one write adds to the rollups: filled before the insert, applied after it.
 
-    Traces are added up per (hour, release, model) first; the hour and day rows are derived
-    from those few cells in ``apply``, so the per-trace work is one cell and two bins.
+    Traces are added up per (minute, release, model) first; the minute, hour and day rows are
+    derived from those few cells in ``apply``, so the per-trace work is one cell and two bins.
     """
 
     cells: dict[tuple[int, str, str], list[float]] = field(default_factory=dict)
@@ -155,12 +158,12 @@ class Pending:
         return cell
 
     def add_trace(self, row: Row, ix: _Ix, *, violating: bool) -> None:
-        hour, release, model = (
-            hour_epoch(row[ix.started]),
+        minute, release, model = (
+            minute_epoch(row[ix.started]),
             row[ix.release] or "",
             row[ix.model] or "",
         )
-        key = (hour, release, model)
+        key = (minute, release, model)
         c = self.cells.get(key)
         if c is None:
             c = self.cells[key] = [0] * len(SUMS)
@@ -174,13 +177,13 @@ class Pending:
         if latency is not None:
             c[3] += 1
             c[4] += latency
-            k = (hour, release, model, "latency", bin_of(latency))
+            k = (minute, release, model, "latency", bin_of(latency))
             self.bins[k] = self.bins.get(k, 0) + 1
         ttft = row[ix.ttft]
         if ttft is not None:
             c[5] += 1
             c[6] += ttft
-            k = (hour, release, model, "ttft", bin_of(ttft))
+            k = (minute, release, model, "ttft", bin_of(ttft))
             self.bins[k] = self.bins.get(k, 0) + 1
         c[7] += row[ix.tin] or 0
         c[8] += row[ix.tout] or 0
@@ -189,30 +192,34 @@ class Pending:
             c[10] += 1
 
     def add_violation(self, started_at: Any, release: str | None, model: str | None) -> None:
-        self._cell((hour_epoch(started_at), release or "", model or ""))[10] += 1
+        self._cell((minute_epoch(started_at), release or "", model or ""))[10] += 1
 
-    def rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The upsert rows of every grain (hour cells summed into their days)."""
+    def rows(
+        self, grains: Sequence[tuple[str, int]] = GRAINS
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The upsert rows of every grain (minute cells summed into their hours and days)."""
         rollups: dict[tuple[str, int, str, str], list[float]] = {}
         hist: dict[tuple[str, str, int, str, str, int], int] = {}
-        for (hour, release, model), cell in self.cells.items():
-            for grain, width in GRAINS:
-                key = (grain, hour - hour % width, release, model)
+        for (minute, release, model), cell in self.cells.items():
+            for grain, width in grains:
+                key = (grain, minute - minute % width, release, model)
                 target = rollups.get(key)
                 if target is None:
                     rollups[key] = list(cell)
                 else:
                     for i, v in enumerate(cell):
                         target[i] += v
-        for (hour, release, model, metric, b), n in self.bins.items():
-            for grain, width in GRAINS:
-                hkey = (grain, metric, hour - hour % width, release, model, b)
+        for (minute, release, model, metric, b), n in self.bins.items():
+            for grain, width in grains:
+                hkey = (grain, metric, minute - minute % width, release, model, b)
                 hist[hkey] = hist.get(hkey, 0) + n
         return [(*k, *v) for k, v in rollups.items()], [(*k, n) for k, n in hist.items()]
 
-    def apply(self, conn: Connection, dialect: str) -> None:
+    def apply(
+        self, conn: Connection, dialect: str, grains: Sequence[tuple[str, int]] = GRAINS
+    ) -> None:
         rollup_sql, hist_sql = _upsert_sql(dialect)
-        rollup_rows, hist_rows = self.rows()
+        rollup_rows, hist_rows = self.rows(grains)
         if rollup_rows:
             conn.exec_driver_sql(rollup_sql, rollup_rows)
         if hist_rows:
@@ -295,10 +302,12 @@ def epoch_sql(column: str, dialect: str) -> str:
     return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
 
 
-def feedback_rollup_sql(dialect: str, *, where: str = "1 = 1") -> str:
+def feedback_rollup_sql(
+    dialect: str, *, where: str = "1 = 1", grains: Sequence[tuple[str, int]] = GRAINS
+) -> str:
     """Feedback counts per trace bucket, added to the rollups (used by the rebuild; the
-    triggers of migration 0004 do the same one row at a time)."""
-    grains = " UNION ALL ".join(f"SELECT '{g}' AS grain, {w} AS width" for g, w in GRAINS)
+    triggers of migrations 0004 and 0014 do the same one row at a time)."""
+    grains_sql = " UNION ALL ".join(f"SELECT '{g}' AS grain, {w} AS width" for g, w in grains)
     cols = ("feedback_n", "feedback_up", "feedback_score")
     sets = ", ".join(f"{c} = metric_rollups.{c} + excluded.{c}" for c in cols)
     return (
@@ -307,7 +316,7 @@ def feedback_rollup_sql(dialect: str, *, where: str = "1 = 1") -> str:
         f"SELECT g.grain, {epoch_sql('t.started_at', dialect)} / g.width * g.width, "
         "coalesce(t.release_id, ''), coalesce(t.model, ''), count(*), "
         "sum(CASE WHEN f.score >= 0.5 THEN 1 ELSE 0 END), sum(f.score) "
-        f"FROM feedback f JOIN traces t ON t.id = f.trace_id CROSS JOIN ({grains}) g "
+        f"FROM feedback f JOIN traces t ON t.id = f.trace_id CROSS JOIN ({grains_sql}) g "
         f"WHERE {where} GROUP BY 1, 2, 3, 4 "
         f"ON CONFLICT (grain, bucket, release_id, model) DO UPDATE SET {sets}"
     )
@@ -320,14 +329,24 @@ class RebuildReport:
     histogram_rows: int
 
 
-def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildReport:
-    """Recompute every rollup from the stored traces, guard events and feedback.
+def rebuild(
+    conn: Connection,
+    dialect: str,
+    *,
+    chunk: int = 5000,
+    grains: Sequence[tuple[str, int]] = GRAINS,
+) -> RebuildReport:
+    """Recompute the rollups of ``grains`` (all by default) from the stored traces, guard
+    events and feedback.
 
     Streams the traces in id order (ids are time-ordered) with constant memory; the caller
-    owns the transaction, so readers see the old rollups until it commits.
+    owns the transaction, so readers see the old rollups until it commits. Migration 0014
+    rebuilds only the minute grain, so hour and day rows of traces that retention already
+    deleted keep their numbers.
     """
-    conn.exec_driver_sql("DELETE FROM latency_histograms")
-    conn.exec_driver_sql("DELETE FROM metric_rollups")
+    names = ", ".join(f"'{g}'" for g, _ in grains)
+    conn.exec_driver_sql(f"DELETE FROM latency_histograms WHERE grain IN ({names})")
+    conn.exec_driver_sql(f"DELETE FROM metric_rollups WHERE grain IN ({names})")
     mark = "?" if dialect == "sqlite" else "%s"
     select = (
         f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM traces WHERE id > {mark} AND {live_sql()} "
@@ -352,10 +371,25 @@ def rebuild(conn: Connection, dialect: str, *, chunk: int = 5000) -> RebuildRepo
         pending = Pending()
         for r in rows:
             pending.add_trace(r, ix, violating=r[0] in violating)
-        pending.apply(conn, dialect)
+        pending.apply(conn, dialect, grains)
         total += len(rows)
         after = ids[-1]
-    conn.exec_driver_sql(feedback_rollup_sql(dialect, where=live_sql("t")))
+    conn.exec_driver_sql(feedback_rollup_sql(dialect, where=live_sql("t"), grains=grains))
     rollup_rows = conn.exec_driver_sql("SELECT count(*) FROM metric_rollups").scalar() or 0
     hist_rows = conn.exec_driver_sql("SELECT count(*) FROM latency_histograms").scalar() or 0
     return RebuildReport(total, int(rollup_rows), int(hist_rows))
+
+
+def prune_minutes(conn: Connection, before: datetime) -> int:
+    """Delete the minute rows of whole minutes before ``before`` (retention calls it with the
+    traces' cutoff: minute rows live as long as the traces they add up, hour and day rows
+    outlive them). Returns the rollup rows deleted."""
+    aware = before.replace(tzinfo=UTC) if before.tzinfo is None else before
+    edge = int(aware.timestamp()) // 60 * 60
+    conn.exec_driver_sql(
+        f"DELETE FROM latency_histograms WHERE grain = 'minute' AND bucket < {edge}"
+    )
+    result = conn.exec_driver_sql(
+        f"DELETE FROM metric_rollups WHERE grain = 'minute' AND bucket < {edge}"
+    )
+    return int(result.rowcount or 0)

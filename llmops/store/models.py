@@ -218,6 +218,8 @@ class Trace(Base):
 
     __table_args__ = (
         Index("ix_traces_started_at", "started_at"),
+        # the Traces list's latency-range count: an index-only scan of the range (0014)
+        Index("ix_traces_started_latency", "started_at", "latency_ms"),
         Index("ix_traces_release_started", "release_id", "started_at"),
         Index("ix_traces_status_started", "status", "started_at"),
         Index("ix_traces_session_started", "session_id", "started_at"),
@@ -692,11 +694,12 @@ class TraceScore(Base):
 class MetricRollup(Base):
     """Per-bucket aggregates of traces, so dashboards never scan ``traces``.
 
-    One row per grain (``hour`` / ``day``), bucket start (epoch seconds, UTC), release and
-    model (``""`` when unknown: a key column must not be NULL for the upsert to match).
-    The trace columns are added by the span writer in the transaction that inserts the
-    traces (``llmops.monitoring.rollups``); the feedback columns by triggers on ``feedback``
-    (migration 0004), keyed by the bucket of the trace the feedback is about.
+    One row per grain (``minute`` / ``hour`` / ``day``), bucket start (epoch seconds, UTC),
+    release and model (``""`` when unknown: a key column must not be NULL for the upsert to
+    match). The trace columns are added by the span writer in the transaction that inserts
+    the traces (``llmops.monitoring.rollups``); the feedback columns by triggers on
+    ``feedback`` (migrations 0004 and 0014), keyed by the bucket of the trace the feedback is
+    about.
     """
 
     __tablename__ = "metric_rollups"

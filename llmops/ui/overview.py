@@ -188,7 +188,7 @@ def _dashboard(f: OverviewFilter) -> None:
     st.caption(
         f"{charts.when(period.since, period.grain)} → {charts.when(period.until, period.grain)}"
         f" · by {period.grain}"
-        + (" · exact percentiles" if period.grain == "minute" else " · percentiles ±2 %")
+        + " · percentiles ±2 %"
         + f" · deltas vs the {period.buckets} {period.grain}s before"
     )
     kpi_tiles(data.current, data.previous)

@@ -130,22 +130,47 @@ def validators() -> list[str]:
     return queries.validators_seen(runtime().db)
 
 
-def _rows(items: list[queries.TraceSummary]) -> list[dict[str, Any]]:
+def _rows(items: list[queries.TraceSummary], names: dict[str, str]) -> list[dict[str, Any]]:
+    """One readable row per trace: release names, numbers left numeric (so the column sorts)
+    and formatted by ``TRACE_COLUMNS``."""
     return [
         {
             "time": t.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             "status": t.status,
-            "latency ms": round(t.latency_ms or 0.0, 1),
+            "release": names.get(t.release_id or "", t.release_id or "—"),
+            "model": t.model or "—",
+            "latency": t.latency_ms,
             "tokens": t.input_tokens + t.output_tokens,
-            "cost $": round(t.cost, 6),
+            "cost": t.cost,
             "feedback": console.feedback_label(t.thumbs_up, t.thumbs_down),
-            "input": (t.input or "").replace("\n", " ")[:80],
+            "input": " ".join((t.input or "").split())[:200],
             "session": f"/sessions?session={t.session_id}" if t.session_id else None,
             "user": t.user_id or "",
             "trace": t.id,
         }
         for t in items
     ]
+
+
+def trace_columns() -> dict[str, Any]:
+    """Widths and formats of the Traces list: the question gets the room, ids stay short."""
+    cc = st.column_config
+    return {
+        "time": cc.TextColumn("time (UTC)", width="medium"),
+        "status": cc.TextColumn("status", width="small"),
+        "release": cc.TextColumn("release", width="medium"),
+        "model": cc.TextColumn("model", width="medium"),
+        "latency": cc.NumberColumn("latency", format="%.0f ms", width="small"),
+        "tokens": cc.NumberColumn("tokens", format="localized", width="small"),
+        "cost": cc.NumberColumn("cost", format="$%.5f", width="small"),
+        "feedback": cc.TextColumn("feedback", width="small"),
+        "input": cc.TextColumn("question", width="large"),
+        "session": cc.LinkColumn(
+            "session", display_text=r"/sessions\?session=(.{0,12}).*", width="small"
+        ),
+        "user": cc.TextColumn("user", width="small"),
+        "trace": cc.TextColumn("trace", width="small"),
+    }
 
 
 def trace_list(flt: queries.TraceFilter) -> None:
@@ -159,17 +184,14 @@ def trace_list(flt: queries.TraceFilter) -> None:
         st.info("No traces match these filters.")
         return
     event = st.dataframe(
-        _rows(items),
+        _rows(items, release_names()),
         hide_index=True,
         width="stretch",
+        row_height=40,
         on_select="rerun",
         selection_mode="single-row",
         key="tr_table",
-        column_config={
-            "session": st.column_config.LinkColumn(
-                "session", display_text=r"/sessions\?session=(.{0,8}).*"
-            )
-        },
+        column_config=trace_columns(),
     )
     selected = event.selection.rows if event is not None else []
     if selected:

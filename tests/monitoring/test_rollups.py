@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from llmops import feedback
 from llmops.monitoring import histogram, metrics, pricing, rollups
 from llmops.monitoring.metrics import Scope
 from llmops.store.db import Database
-from llmops.store.models import Feedback, LatencyHistogram, MetricRollup, Trace
+from llmops.store.models import Feedback, LatencyHistogram, MetricRollup, Trace, live_filter
 from llmops.tracing.records import GuardEventRecord, TraceRecord
 from llmops.tracing.writer import SpanWriter
 
@@ -162,3 +162,76 @@ def test_rebuild_lands_on_the_numbers_kept_at_write_time(seeded: Database) -> No
         report = rollups.rebuild(conn, seeded.dialect)
     assert report.traces == 4000
     assert (_table(seeded, MetricRollup), _table(seeded, LatencyHistogram)) == before
+
+
+def _minutes(db: Database, **where: Any) -> list[MetricRollup]:
+    with db.session() as s:
+        stmt = select(MetricRollup).where(MetricRollup.grain == "minute")
+        for k, v in where.items():
+            stmt = stmt.where(getattr(MetricRollup, k) == v)
+        return list(s.scalars(stmt.order_by(MetricRollup.bucket)))
+
+
+def test_minute_rows_add_up_to_their_hour_and_survive_replays_and_late_events(
+    db: Database, tmp_path: Path
+) -> None:
+    """Ten traces a second apart from 09:30:00, then three 70 s later: two minutes; a replayed
+    batch and a late guard event change each minute exactly as they change the hour."""
+    early = [_trace(i) for i in range(10)]
+    late = [_trace(i, at=T0 + timedelta(seconds=70)) for i in range(10, 13)]
+    _write(db, tmp_path, [*early, *late])
+    _write(db, tmp_path, early)  # replay
+    minutes = _minutes(db)
+    assert [m.bucket for m in minutes] == [int(T0.timestamp()), int(T0.timestamp()) + 60]
+    assert [m.traces for m in minutes] == [10, 3]
+    ev = GuardEventRecord(late[0].id, None, "pii", "input", "fixed", "x")
+    _write(db, tmp_path, [ev])  # a reviewer flags a stored trace later
+    assert [m.violating for m in _minutes(db)] == [0, 1]
+    hour = _hour(db)
+    for name in ("traces", "violating", "latency_n", "input_tokens"):
+        assert getattr(hour, name) == sum(getattr(m, name) for m in _minutes(db)), name
+    with db.session() as s:
+        bins = s.execute(
+            select(LatencyHistogram.grain, func.sum(LatencyHistogram.n))
+            .where(LatencyHistogram.metric == "latency")
+            .group_by(LatencyHistogram.grain)
+        ).all()
+    assert dict(bins) == {"minute": 13, "hour": 13, "day": 13}
+
+
+def test_feedback_triggers_keep_the_minute_rows(db: Database, tmp_path: Path) -> None:
+    t = _trace(1, release="rel_fb")
+    _write(db, tmp_path, [t])
+    up = feedback.record(db, t.id, 1.0)
+    feedback.record(db, t.id, 0.0)
+    (m,) = _minutes(db, release_id="rel_fb")
+    assert (m.feedback_n, m.feedback_up, m.feedback_score) == (2, 1, 1.0)
+    with db.session() as s:
+        s.execute(update(Feedback).where(Feedback.id == up).values(score=0.0))
+    (m,) = _minutes(db, release_id="rel_fb")
+    assert (m.feedback_n, m.feedback_up) == (2, 0)
+    with db.session() as s:
+        s.execute(delete(Feedback).where(Feedback.trace_id == t.id))
+    (m,) = _minutes(db, release_id="rel_fb")
+    assert (m.feedback_n, m.traces) == (0, 1)
+
+
+def test_migration_0014_backfills_minute_rows_and_its_downgrade_drops_them(
+    seeded: Database,
+) -> None:
+    from llmops.store.migrate import downgrade, upgrade
+
+    kept = _table(seeded, MetricRollup), _table(seeded, LatencyHistogram)
+    assert any(r[0] == "minute" for r in kept[0])
+    downgrade(seeded, "0012")
+    assert not any(r[0] == "minute" for r in _table(seeded, MetricRollup))
+    assert not any(r[0] == "minute" for r in _table(seeded, LatencyHistogram))
+    upgrade(seeded)
+    assert (_table(seeded, MetricRollup), _table(seeded, LatencyHistogram)) == kept
+    # and the recreated triggers count a new rating in the minute too
+    with seeded.session() as s:
+        tid = s.scalars(select(Trace.id).where(live_filter(Trace.session_id)).limit(1)).one()
+    before = sum(r[-3] for r in _table(seeded, MetricRollup) if r[0] == "minute")
+    feedback.record(seeded, tid, 1.0)
+    after = sum(r[-3] for r in _table(seeded, MetricRollup) if r[0] == "minute")
+    assert after == before + 1

@@ -105,3 +105,23 @@ def test_traces_list_filters_by_guard_and_sorts(admin_app: AppTest) -> None:
     at.selectbox(key="tr_sort").set_value("latency").run()
     assert not at.exception, at.exception
     assert list(at.dataframe[0].value["trace"]) == [TID]
+
+
+def test_traces_list_rows_are_readable(admin_app: AppTest) -> None:
+    """Release names instead of ids, the model, numbers kept numeric (they sort) and
+    formatted by the column config, the question given the widest column."""
+    at = admin_app
+    at.run()
+    _seed()
+    at.switch_page("pages/traces.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0]
+    row = table.value.iloc[0]
+    assert row["release"] == resolve_release(runtime().db).name
+    assert row["model"] == "local-extractive"
+    assert row["input"] == "What is a canary release?"
+    config = json.loads(table.proto.columns)
+    assert config["input"]["width"] == "large" and config["input"]["label"] == "question"
+    assert config["latency"]["type_config"]["format"] == "%.0f ms"
+    assert config["cost"]["type_config"]["format"] == "$%.5f"
+    assert config["session"]["width"] == "small"
