@@ -1,7 +1,7 @@
 """minute rollups (feedback triggers + backfill); an index for latency-range counts
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 17:30:00
 
 The minute grain lives in the same tables as hour and day (``metric_rollups``,
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
