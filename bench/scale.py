@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def measure(n: int, args: argparse.Namespace, pg_url: str) -> dict[str, Any]:
                 break
             time.sleep(0.5)
         db.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
     by_replica: dict[str, int] = {}
     for _, attrs in rows:
         name = (attrs or {}).get("service.instance.id", "?")
