@@ -37,6 +37,8 @@ def missing(pg_url: str | None) -> str | None:
         return "the replica recipe needs nginx: apt-get install -y nginx (README: Testing)"
     if not pg_url:
         return "the replica recipe needs PostgreSQL: set LLMOPS_TEST_DATABASE_URL (README: Testing)"
+    if not shutil.which("curl"):
+        return "deploy/llmops-health needs curl: apt-get install -y curl"
     if not CHROMA.exists():
         return f"the replica recipe needs the chromadb package's `chroma` command ({CHROMA})"
     return None
