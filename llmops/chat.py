@@ -426,7 +426,10 @@ class ChatService:
             release_id=release.id,
             tags=tags,
             # how the release was chosen: production, canary (sticky share) or pinned
-            attributes={"llmops.release.assignment": assignment},
+            attributes={
+                "llmops.release.assignment": assignment,
+                "service.instance.id": self.settings.instance_id,  # the replica
+            },
         )
         turn = Turn(
             trace_id=ctx.trace_id,

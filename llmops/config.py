@@ -6,6 +6,8 @@ collection, the trace spool. Tests point it at a temporary directory.
 
 from __future__ import annotations
 
+import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -165,6 +167,11 @@ class Settings(BaseSettings):
         "llmops", description="service.name of exported spans (OTEL_SERVICE_NAME wins)."
     )
 
+    replica_id: str | None = Field(
+        None,
+        description="Name of this replica, recorded on every chat trace as service.instance.id "
+        "(which replica served a turn); default host:pid.",
+    )
     trusted_proxies: str = Field(
         "",
         description="Comma-separated addresses or networks of reverse proxies whose "
@@ -217,6 +224,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'llmops.db').resolve()}"
+
+    @property
+    def instance_id(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def chroma_dir(self) -> Path:

@@ -153,3 +153,22 @@ def test_chat_keeps_answering_while_the_store_is_locked_and_loses_no_span(
         assert s.scalar(select(func.count()).select_from(Span)) == 3 * per_turn
     for t in turns:
         assert get_trace(chat_service.db, t.trace_id).trace["output"] == t.answer
+
+
+def test_a_trace_names_the_replica_that_served_it(
+    db: Database, kb: Any, writer: SpanWriter, llmops_home: Any
+) -> None:
+    import os
+    import socket
+
+    from llmops.config import Settings
+    from llmops.guards.runner import GuardRunner
+    from llmops.tracing.tracer import Tracer
+
+    named = Settings(home=llmops_home, replica_id="replica-b")
+    chat = ChatService(named, db, kb, Tracer(writer), guards=GuardRunner())
+    turn = chat.ask("What is LLMOps?", session_id="s-replica")
+    trace = _trace(db, writer, turn.trace_id).trace
+    assert trace["attributes"]["service.instance.id"] == "replica-b"
+    # unnamed, a replica is its host and process (as in OTLP's service.instance.id)
+    assert Settings(home=llmops_home).instance_id == f"{socket.gethostname()}:{os.getpid()}"
