@@ -5,6 +5,7 @@ and plain words where there is no data yet."""
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from llmops.errors import InvalidInputError, NotFoundError
