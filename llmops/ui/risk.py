@@ -6,6 +6,7 @@ visible warning for every failed gate (red-team, evaluation, fairness). The repo
 from __future__ import annotations
 
 import json
+import re
 
 import streamlit as st
 
@@ -88,8 +89,8 @@ def report_section() -> None:
     right.download_button("JSON", json.dumps(report.as_dict(), indent=2, ensure_ascii=False),
                           file_name=f"risk-{release_id}.json", mime="application/json",
                           key="sf_report_json")  # fmt: skip
-    with st.container(border=True):
-        st.markdown(safe_markdown(text))
+    with st.container(border=True):  # the report's headings two levels down, inside the page
+        st.markdown(safe_markdown(re.sub(r"^(#{1,2}) ", r"##\1 ", text, flags=re.M)))
     _trace_links(report)
 
 

@@ -137,10 +137,10 @@ def _summary(report: Any) -> None:
         st.success("No attack succeeded." if only else "No findings.")
         return
     st.dataframe(
-        [{"attack": f["attack_id"], "category": f["category"], "lang": f["lang"],
-          "succeeded": f["success"], "why": f"{f['reason']}: {f['detail']}",
-          "prompt": f["prompt"], "answer": f["answer"],
-          "trace": f"/traces?trace={f['trace_id']}" if f["trace_id"] else None}
+        [{"attack": f["attack_id"],
+          "trace": f"/traces?trace={f['trace_id']}" if f["trace_id"] else None,
+          "category": f["category"], "lang": f["lang"], "succeeded": f["success"],
+          "why": f"{f['reason']}: {f['detail']}", "prompt": f["prompt"], "answer": f["answer"]}
          for f in rows],
         column_config={"trace": st.column_config.LinkColumn(display_text="open")},
         hide_index=True, width="stretch", key="sf_findings",
