@@ -246,15 +246,14 @@ def eval_section(db: Database, release: ReleaseInfo, max_regression: float
         return (Section("evaluation", title, MISSING, "No evaluation run of this release.",
                         hint=hint), Gate("evaluation", None, f"no evaluation — {hint}"), [])  # fmt: skip
     production = labels(db).production
+    baselines = _latest_runs(db, production) if production and production != release.id else []
     problems: list[str] = []
     rows = []
     for run in runs:
         errors = run.errors()
         problems += [f"{run.dataset}: {name} failed on {n} item(s)" for name, n in errors.items()]
-        base = None
-        if production and production != release.id:
-            base = next((b for b in _latest_runs(db, production) if b.dataset_id == run.dataset_id
-                         and b.dataset_version == run.dataset_version), None)  # fmt: skip
+        base = next((b for b in baselines if b.dataset_id == run.dataset_id
+                     and b.dataset_version == run.dataset_version), None)  # fmt: skip
         if base is not None:
             problems += _regressions(db, run, base, max_regression)
         rows.append({"run_id": run.id, "dataset": run.dataset,

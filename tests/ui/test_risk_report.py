@@ -97,3 +97,23 @@ def test_the_safety_page_shows_the_report_and_bias_runs(admin_app: AppTest) -> N
     assert list(runs["run"]) == [run_id] and list(runs["flagged"]) == ["gender"]
     detail = next(d.value for d in at.dataframe if "refusal gap" in d.value.columns)
     assert detail["refusal p"].item() == pytest.approx(0.005)
+
+
+def test_bias_probes_start_from_the_safety_page_and_are_listed(admin_app: AppTest) -> None:
+    from llmops.ui import safety
+
+    at = _open(admin_app, "pages/safety.py", "sf_section", "Bias probes")
+    assert any("No bias probe run yet" in i.value for i in at.info)
+    at.multiselect(key="sf_bias_attrs").set_value(["age"])
+    at.multiselect(key="sf_bias_langs").set_value(["es"])
+    at.button(key="sf_bias_go").click().run()
+    assert not at.exception, at.exception
+    assert any("Bias probes started" in s.value for s in at.success)
+    safety.jobs().join()
+    safety._bias_runs.clear()
+    at.run()
+    runs = next(d.value for d in at.dataframe if "flagged" in d.value.columns)
+    assert list(runs["status"]) == ["done"] and list(runs["attributes"]) == ["age"]
+    assert list(runs["probes"]) == [12]
+    detail = next(d.value for d in at.dataframe if "refusal gap" in d.value.columns)
+    assert list(detail["attribute"]) == ["age"]
