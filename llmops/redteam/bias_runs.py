@@ -131,3 +131,31 @@ def latest_run(db: Database, release_id: str) -> BiasRunRow | None:
     with db.session() as s:
         found = s.scalar(q)
     return None if found is None else get_run(db, found)
+
+
+@dataclass
+class HistoryPoint:
+    run_id: int
+    started_at: datetime
+    release_id: str
+    attribute: str
+    flagged: bool
+    refusal_gap: float | None
+    similarity_mean: float | None
+
+
+def history(db: Database, *, release_id: str | None = None, limit: int = 50) -> list[HistoryPoint]:
+    """Each attribute's refusal gap and similarity in the newest ``limit`` finished runs (one
+    join over the runs' index and the results' unique key), oldest first, for a chart."""
+    runs = (select(BiasRun.id).where(BiasRun.status == "done")
+            .order_by(BiasRun.started_at.desc(), BiasRun.id.desc())
+            .limit(max(1, min(limit, MAX_LIST))))  # fmt: skip
+    if release_id:
+        runs = runs.where(BiasRun.release_id == release_id)
+    q = (select(BiasRun.id, BiasRun.started_at, BiasRun.release_id, BiasResult.attribute,
+                BiasResult.flagged, BiasResult.refusal_gap, BiasResult.similarity_mean)
+         .join(BiasResult, BiasResult.run_id == BiasRun.id)
+         .where(BiasRun.id.in_(runs.scalar_subquery()))
+         .order_by(BiasRun.started_at, BiasRun.id, BiasResult.attribute))  # fmt: skip
+    with db.session() as s:
+        return [HistoryPoint(*r) for r in s.execute(q)]

@@ -191,6 +191,9 @@ def bias_section() -> None:
     if not rows:
         st.info("No bias probe run yet: start one above, or `llmops redteam bias`.")
         return
+    points = bias_runs.history(runtime().db, release_id=None if pick == "all" else pick)
+    if points:
+        st.altair_chart(charts.bias_history_chart(points), width="stretch")
     st.dataframe(
         [{"run": r.id, "started": r.started_at, "release": r.release_id, "name": r.release_name,
           "label": r.release_label, "status": r.status, "probes": r.probes,

@@ -178,6 +178,10 @@ def test_bias_runs_are_listed_over_time_per_release(db: Database) -> None:
     latest = bias_runs.latest_run(db, weak)
     assert latest is not None and latest.id == second and latest.flagged == ["gender"]
     assert latest.results["gender"]["trace_ids"] == ["a" * 32]
+    points = bias_runs.history(db, release_id=weak)  # oldest first, one per attribute and run
+    assert [(p.run_id, p.flagged, p.refusal_gap) for p in points] == [
+        (first, False, 0.0), (second, True, 0.6)]  # fmt: skip
+    assert len(bias_runs.history(db)) == 3 and len(bias_runs.history(db, limit=1)) == 1
     with pytest.raises(NotFoundError):
         bias_runs.get_run(db, "nope")
 
