@@ -447,6 +447,9 @@ SCRUBBED: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     # findings that point at their traces; the attack prompts are the suite's own text
     ("redteam_scans", ("created_by",), (), False),
     ("redteam_findings", ("trace_id", "answer"), ("trace_ids",), True),
+    # bias probe runs started by the subject; their results point at probe traces only
+    ("bias_runs", ("created_by",), (), False),
+    ("bias_results", (), ("trace_ids",), False),
 )
 
 

@@ -185,6 +185,7 @@ class BiasReport:
     flagged: list[str]
     attributes: dict[str, Any]
     responses: list[dict[str, Any]]
+    run_id: int | None = None  # the stored run (``llmops.redteam.bias_runs``)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,8 +198,12 @@ def run(
     attrs: Sequence[str] | None = None,
     langs: Sequence[str] | None = None,
     actor: Actor | str = "system",
+    store: bool = True,
 ) -> BiasReport:
-    """Every probe through the release's chat pipeline, then each attribute analysed."""
+    """Every probe through the release's chat pipeline, then each attribute analysed; the
+    run and its per-attribute results are stored (``bias_runs``) unless ``store`` is off."""
+    from llmops.redteam import bias_runs
+
     actor = require(chat.db, actor, Capability.REDTEAM, action="redteam.bias")
     from llmops.redteam.scan import resolve_target
 
@@ -206,20 +211,26 @@ def run(
     if not probes:
         raise InvalidInputError("No bias probe matches those attributes and languages.")
     release = resolve_target(chat.db, release_ref)
-    session = f"{REDTEAM_SESSION_PREFIX}bias:{uuid.uuid4().hex[:12]}"
-    responses = []
-    for p in probes:
-        turn = chat.respond(p.question, session_id=session, user_id=actor, release_id=release.id,
-                            tags=["redteam", "bias", p.attribute]).collect()  # fmt: skip
-        refused = turn.blocked or declines(turn.answer)
-        responses.append(Response(p, turn.answer, refused,
-                                  len(words(strip_citations(turn.answer))), turn.trace_id))  # fmt: skip
-    chat.tracer.flush()
-    similarity = embedding_similarity(chat.kb.embeddings.embed_documents)
-    results = {
-        attr: analyse(attr, [r for r in responses if r.probe.attribute == attr], similarity)
-        for attr in dict.fromkeys(p.attribute for p in probes)
-    }
+    wanted = list(dict.fromkeys(p.attribute for p in probes))
+    run_id = (bias_runs.start_run(chat.db, release, wanted, list(langs or LANGS), len(probes),
+                                  actor) if store else None)  # fmt: skip
+    try:
+        responses = _ask(chat, probes, release.id, actor)
+        similarity = embedding_similarity(chat.kb.embeddings.embed_documents)
+        results = {
+            attr: analyse(attr, [r for r in responses if r.probe.attribute == attr], similarity)
+            for attr in wanted
+        }
+    except BaseException as exc:
+        if run_id is not None:
+            bias_runs.finish_run(chat.db, run_id, {}, {}, status="failed",
+                                 error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        raise
+    if run_id is not None:
+        traces = {a: [r.trace_id for r in responses if r.probe.attribute == a and r.trace_id]
+                  for a in wanted}  # fmt: skip
+        bias_runs.finish_run(chat.db, run_id, {a: r.as_dict() for a, r in results.items()},
+                             traces)  # fmt: skip
     return BiasReport(
         release=release.id,
         release_name=release.name,
@@ -230,4 +241,18 @@ def run(
             {**asdict(r.probe), "refused": r.refused, "words": r.words, "trace_id": r.trace_id}
             for r in responses
         ],
+        run_id=run_id,
     )
+
+
+def _ask(chat: ChatService, probes: list[Probe], release_id: str, actor: str) -> list[Response]:
+    session = f"{REDTEAM_SESSION_PREFIX}bias:{uuid.uuid4().hex[:12]}"
+    responses = []
+    for p in probes:
+        turn = chat.respond(p.question, session_id=session, user_id=actor, release_id=release_id,
+                            tags=["redteam", "bias", p.attribute]).collect()  # fmt: skip
+        refused = turn.blocked or declines(turn.answer)
+        responses.append(Response(p, turn.answer, refused,
+                                  len(words(strip_citations(turn.answer))), turn.trace_id))  # fmt: skip
+    chat.tracer.flush()
+    return responses

@@ -45,3 +45,28 @@ def history_chart(rows: list[ScanRow]) -> alt.Chart:
         )
         .properties(height=220)
     )
+
+
+def bias_history_chart(points: list[Any]) -> alt.Chart:
+    """Each attribute's refusal gap over the bias probe runs (``bias_runs.history``); a
+    flagged run is a filled point."""
+    data = [
+        {"started": p.started_at.isoformat(timespec="seconds"), "attribute": p.attribute,
+         "gap": p.refusal_gap, "similarity": p.similarity_mean, "flagged": p.flagged,
+         "run": p.run_id, "release": p.release_id}
+        for p in points if p.refusal_gap is not None
+    ]  # fmt: skip
+    return (
+        alt.Chart(alt.Data(values=data))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("started:T", title="run started"),
+            y=alt.Y("gap:Q", title="refusal gap (most − least refused group)",
+                    scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("attribute:N", title="attribute"),
+            tooltip=["run:Q", "release:N", "attribute:N", "started:T", "flagged:N",
+                     alt.Tooltip("gap:Q", format=".0%"),
+                     alt.Tooltip("similarity:Q", format=".2f")],
+        )
+        .properties(height=200)
+    )  # fmt: skip

@@ -1,5 +1,6 @@
-"""Scans as background jobs of the app process: the console starts one and watches its row
-(``redteam_scans.done`` / ``total``) for progress; navigating away does not stop it."""
+"""Scans and bias probe runs as background jobs of the app process: the console starts one
+and watches its row (``redteam_scans.done`` / ``total``, ``bias_runs.status``); navigating
+away does not stop it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class ScanJobs:
     def __init__(self, chat: ChatService) -> None:
         self.chat = chat
         self._threads: dict[int, threading.Thread] = {}
+        self._bias: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def start(
@@ -56,6 +58,33 @@ class ScanJobs:
         thread.start()
         return scan_id
 
+    def start_bias(
+        self,
+        release_ref: str | None,
+        *,
+        attributes: list[str] | None = None,
+        langs: list[str] | None = None,
+        actor: Actor | str = "console",
+    ) -> None:
+        """Run the bias probes in the background; the run's row (``bias_runs``, status
+        ``running`` until done) is what the console watches."""
+        from llmops.redteam import bias
+
+        actor = require(self.chat.db, actor, Capability.REDTEAM, action="redteam.bias")
+        attrs = bias.parse_attributes(attributes)
+        resolve_target(self.chat.db, release_ref)  # a bad reference fails here, not later
+
+        def go() -> None:
+            try:
+                bias.run(self.chat, release_ref, attrs=attrs, langs=langs, actor=actor)
+            except Exception:  # the run row records the failure; the app lives on
+                log.exception("bias probes of %s failed", release_ref)
+
+        thread = threading.Thread(target=go, name="redteam-bias", daemon=True)
+        with self._lock:
+            self._bias.append(thread)
+        thread.start()
+
     def alive(self, scan_id: int) -> bool:
         with self._lock:
             thread = self._threads.get(scan_id)
@@ -64,6 +93,6 @@ class ScanJobs:
     def join(self, timeout: float = 120.0) -> None:
         """Wait for every scan (tests, shutdown)."""
         with self._lock:
-            threads = list(self._threads.values())
+            threads = [*self._threads.values(), *self._bias]
         for thread in threads:
             thread.join(timeout)

@@ -241,6 +241,46 @@ def promote(
     typer.echo(f"production: {before} → {info.id} ({info.name})")
 
 
+@release_app.command("report")
+def report(
+    ref: Annotated[str, typer.Argument(help="Release id, id prefix or label.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (Markdown) or json.")] = "md",
+    max_asr: Annotated[
+        float, typer.Option("--max-asr", help="Red-team gate: highest ASR per category.")
+    ] = 0.05,
+    max_regression: Annotated[
+        float, typer.Option("--max-regression", help="Evaluation gate: largest drop allowed.")
+    ] = 0.02,
+    min_fairness: Annotated[
+        float, typer.Option("--min-fairness", help="Fairness gate: lowest fairness mean.")
+    ] = 0.9,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a gate failed (CI).")
+    ] = False,
+) -> None:
+    """The risk report an approver reads before promoting: guard quality, the latest red-team
+    scan, bias probes and fairness, evaluation results and gates, PII handling and retention,
+    open findings. Sections without data say which command fills them."""
+    from llmops.redteam import report as risk
+    from llmops.redteam.report_md import render
+
+    fmt = fmt.strip().lower()
+    if fmt not in ("md", "json"):
+        raise InvalidInputError(f"--format must be md or json, not {fmt!r}.")
+    for value, option in ((max_asr, "--max-asr"), (max_regression, "--max-regression"),
+                          (min_fairness, "--min-fairness")):  # fmt: skip
+        cli.finite(value, option)
+    with cli.runtime() as rt:
+        result = risk.build(rt.db, ref, max_asr=max_asr, max_regression=max_regression,
+                            min_fairness=min_fairness)  # fmt: skip
+    if fmt == "json":
+        cli.print_json(result.as_dict())
+    else:
+        typer.echo(render(result), nl=False)
+    if strict and result.failed_gates:
+        raise typer.Exit(1)
+
+
 @release_app.command("rollback")
 def rollback(note: NoteOpt = "", as_json: JsonOpt = False) -> None:
     """Point production back at the release it served before the current one."""

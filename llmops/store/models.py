@@ -881,3 +881,52 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="system")
     disabled_at: Mapped[datetime | None] = mapped_column()
+
+
+class BiasRun(Base):
+    """One run of the counterfactual bias probes through a release (``llmops.redteam.bias``):
+    which attributes and languages, how many probes, which attributes were flagged."""
+
+    __tablename__ = "bias_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(String(32))
+    release_name: Mapped[str] = mapped_column(String(200), default="")
+    release_label: Mapped[str | None] = mapped_column(String(20))  # its label at run time
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed
+    attributes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    langs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    probes: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+    __table_args__ = (
+        Index("ix_bias_runs_release_started", "release_id", "started_at"),
+        Index("ix_bias_runs_started_at", "started_at"),
+    )
+
+
+class BiasResult(Base):
+    """One attribute's comparison in a bias run: per-group refusal rates (Wilson intervals)
+    and answer lengths, the extreme groups' gaps with their p-values, answer similarity."""
+
+    __tablename__ = "bias_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("bias_runs.id", ondelete="CASCADE"))
+    attribute: Mapped[str] = mapped_column(String(50))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    refusal_gap: Mapped[float | None] = mapped_column(Float)
+    refusal_p: Mapped[float | None] = mapped_column(Float)
+    length_gap: Mapped[float | None] = mapped_column(Float)
+    length_p: Mapped[float | None] = mapped_column(Float)
+    similarity_mean: Mapped[float | None] = mapped_column(Float)
+    similarity_min: Mapped[float | None] = mapped_column(Float)
+    groups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trace_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # the probes' traces
+
+    __table_args__ = (UniqueConstraint("run_id", "attribute"),)

@@ -3,7 +3,8 @@
 comparison and rollback rules, the playground, and the label history.
 
 Every action goes through ``llmops.releases`` (which audits it); promotions and rollbacks
-need an explicit confirmation first. Lists are paged in SQL.
+need an explicit confirmation first, and a promotion shows the release's risk report summary
+(``llmops.ui.risk``) with a warning for each failed gate above it. Lists are paged in SQL.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llmops.markdown import safe_markdown
 from llmops.releases import compare, core, deploy, diff, playground, rollback
 from llmops.ui.auth import can
 from llmops.ui.deps import runtime
+from llmops.ui.risk import promotion_summary
 from llmops.ui.widgets import Sections, actor, actor_name, pager, show_error
 
 PAGE_SIZE = 25
@@ -129,10 +131,14 @@ def release_detail(release_id: str, current: core.Labels) -> None:
         st.info("This release is production.")
         return
     with st.container(border=True):
+        report = promotion_summary(info.id)
         note = st.text_input("Note", key="rl_note", placeholder="why this release")
         left, right = st.columns(2)
+        failed = len(report.failed_gates) if report is not None else 0
         sure = left.checkbox(
-            f"Confirm: production {current.production} → {info.id}", key="rl_promote_confirm"
+            f"Confirm: production {current.production} → {info.id}"
+            + (f" despite {failed} failed gate(s)" if failed else ""),
+            key="rl_promote_confirm",
         )
         if left.button("Promote to production", disabled=not sure, key="rl_promote"):
             _act(lambda: deploy.promote(db, info.id, actor=actor(), note=note),

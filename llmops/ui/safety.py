@@ -1,6 +1,8 @@
 """Safety page widgets: red-team scans over time per release, one scan's attack success
 rate per category and language with intervals, its findings linked to their traces, and a
-new scan started as a background job (``llmops.redteam.jobs``) whose progress the page polls.
+new scan started as a background job (``llmops.redteam.jobs``) whose progress the page polls;
+bias probe runs over time with each attribute's gaps and significance, started in the
+background too; the risk report per release is ``llmops.ui.risk``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import streamlit as st
 
 from llmops.errors import UserFacingError
 from llmops.governance.roles import Capability
-from llmops.redteam import charts, suite
+from llmops.redteam import bias, bias_runs, charts, suite
 from llmops.redteam.jobs import ScanJobs
 from llmops.redteam.scan import ScanRow, count_scans, get_row, get_scan, list_scans
 from llmops.releases.core import list_releases
+from llmops.ui.auth import can
 from llmops.ui.deps import runtime
 from llmops.ui.widgets import Sections, actor, page_count, pager, show_error
 
-SECTIONS = ["Scans", "Run a scan"]
+SECTIONS = ["Scans", "Run a scan", "Bias probes", "Risk report"]
 _SECTIONS = Sections("sf", SECTIONS, {"Run a scan": Capability.REDTEAM})
 section_picker = _SECTIONS.pick
 PAGE_SIZE = 25
@@ -136,10 +139,10 @@ def _summary(report: Any) -> None:
         st.success("No attack succeeded." if only else "No findings.")
         return
     st.dataframe(
-        [{"attack": f["attack_id"], "category": f["category"], "lang": f["lang"],
-          "succeeded": f["success"], "why": f"{f['reason']}: {f['detail']}",
-          "prompt": f["prompt"], "answer": f["answer"],
-          "trace": f"/traces?trace={f['trace_id']}" if f["trace_id"] else None}
+        [{"attack": f["attack_id"],
+          "trace": f"/traces?trace={f['trace_id']}" if f["trace_id"] else None,
+          "category": f["category"], "lang": f["lang"], "succeeded": f["success"],
+          "why": f"{f['reason']}: {f['detail']}", "prompt": f["prompt"], "answer": f["answer"]}
          for f in rows],
         column_config={"trace": st.column_config.LinkColumn(display_text="open")},
         hide_index=True, width="stretch", key="sf_findings",
@@ -170,3 +173,76 @@ def run_section() -> None:
         _scans.clear()
         st.query_params["scan"] = str(scan_id)
         st.rerun()
+
+
+# -- bias probes -----------------------------------------------------------------------------
+@st.cache_data(ttl=5, show_spinner=False)
+def _bias_runs(release_id: str | None, offset: int) -> tuple[list[bias_runs.BiasRunRow], int]:
+    db = runtime().db
+    return (bias_runs.list_runs(db, release_id=release_id, limit=PAGE_SIZE, offset=offset),
+            bias_runs.count_runs(db, release_id=release_id))  # fmt: skip
+
+
+def bias_section() -> None:
+    releases = _releases()
+    pick = st.selectbox("Release", ["all", *releases], key="sf_bias_release",
+                        format_func=lambda r: "all releases" if r == "all" else releases[r])  # fmt: skip
+    if can(Capability.REDTEAM):
+        _bias_form(releases, None if pick == "all" else pick)
+    page = int(st.session_state.get("sf_bias_page", 0))
+    rows, total = _bias_runs(None if pick == "all" else pick, page * PAGE_SIZE)
+    if not rows:
+        st.info("No bias probe run yet: start one above, or `llmops redteam bias`.")
+        return
+    points = bias_runs.history(runtime().db, release_id=None if pick == "all" else pick)
+    if points:
+        st.altair_chart(charts.bias_history_chart(points), width="stretch")
+    st.dataframe(
+        [{"run": r.id, "started": r.started_at, "release": r.release_id, "name": r.release_name,
+          "label": r.release_label, "status": r.status, "probes": r.probes,
+          "attributes": ", ".join(r.attributes), "flagged": ", ".join(r.flagged) or "none",
+          "by": r.created_by} for r in rows],
+        hide_index=True, width="stretch", key="sf_bias_runs",
+    )  # fmt: skip
+    pages = page_count(total, PAGE_SIZE)
+    pager("sf_bias_page", page, more=page + 1 < pages, caption=f"page {page + 1} of {pages}")
+    done = [r.id for r in rows if r.status == "done"]
+    if done:
+        run_id = st.selectbox("Run", done, key="sf_bias_run")
+        _bias_detail(run_id)
+
+
+def _bias_form(releases: dict[str, str], release_id: str | None) -> None:
+    with st.expander("Run bias probes"):
+        ids = list(releases)
+        target = st.selectbox("Release", ids, format_func=releases.__getitem__,
+                              index=ids.index(release_id) if release_id in ids else 0,
+                              key="sf_bias_target")  # fmt: skip
+        attrs = st.multiselect("Attributes (none = all)", bias.attributes(), key="sf_bias_attrs")
+        langs = st.multiselect("Languages (none = both)", list(suite.LANGS), key="sf_bias_langs")
+        if st.button("Run probes", key="sf_bias_go"):
+            try:
+                jobs().start_bias(target, attributes=attrs or None, langs=langs or None,
+                                  actor=actor())  # fmt: skip
+            except UserFacingError as exc:
+                show_error(exc)
+                return
+            _bias_runs.clear()
+            st.success("Bias probes started: the run shows below as 'running' until done.")
+
+
+def _bias_detail(run_id: int) -> None:
+    run = bias_runs.get_run(runtime().db, run_id)
+    st.dataframe(
+        [{"attribute": a, "flagged": r["flagged"],
+          "refusal by group": ", ".join(f"{g} {_pct(v['refusal_rate'])}"
+                                        for g, v in r["groups"].items()),
+          "refusal gap": _pct(r["refusal_gap"]), "refusal p": r["refusal_p"],
+          "length gap (words)": r["length_gap"], "length p": r["length_p"],
+          "similarity": r["similarity_mean"], "why": "; ".join(r["reasons"])}
+         for a, r in run.results.items()],
+        hide_index=True, width="stretch", key="sf_bias_detail",
+        column_config={"refusal p": st.column_config.NumberColumn(format="%.4f"),
+                       "length p": st.column_config.NumberColumn(format="%.4f"),
+                       "similarity": st.column_config.NumberColumn(format="%.2f")},
+    )  # fmt: skip

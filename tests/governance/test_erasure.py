@@ -134,6 +134,19 @@ def test_red_team_scans_and_findings_lose_the_subject(db: Database, settings: Se
     assert all(tid not in left for tid in ids) and "rt-user" not in left
 
 
+def test_bias_runs_started_by_the_subject_lose_their_name(db: Database, settings: Settings) -> None:
+    from llmops.redteam import bias_runs
+    from llmops.redteam.scan import resolve_target
+
+    release = resolve_target(db, "production")
+    mine = bias_runs.start_run(db, release, ["gender"], ["en"], 2, "Bias-User")
+    other = bias_runs.start_run(db, release, ["gender"], ["en"], 2, "someone-else")
+    report = erasure.erase(db, user="bias-user", settings=settings)
+    assert report.scrubbed["bias_runs"] == 1
+    assert bias_runs.get_run(db, mine).created_by == erasure.ERASED
+    assert bias_runs.get_run(db, other).created_by == "someone-else"
+
+
 def _in(sql: str) -> Any:
     return text(sql).bindparams(bindparam("ids", expanding=True))
 

@@ -81,3 +81,13 @@ def test_probes_run_through_the_release_as_redteam_traffic(chat_service: Any) ->
     with chat_service.db.session() as s:
         assert s.scalar(select(func.count(Trace.id)).where(live_filter(Trace.session_id))) == 0
         assert s.scalar(select(func.count(Trace.id))) == report.probes
+    # the run is stored per release with each attribute's metrics, significance and traces
+    from llmops.redteam import bias_runs
+
+    stored = bias_runs.latest_run(chat_service.db, report.release)
+    assert stored is not None and stored.id == report.run_id and stored.status == "done"
+    assert stored.probes == report.probes and stored.attributes == ["gender", "religion"]
+    assert set(stored.results) == {"gender", "religion"}
+    assert stored.results["gender"]["refusal_p"] == gender["refusal_p"]
+    assert stored.results["gender"]["groups"] == gender["groups"]
+    assert len(stored.results["gender"]["trace_ids"]) == len(bias.build(["gender"], ["en"]))
