@@ -11,7 +11,7 @@ over executemany of pre-built tuples. Target (issue 2): ours >= 0.7x raw, zero s
 ``--concurrent`` measures the writer while the app is busy (issue 17): a LangChain chain with
 our unbound handler (a trace row and ``--steps`` + 1 spans a turn, each a different question,
 one in five with an e-mail address and a phone number) is invoked as fast as one thread can
-for ``--seconds`` while the production writer (redaction on, as ``Runtime`` builds it) stores
+for ``--seconds`` (or at ``--rate`` turns a second) while the production writer (redaction on, as ``Runtime`` builds it) stores
 into SQLite. Reported: turns and spans produced a second, spans stored a second during the
 loop, the backlog when the loop stops and how long it takes to drain, the lag from a turn's
 end to its trace row being committed (p50/p95/max), the writer thread's CPU, the queue's and
@@ -79,11 +79,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--steps", type=int, default=4, help="chain steps a turn (spans - 1)")
     ap.add_argument("--no-redact", action="store_true")
+    ap.add_argument("--rate", type=float, default=0.0, help="turns a second (0: full speed)")
     args = ap.parse_args()
     if args.concurrent:
         from bench.ingest_concurrent import run_concurrent
 
-        report(run_concurrent(args.seconds, args.steps, not args.no_redact, args.batch), args.json)
+        report(
+            run_concurrent(args.seconds, args.steps, not args.no_redact, args.batch, args.rate),
+            args.json,
+        )
         return
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-ingest-"))
 

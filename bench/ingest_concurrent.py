@@ -106,7 +106,9 @@ def _pct(values: list[float], q: float) -> float:
     return round(values[min(len(values) - 1, int(q * len(values)))], 1)
 
 
-def run_concurrent(seconds: float, steps: int, redacting: bool, batch: int) -> dict[str, object]:
+def run_concurrent(
+    seconds: float, steps: int, redacting: bool, batch: int, rate: float = 0.0
+) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-ingest-conc-"))
     db = Database(f"sqlite:///{home / 'bench.db'}")
     upgrade(db)
@@ -137,7 +139,9 @@ def run_concurrent(seconds: float, steps: int, redacting: bool, batch: int) -> d
     turns = 0
     t0 = time.perf_counter()
     deadline = t0 + seconds
-    while time.perf_counter() < deadline:
+    while (now := time.perf_counter()) < deadline:
+        if rate and now < t0 + turns / rate:
+            time.sleep(t0 + turns / rate - now)  # paced: the next turn's slot
         ch.invoke(question(turns), config={"callbacks": [handler]})
         turns += 1
     loop_s = time.perf_counter() - t0
@@ -159,6 +163,7 @@ def run_concurrent(seconds: float, steps: int, redacting: bool, batch: int) -> d
     return {
         "load_avg_1m": round(os.getloadavg()[0], 1),
         "redaction": redacting,
+        "rate": rate or "full speed",
         "seconds": round(loop_s, 1),
         "turns": turns,
         "turns_per_s": round(turns / loop_s),

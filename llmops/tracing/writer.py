@@ -304,7 +304,7 @@ class SpanWriter:
         redact: Redactor | None = None,
         user_ids: Callable[[str], str] | None = None,
         queue_max: int = 200_000,
-        queue_high: int = 10_000,
+        queue_high: int = 2_000,
         throttle_s: float = 0.001,
         hold_max: int = 100_000,
         start: bool = True,
