@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         "(counted, logged, shown on the Overview) instead of growing without bound.",
     )
     trace_queue_high: int = Field(
-        2_000,
+        1_000,
         ge=1,
         description="Queued records beyond which a chat turn waits 1 ms a record for the "
         "writer (back-pressure, counted as 'throttled') instead of outrunning it.",

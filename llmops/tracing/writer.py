@@ -304,7 +304,7 @@ class SpanWriter:
         redact: Redactor | None = None,
         user_ids: Callable[[str], str] | None = None,
         queue_max: int = 200_000,
-        queue_high: int = 2_000,
+        queue_high: int = 1_000,
         throttle_s: float = 0.001,
         hold_max: int = 100_000,
         start: bool = True,
@@ -329,8 +329,8 @@ class SpanWriter:
         self.throttle_s = throttle_s
         self.hold_max = hold_max
         # per batch, per trace: texts redacted so far and what they became ("redact once")
-        self._redacted: dict[str, list[tuple[str, str]]] = {}
-        self._known: list[tuple[str, str]] | None = None
+        self._redacted: dict[str, dict[str, str]] = {}
+        self._known: dict[str, str] | None = None
         self._queue: deque[Record] = deque()
         self._held: deque[Rows] = deque()  # rendered, neither stored nor spooled (disk full)
         self._held_n = 0
@@ -558,21 +558,25 @@ class SpanWriter:
         """``text`` redacted, reusing what this trace's texts became: a turn's question is
         in the input and output of most of its spans and inside the model's prompt, and
         scanning it (Presidio's phone matcher above all) is most of the writer's cost. A
-        text of this trace that was redacted is replaced by its redacted form where it
-        stands alone in ``text`` (not glued to a word or a number), and the result is
-        scanned again, cheaply: what was found is a placeholder now."""
+        text of this trace that the redactor changed is replaced by its redacted form where
+        it stands on its own in ``text`` (``_substitute``), and the result is scanned again,
+        cheaply: what was found is a placeholder now."""
         redact = self.redact
         if redact is None:
             return text
         known = self._known
+        if known is None:
+            return redact(text)
+        done = known.get(text)
+        if done is not None:
+            return done
         source = text
-        if known:
-            for original, redacted in known:
-                if original in source and original != source:
-                    source = _substitute(source, original, redacted)
+        for original, redacted in known.items():
+            if original in source:
+                source = _substitute(source, original, redacted)
         out = redact(source)
-        if known is not None and out != text and len(text) >= _ONCE_MIN and len(known) < 8:
-            known.append((text, out))
+        if out != text and len(text) >= _ONCE_MIN and len(known) < _ONCE_MAX:
+            known[text] = out
         return out
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
@@ -674,7 +678,7 @@ class SpanWriter:
         try:
             for rec in batch:
                 trace_id = rec.trace_id if not isinstance(rec, TraceRecord) else rec.id
-                self._known = redacted.setdefault(trace_id, [])
+                self._known = redacted.setdefault(trace_id, {})
                 try:
                     kind, row = self._render_one(rec)
                     rows[kind].append(row)
@@ -1015,26 +1019,28 @@ class SpanWriter:
 
 
 _ONCE_MIN = 16  # shorter texts are not worth remembering (and match too easily)
-_GLUE = frozenset("+-.,@/()_#:%&=~")
+_ONCE_MAX = 16  # texts remembered a trace (each is looked for in the trace's later texts)
+_EDGE = frozenset("\n\r\t\"'[]{}<>`|")
 
 
 def _substitute(text: str, original: str, redacted: str) -> str:
-    """``text`` with each occurrence of ``original`` that stands alone (not glued to a
-    letter, a digit or a character that joins numbers and addresses) replaced by
-    ``redacted``. One glued to its surroundings is left for the full scan: an entity may
-    run across its edge."""
+    """``text`` with each occurrence of ``original`` that stands on its own replaced by
+    ``redacted``: at the start of ``text`` or after a line break, a quote, a bracket or a
+    role prefix ("human: "), and before the end, a line break, a quote or a bracket. Any
+    other occurrence (followed by a word, a digit, a separator of numbers) is left to the
+    full scan: an entity may run across its edge ("... ask Ana" + " López")."""
     out: list[str] = []
     pos, size, end = 0, len(original), len(text)
     while (at := text.find(original, pos)) >= 0:
-        before = text[at - 1] if at else " "
-        after = text[at + size] if at + size < end else " "
-        if before.isalnum() or after.isalnum() or before in _GLUE or after in _GLUE:
+        stop = at + size
+        alone_before = at == 0 or text[at - 1] in _EDGE or text[at - 2 : at] == ": "
+        if not (alone_before and (stop == end or text[stop] in _EDGE)):
             out.append(text[pos : at + 1])
             pos = at + 1
             continue
         out.append(text[pos:at])
         out.append(redacted)
-        pos = at + size
+        pos = stop
     out.append(text[pos:])
     return "".join(out)
 
