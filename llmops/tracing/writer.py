@@ -1,8 +1,8 @@
-"""The batching span writer: never blocks the chat, never loses a span it accepted.
+"""The batching span writer: never blocks the chat on I/O, never loses a span it accepted.
 
 The hot path only appends a record to an in-process deque (no lock, no I/O). A daemon thread
-drains it in batches, renders the records (text, JSON, redaction, column limits) and inserts
-each batch in one transaction. What can go wrong, and what happens then
+drains it in batches, renders the records (text, JSON, redaction once per trace, column
+limits) and inserts each batch in one transaction (on SQLite, one statement per table). What can go wrong, and what happens then
 (docs/reliability.md):
 
 - **The store is unavailable** (connection refused, locked, disk full, not migrated): the
