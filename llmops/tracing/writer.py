@@ -2,7 +2,7 @@
 
 The hot path only appends a record to an in-process deque (no lock, no I/O). A daemon thread
 drains it in batches, renders the records (text, JSON, redaction once per trace, column
-limits) and inserts each batch in one transaction (on SQLite, one statement per table). What can go wrong, and what happens then
+limits) and inserts each batch in one transaction (on SQLite, multi-row statements). What can go wrong, and what happens then
 (docs/reliability.md):
 
 - **The store is unavailable** (connection refused, locked, disk full, not migrated): the
@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import weakref
@@ -122,6 +123,9 @@ GapRow = _row_builder(COLUMNS["gap"])
 _TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
 SPOOL_VERSION = 2
+_CHUNKS = (256, 64, 16, 4, 1)  # rows a multi-row INSERT on SQLite (see SpanWriter._insert)
+# bound parameters a statement: 32,766 since SQLite 3.32, 999 before
+_SQLITE_MAX_VARS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 REDACTION_FAILED = "<REDACTION FAILED: text not stored>"
 _EPOCH = datetime(1970, 1, 1)
 _last_second: tuple[int, str] = (-1, "")
@@ -705,32 +709,36 @@ class SpanWriter:
         return sql
 
     def _insert(self, conn: Connection, kind: str, rows: list[Row]) -> None:
-        """On SQLite, the whole batch of a table in one statement: the rows go as one JSON
-        array that SQLite unpacks (``json_each``). ``executemany`` steps once a row, and
-        each step releases and retakes the GIL; while the chat keeps the other thread busy,
-        every retake waits up to the switch interval (5 ms), so a 500-row batch took seconds
-        (the convoy of docs/benchmarks.md). One statement waits once. A batch orjson cannot
-        encode (an integer beyond 64 bits) goes through ``executemany``."""
-        if self.db.dialect == "sqlite":
-            try:
-                doc = orjson.dumps(rows)
-            except TypeError:
-                pass
-            else:
-                conn.exec_driver_sql(self._json_sql(kind), (doc.decode(),))
-                return
-        conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows])
+        """On SQLite, a batch of a table in a few multi-row ``INSERT ... VALUES (...), (...)``
+        statements (chunks of 256, 64, 16, 4 and 1 rows, so a handful of statement shapes
+        are prepared and cached). ``executemany`` steps once a row, and each step releases
+        and retakes the GIL; while the chat keeps the other thread busy, every retake waits
+        up to the switch interval (5 ms), so a 500-row batch took seconds (the convoy of
+        docs/benchmarks.md). A statement steps once. Other backends: ``executemany``."""
+        if self.db.dialect != "sqlite":
+            conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows])
+            return
+        width = len(COLUMNS[kind])
+        pos, total = 0, len(rows)
+        for size in _CHUNKS:
+            if size * width > _SQLITE_MAX_VARS:
+                continue
+            while total - pos >= size:
+                chunk = rows[pos : pos + size]
+                conn.exec_driver_sql(
+                    self._values_sql(kind, size), tuple(itertools.chain.from_iterable(chunk))
+                )
+                pos += size
 
-    def _json_sql(self, kind: str) -> str:
-        key = kind + ":json"
+    def _values_sql(self, kind: str, rows: int) -> str:
+        key = f"{kind}:{rows}"
         sql = self._sql_cache.get(key)
         if sql is None:
             cols = COLUMNS[kind]
-            values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(cols)))
-            # "WHERE true": SQLite's rule for an upsert clause after INSERT ... SELECT
+            one = f"({', '.join(['?'] * len(cols))})"
             sql = (
-                f"INSERT INTO {TABLES[kind]} ({', '.join(cols)}) SELECT {values} "
-                "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+                f"INSERT INTO {TABLES[kind]} ({', '.join(cols)}) "
+                f"VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
             )
             self._sql_cache[key] = sql
         return sql

@@ -1,5 +1,5 @@
 """The writer under load (issue 17): bounded memory with back-pressure counted, records stored
-complete by the one-statement SQLite insert, and a trace's texts redacted once without ever
+complete by the multi-row SQLite insert, and a trace's texts redacted once without ever
 storing what the redactor would have found. Real SQLite, the real redactor."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_the_queue_stays_bounded_and_what_it_refuses_is_counted(
     assert len(_rows(sqlite_db, "trace")) == 50
 
 
-# -- the one-statement insert stores every value as executemany does -----------------------------
+# -- the multi-row insert stores every value as executemany does -----------------------------
 def _awkward_turn() -> list[Record]:
     tid, root, now = new_trace_id(), new_span_id(), time.time_ns()
     text = 'quote " backslash \\ newline \n tab \t emoji 🚀 ñ {"json": [1, 2]} null'
@@ -125,9 +125,11 @@ def test_the_batch_insert_stores_every_value_as_executemany_does(
         db.dispose()
 
 
-def test_a_value_json_cannot_carry_still_goes_through(sqlite_db: Database, tmp_path: Path) -> None:
-    """An integer beyond 64 bits: orjson refuses the batch, executemany gets it, and the store's
-    own refusal quarantines that record alone."""
+def test_a_value_the_driver_refuses_is_quarantined_alone(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """An integer beyond 64 bits inside a multi-row statement: the driver refuses the
+    statement, and the batch is split until that record alone is quarantined."""
     writer = SpanWriter(sqlite_db, tmp_path / "spool", flush_interval_s=0.01)
     good = TraceRecord(id=new_trace_id(), name="ok", start_ns=1, end_ns=2)
     bad = TraceRecord(id=new_trace_id(), name="huge", start_ns=1, end_ns=2, input_tokens=2**70)
@@ -191,22 +193,23 @@ def test_texts_redacted_once_per_trace_store_no_personal_data(
     assert len(stored) == len(texts)
 
 
-def test_the_one_statement_insert_is_the_sqlite_path(sqlite_db: Database, tmp_path: Path) -> None:
-    """What keeps a busy chat from starving the writer: a batch of a table is one statement."""
-    statements: list[str] = []
+def test_a_sqlite_batch_is_a_few_multi_row_statements(sqlite_db: Database, tmp_path: Path) -> None:
+    """What keeps a busy chat from starving the writer: a batch of a table is a handful of
+    multi-row statements, never one step (one GIL hand-off) a row."""
+    statements: list[tuple[str, bool]] = []
     writer = SpanWriter(sqlite_db, tmp_path / "spool", start=False)
 
-    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+    def count(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, many: bool) -> None:
+        statements.append((statement, many))
 
     event.listen(sqlite_db.engine, "before_cursor_execute", count)
     try:
         rows = writer._render(
-            [TraceRecord(id=new_trace_id(), name="t", start_ns=i, end_ns=i + 1) for i in range(50)]
+            [TraceRecord(id=new_trace_id(), name="t", start_ns=i, end_ns=i + 1) for i in range(341)]
         )
         writer.write_rows(rows)
     finally:
         event.remove(sqlite_db.engine, "before_cursor_execute", count)
-    inserts = [s for s in statements if s.startswith("INSERT INTO traces")]
-    assert len(inserts) == 1 and "json_each" in inserts[0]
-    assert len(_rows(sqlite_db, "trace")) == 50
+    inserts = [many for sql, many in statements if sql.startswith("INSERT INTO traces")]
+    assert inserts == [False] * 5  # 341 rows = 256 + 64 + 16 + 4 + 1
+    assert len(_rows(sqlite_db, "trace")) == 341
