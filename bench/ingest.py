@@ -1,11 +1,22 @@
 """Span ingest rate: our SpanWriter into SQLite vs raw sqlite3.executemany, same run.
 
     .venv/bin/python bench/ingest.py [--spans 200000] [--batch 500] [--json]
+    .venv/bin/python bench/ingest.py --concurrent [--seconds 20] [--no-redact] [--json]
 
 Both write the same rows into identical schemas (created by our migrations, with the same
 indexes, WAL and synchronous=NORMAL). Ours is timed from the first submit() to flush()
 returning and includes rendering (text, JSON attributes) in the writer thread; raw is timed
 over executemany of pre-built tuples. Target (issue 2): ours >= 0.7x raw, zero spans lost.
+
+``--concurrent`` measures the writer while the app is busy (issue 17): a LangChain chain with
+our unbound handler (a trace row and ``--steps`` + 1 spans a turn, each a different question,
+one in five with an e-mail address and a phone number) is invoked as fast as one thread can
+for ``--seconds`` (or at ``--rate`` turns a second) while the production writer (redaction on, as ``Runtime`` builds it) stores
+into SQLite. Reported: turns and spans produced a second, spans stored a second during the
+loop, the backlog when the loop stops and how long it takes to drain, the lag from a turn's
+end to its trace row being committed (p50/p95/max), the writer thread's CPU, the queue's and
+the process's peak (RSS, sampled every 50 ms), records refused or throttled (back-pressure),
+and the rows lost. Targets: lag <= 1 s, >= 10,000 spans/s stored, 0 lost.
 """
 
 from __future__ import annotations
@@ -64,7 +75,20 @@ def main() -> None:
     ap.add_argument("--spans", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--concurrent", action="store_true", help="writer under a busy chat loop")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--steps", type=int, default=4, help="chain steps a turn (spans - 1)")
+    ap.add_argument("--no-redact", action="store_true")
+    ap.add_argument("--rate", type=float, default=0.0, help="turns a second (0: full speed)")
     args = ap.parse_args()
+    if args.concurrent:
+        from bench.ingest_concurrent import run_concurrent
+
+        report(
+            run_concurrent(args.seconds, args.steps, not args.no_redact, args.batch, args.rate),
+            args.json,
+        )
+        return
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-ingest-"))
 
     recs = records(args.spans)
@@ -148,6 +172,14 @@ def main() -> None:
     )
     print(f"  raw executemany   : {result['raw_spans_per_s']:>9,} spans/s ({raw_rows:,} rows)")
     print(f"  ratio {result['ratio_ours_to_raw']}  lost {result['lost']}")
+
+
+def report(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        print(f"  {key:<28} {value}")
 
 
 if __name__ == "__main__":

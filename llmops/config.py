@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         description="Records the writer queues in memory; beyond it new records are refused "
         "(counted, logged, shown on the Overview) instead of growing without bound.",
     )
+    trace_queue_high: int = Field(
+        1_000,
+        ge=1,
+        description="Queued records beyond which a chat turn waits 1 ms a record for the "
+        "writer (back-pressure, counted as 'throttled') instead of outrunning it.",
+    )
     trace_hold_max: int = Field(
         100_000,
         ge=0,

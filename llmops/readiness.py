@@ -147,13 +147,17 @@ def check(
     writer_info = None
     if writer is not None:
         stats = writer.stats()
-        writer_info = stats.as_dict() | {"queue_max": writer.queue_max}
+        writer_info = stats.as_dict() | {
+            "queue_max": writer.queue_max,
+            "queue_high": writer.queue_high,
+        }
         checks.append(
             Check(
                 "writer",
                 stats.healthy,
                 f"{stats.queued} queued, {stats.written} written, {stats.spooled} spooled, "
-                f"{stats.dropped + stats.refused} lost, {stats.spool_files} spool file(s), "
+                f"{stats.dropped + stats.refused} lost, {stats.throttled} throttled, "
+                f"{stats.spool_files} spool file(s), "
                 f"last batch stored {stats.last_write_at or 'never (by this process)'}"
                 if stats.healthy
                 else f"the store is not taking traces; {stats.spool_files} spool file(s)",

@@ -51,6 +51,7 @@ class Runtime:
             redact=redact if self.settings.redact_pii else None,
             user_ids=user_id_mapper(self.settings),
             queue_max=self.settings.trace_queue_max,
+            queue_high=self.settings.trace_queue_high,
             hold_max=self.settings.trace_hold_max,
             exporter=otlp.from_settings(self.settings, self.db),
         )

@@ -1,8 +1,8 @@
-"""The batching span writer: never blocks the chat, never loses a span it accepted.
+"""The batching span writer: never blocks the chat on I/O, never loses a span it accepted.
 
 The hot path only appends a record to an in-process deque (no lock, no I/O). A daemon thread
-drains it in batches, renders the records (text, JSON, redaction, column limits) and inserts
-each batch in one transaction. What can go wrong, and what happens then
+drains it in batches, renders the records (text, JSON, redaction once per trace, column
+limits) and inserts each batch in one transaction (on SQLite, multi-row statements). What can go wrong, and what happens then
 (docs/reliability.md):
 
 - **The store is unavailable** (connection refused, locked, disk full, not migrated): the
@@ -12,7 +12,10 @@ each batch in one transaction. What can go wrong, and what happens then
 - **A record is bad** (the store rejects that row): the batch is split until the bad record is
   alone; every other record is stored and the bad one goes to the ``quarantine`` table with
   its error (``llmops db doctor``). One bad record never stops tracing.
-- **Too much at once**: the queue is bounded; records beyond it are refused, not queued.
+- **Too much at once**: beyond ``queue_high`` queued records the chat pays back-pressure:
+  each ``submit`` waits ``throttle_s`` (the GIL goes to the writer), counted as
+  ``throttled``; the queue is bounded, and records beyond ``queue_max`` are refused, not
+  queued.
 
 Anything refused or dropped is counted, logged, and written to ``tracing_incidents`` once the
 store answers (the Overview shows it). Replay is idempotent: traces and spans have primary
@@ -30,6 +33,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import weakref
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Integer, String, insert
+from sqlalchemy import Connection, Integer, String, insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -119,6 +123,9 @@ GapRow = _row_builder(COLUMNS["gap"])
 _TL, _SL, _EL = _LIMITS["trace"], _LIMITS["span"], _LIMITS["event"]
 
 SPOOL_VERSION = 2
+_CHUNKS = (256, 64, 16, 4, 1)  # rows a multi-row INSERT on SQLite (see SpanWriter._insert)
+# bound parameters a statement: 32,766 since SQLite 3.32, 999 before
+_SQLITE_MAX_VARS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 REDACTION_FAILED = "<REDACTION FAILED: text not stored>"
 _EPOCH = datetime(1970, 1, 1)
 _last_second: tuple[int, str] = (-1, "")
@@ -230,6 +237,7 @@ class WriterStats:
     healthy: bool
     spool_files: int
     last_write_at: str | None = None  # UTC, when this process last stored a batch
+    throttled: int = 0  # records whose submit waited for the writer (back-pressure)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -300,6 +308,8 @@ class SpanWriter:
         redact: Redactor | None = None,
         user_ids: Callable[[str], str] | None = None,
         queue_max: int = 200_000,
+        queue_high: int = 1_000,
+        throttle_s: float = 0.001,
         hold_max: int = 100_000,
         start: bool = True,
         maintain_rollups: bool = True,
@@ -318,7 +328,13 @@ class SpanWriter:
         self.redaction_failures = 0
         self.user_ids = user_ids
         self.queue_max = queue_max
+        # back-pressure above this many queued records (never above the bound itself)
+        self.queue_high = min(queue_high, queue_max)
+        self.throttle_s = throttle_s
         self.hold_max = hold_max
+        # per batch, per trace: texts redacted so far and what they became ("redact once")
+        self._redacted: dict[str, dict[str, str]] = {}
+        self._known: dict[str, str] | None = None
         self._queue: deque[Record] = deque()
         self._held: deque[Rows] = deque()  # rendered, neither stored nor spooled (disk full)
         self._held_n = 0
@@ -340,6 +356,8 @@ class SpanWriter:
         self.quarantined = 0
         self.refused = 0
         self.dropped = 0
+        self.throttled = 0
+        self._throttle_logged = 0.0
         self._thread = threading.Thread(target=self._loop, name="llmops-span-writer", daemon=True)
         if start:
             self._thread.start()
@@ -347,14 +365,41 @@ class SpanWriter:
 
     # -- hot path ---------------------------------------------------------------------------
     def submit(self, record: Record) -> None:
-        """Queue a record; O(1), lock-free, never raises, never blocks. Beyond ``queue_max``
-        queued records the record is refused and counted (the writer thread reports it)."""
-        if len(self._queue) < self.queue_max:
+        """Queue a record; O(1), lock-free, never raises, never blocks on I/O.
+
+        Beyond ``queue_high`` queued records the caller waits ``throttle_s`` first (a sleep
+        hands the GIL to the writer thread, so a chat that outruns the writer slows down to
+        its pace instead of growing the queue), counted in ``throttled``. Beyond
+        ``queue_max`` the record is refused and counted (the writer thread reports it)."""
+        queued = len(self._queue)
+        if queued < self.queue_high:
+            self._queue.append(record)
+            return
+        if queued < self.queue_max:
+            self._back_pressure()
             self._queue.append(record)
             return
         with self._loss_lock:
             self.refused += 1
             self._losses["refused"] += 1
+
+    def _back_pressure(self) -> None:
+        if not self._thread.is_alive():
+            return  # nobody to wait for (a writer built with start=False)
+        with self._loss_lock:
+            self.throttled += 1
+        self._wake.set()
+        time.sleep(self.throttle_s)
+        now = time.monotonic()
+        if now - self._throttle_logged > 60:
+            self._throttle_logged = now
+            log.warning(
+                "span writer: %d records queued; callers wait %.1f ms a record until the "
+                "writer catches up (%d waits so far)",
+                len(self._queue),
+                self.throttle_s * 1000,
+                self.throttled,
+            )
 
     # -- control ----------------------------------------------------------------------------
     @property
@@ -375,6 +420,7 @@ class SpanWriter:
             held=self._held_n,
             healthy=self._healthy,
             spool_files=len(self.spool_files()),
+            throttled=self.throttled,
             last_write_at=None
             if self.last_write_ns is None
             else datetime.fromtimestamp(self.last_write_ns / 1e9, UTC).isoformat(
@@ -510,7 +556,32 @@ class SpanWriter:
             text = value if value.isascii() and "\x00" not in value else sanitize(value)
         else:
             text = sanitize(to_text(value) or "")
-        return self.redact(text) if self.redact is not None else text
+        return self._redact_once(text) if self.redact is not None else text
+
+    def _redact_once(self, text: str) -> str:
+        """``text`` redacted, reusing what this trace's texts became: a turn's question is
+        in the input and output of most of its spans and inside the model's prompt, and
+        scanning it (Presidio's phone matcher above all) is most of the writer's cost. A
+        text of this trace that the redactor changed is replaced by its redacted form where
+        it stands on its own in ``text`` (``_substitute``), and the result is scanned again,
+        cheaply: what was found is a placeholder now."""
+        redact = self.redact
+        if redact is None:
+            return text
+        known = self._known
+        if known is None:
+            return redact(text)
+        done = known.get(text)
+        if done is not None:
+            return done
+        source = text
+        for original, redacted in known.items():
+            if original in source:
+                source = _substitute(source, original, redacted)
+        out = redact(source)
+        if out != text and len(text) >= _ONCE_MIN and len(known) < _ONCE_MAX:
+            known[text] = out
+        return out
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
         """Attributes as a JSON document (one C-level dump; objects fall back to repr).
@@ -608,12 +679,19 @@ class SpanWriter:
 
     def _render(self, batch: Iterable[Record]) -> Rows:
         rows = _empty()
-        for rec in batch:
-            try:
-                kind, row = self._render_one(rec)
-                rows[kind].append(row)
-            except Exception as exc:  # noqa: BLE001 - one record never stops the batch
-                self._quarantine_unrenderable(rec, exc)
+        redacted = self._redacted
+        try:
+            for rec in batch:
+                trace_id = rec.trace_id if not isinstance(rec, TraceRecord) else rec.id
+                self._known = redacted.setdefault(trace_id, {})
+                try:
+                    kind, row = self._render_one(rec)
+                    rows[kind].append(row)
+                except Exception as exc:  # noqa: BLE001 - one record never stops the batch
+                    self._quarantine_unrenderable(rec, exc)
+        finally:
+            self._known = None
+            redacted.clear()
         return rows
 
     # -- storing ----------------------------------------------------------------------------
@@ -629,6 +707,41 @@ class SpanWriter:
                 f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT DO NOTHING"
             )
             self._sql_cache[kind] = sql
+        return sql
+
+    def _insert(self, conn: Connection, kind: str, rows: list[Row]) -> None:
+        """On SQLite, a batch of a table in a few multi-row ``INSERT ... VALUES (...), (...)``
+        statements (chunks of 256, 64, 16, 4 and 1 rows, so a handful of statement shapes
+        are prepared and cached). ``executemany`` steps once a row, and each step releases
+        and retakes the GIL; while the chat keeps the other thread busy, every retake waits
+        up to the switch interval (5 ms), so a 500-row batch took seconds (the convoy of
+        docs/benchmarks.md). A statement steps once. Other backends: ``executemany``."""
+        if self.db.dialect != "sqlite":
+            conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows])
+            return
+        width = len(COLUMNS[kind])
+        pos, total = 0, len(rows)
+        for size in _CHUNKS:
+            if size * width > _SQLITE_MAX_VARS:
+                continue
+            while total - pos >= size:
+                chunk = rows[pos : pos + size]
+                conn.exec_driver_sql(
+                    self._values_sql(kind, size), tuple(itertools.chain.from_iterable(chunk))
+                )
+                pos += size
+
+    def _values_sql(self, kind: str, rows: int) -> str:
+        key = f"{kind}:{rows}"
+        sql = self._sql_cache.get(key)
+        if sql is None:
+            cols = COLUMNS[kind]
+            one = f"({', '.join(['?'] * len(cols))})"
+            sql = (
+                f"INSERT INTO {TABLES[kind]} ({', '.join(cols)}) "
+                f"VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
+            )
+            self._sql_cache[key] = sql
         return sql
 
     def _write(self, rows: Rows) -> None:
@@ -648,7 +761,7 @@ class SpanWriter:
             pending = [hook(conn, dialect, rows, COLUMNS["trace"]) for hook in hooks]
             for kind in KINDS:
                 if rows.get(kind):
-                    conn.exec_driver_sql(self._sql(kind), [tuple(r) for r in rows[kind]])
+                    self._insert(conn, kind, rows[kind])
             for after in pending:
                 if after is not None:
                     after.apply(conn, dialect)
@@ -912,6 +1025,33 @@ class SpanWriter:
             with self._loss_lock:
                 for kind, n in losses.items():
                     self._losses[kind] += n
+
+
+_ONCE_MIN = 16  # shorter texts are not worth remembering (and match too easily)
+_ONCE_MAX = 16  # texts remembered a trace (each is looked for in the trace's later texts)
+_EDGE = frozenset("\n\r\t\"'[]{}<>`|")
+
+
+def _substitute(text: str, original: str, redacted: str) -> str:
+    """``text`` with each occurrence of ``original`` that stands on its own replaced by
+    ``redacted``: at the start of ``text`` or after a line break, a quote, a bracket or a
+    role prefix ("human: "), and before the end, a line break, a quote or a bracket. Any
+    other occurrence (followed by a word, a digit, a separator of numbers) is left to the
+    full scan: an entity may run across its edge ("... ask Ana" + " López")."""
+    out: list[str] = []
+    pos, size, end = 0, len(original), len(text)
+    while (at := text.find(original, pos)) >= 0:
+        stop = at + size
+        alone_before = at == 0 or text[at - 1] in _EDGE or text[at - 2 : at] == ": "
+        if not (alone_before and (stop == end or text[stop] in _EDGE)):
+            out.append(text[pos : at + 1])
+            pos = at + 1
+            continue
+        out.append(text[pos:at])
+        out.append(redacted)
+        pos = stop
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _group(items: Iterable[tuple[str, Row]]) -> Rows:
