@@ -168,8 +168,6 @@ class _Own:
     es_id_cue: re.Pattern[str]  # matches when a cue ends the text before a value
     es_id_window: int
     card: re.Pattern[str]
-    card_cue: re.Pattern[str]
-    card_window: int
 
 
 def _cue_pattern(phrases: list[str]) -> re.Pattern[str]:
@@ -194,8 +192,6 @@ def _own_rules() -> _Own:
         es_id_cue=_cue_pattern(r["es_id"]["cues"]),
         es_id_window=int(r["es_id"]["cue_window"]),
         card=re.compile(r["cards"]["pattern"]),
-        card_cue=_cue_pattern(r["cards"]["cues"]),
-        card_window=int(r["cards"]["cue_window"]),
     )
 
 
@@ -240,7 +236,7 @@ def _own(text: str) -> list[Entity]:
         if entity is not None:
             found.append(entity)
     for m in r.card.finditer(text):
-        if _card(m.group(), _cued(text, m.start(), r.card_cue, r.card_window)):
+        if _card(m.group()):
             found.append(Entity("CREDIT_CARD", m.start(), m.end(), 1.0))
     return found
 
@@ -254,10 +250,9 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(value: str, cued: bool) -> bool:
+def _card(value: str) -> bool:
     """A payment card number: 13-19 digits, one kind of separator in the usual groupings
-    (fours with a shorter last group, or Amex/Diners 4-6-5 / 4-6-4); Luhn must hold unless
-    a card cue precedes a number grouped in fours."""
+    (fours with a shorter last group, or Amex/Diners 4-6-5 / 4-6-4), and the Luhn check."""
     seps = {c for c in value if not c.isdigit()}
     digits = "".join(c for c in value if c.isdigit())
     if not 13 <= len(digits) <= 19 or len(seps) > 1:
@@ -270,9 +265,7 @@ def _card(value: str, cued: bool) -> bool:
     fours = all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4
     if seps and not (fours or groups in ([4, 6, 5], [4, 6, 4])):
         return False
-    if luhn_valid(digits):
-        return True
-    return cued and (fours if seps else len(digits) == 16)
+    return luhn_valid(digits)
 
 
 def _iban_end(text: str, start: int, end: int, r: _Own) -> int | None:
@@ -316,8 +309,9 @@ def es_id_letter(number: str) -> str:
 
 
 def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
-    """A DNI or NIE: its check letter holds, or a cue ("NIE:", "DNI") names it. A value
-    written with a bare space needs capitals or a cue ("12345678 a year" is prose)."""
+    """A DNI or NIE whose check letter holds (a wrong letter is an example or a typo, not an
+    identifier: the labelled sets treat it so). A value written with a bare space needs
+    capitals or a cue before it ("NIE: x 1234567 l"; "12345678 a year" is prose)."""
     prefix, letter = m.group("prefix"), m.group("letter")
     sep1, sep2 = m.group("sep1") or "", m.group("sep2") or ""
     number = m.group("number").replace(".", "")
@@ -325,18 +319,17 @@ def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
     if prefix and "." not in m.group("number"):  # a NIE, or a DNI after "y"/"Y"
         spaced = sep1.isspace() or sep2.isspace()
         nie_digits = len(number) == 7 or (len(number) == 8 and number[0] == "0")
-        checks = es_id_letter(prefix + number[-7:]) == letter.upper()
         if (
             nie_digits
             and (not spaced or (caps and prefix.isupper()) or cued)
-            and (checks or (cued and prefix.isupper() == caps))
+            and es_id_letter(prefix + number[-7:]) == letter.upper()
         ):
             return Entity("ES_NIE", m.start(), m.end(), 1.0)
     if len(number) != 8:
         return None
     if sep2.isspace() and not caps and not cued:
-        return None  # "12345678 a year": with a space, only a capital
-    if es_id_letter(number) == letter.upper() or (cued and prefix is None):
+        return None
+    if es_id_letter(number) == letter.upper():
         return Entity("ES_DNI", m.start("number"), m.end(), 1.0)
     return None
 

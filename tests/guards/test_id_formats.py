@@ -67,13 +67,12 @@ def test_lowercase_nie_with_spaces_after_a_cue() -> None:
     assert labels(f"compré {value}") == []  # without a cue it reads as prose
 
 
-def test_a_mistyped_nie_after_a_cue_is_still_personal_data() -> None:
+def test_a_nie_with_a_wrong_letter_stays_even_after_a_cue() -> None:
     prefix, number, letter = nie(RNG)
     wrong = next(c for c in "TRWAGMYFPD" if c != letter)
     value = f"{prefix}{number}{wrong}"
-    assert ("ES_NIE", value) in labels(f"NIE: {value}")
-    assert ("ES_NIE", value) in labels(f"Mi número de identidad de extranjero es {value}")
-    assert labels(f"el modelo {value} está agotado") == []  # no cue, bad letter
+    assert labels(f"NIE: {value}") == []  # an example or a typo, as the labelled sets say
+    assert labels(f"el modelo {value} está agotado") == []
 
 
 # -- cards ------------------------------------------------------------------------------------
@@ -128,11 +127,3 @@ def test_card_look_alikes_stay() -> None:
     assert labels("timestamp 20241231235959 and 2024-12-31") == []
     assert labels("ISBN 978-3-16-148410-0, tracking 1Z999AA10123456784") == []
     assert labels(f"{valid}12345 is too long for a card") == []
-
-
-def test_a_mistyped_card_after_a_cue_is_still_personal_data() -> None:
-    valid = card("5", 16, RNG)
-    broken = valid[:-1] + str((int(valid[-1]) + 3) % 10)
-    spaced = " ".join(broken[i : i + 4] for i in range(0, 16, 4))
-    assert ("CREDIT_CARD", spaced) in labels(f"número de tarjeta: {spaced}")
-    assert ("CREDIT_CARD", spaced) in labels(f"my Visa card is {spaced}")
