@@ -11,8 +11,8 @@ from llmops.guards.rules import lexicon, parse_lexicon
 def test_the_detectors_use_the_data_file() -> None:
     lex = lexicon()
     assert "idiots?" in lex.toxicity["insults_en"].split("|")
-    assert toxicity._INSULTS_EN == lex.toxicity["insults_en"]
-    assert injection._OVERRIDE_VERB == lex.injection["override_verbs"]
+    assert lex.toxicity["insults_en"] == toxicity._INSULTS_EN
+    assert lex.injection["override_verbs"] == injection._OVERRIDE_VERB
     assert lex.injection["override_verbs"].startswith("(?:ignore|")
     assert lex.leet[ord("0")] == "o" and lex.homoglyphs[ord("а")] == ord("a")
 
