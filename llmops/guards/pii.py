@@ -53,12 +53,14 @@ _QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
 # characters, so long texts are analysed only in windows around these candidates; a text
 # without any (most knowledge-base passages) is not analysed at all.
 # A digit run inside a longer word (a hex hash, an id) is not one: at most one letter may
-# lead or trail it (Spanish NIE X1234567L, DNI 12345678Z).
+# lead or trail it (Spanish NIE X1234567L, DNI 12345678Z); a NIE's letter may be set off by
+# separators ("X.1234567.L").
 # An IBAN in any case is a candidate by its start (country code, check digits, two groups):
 # a compact lowercase one ("de8937…") has no digit run standing alone.
 _CANDIDATE = re.compile(
     r"@|(?<![\w.,])[A-Za-z]?\+?\(?\d(?:[ .\-()/]{0,2}\d){5,}(?![A-Za-z]{2}|\d)|"
     r"\b[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]{4}){2}|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
+    r"\b[XYZxyz]\W{1,3}\d{7,8}|"
     r"\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{0,4}){2,7}\b"
 )
 _DECIMAL = re.compile(r"[A-Za-z]?\d{1,4}[.,]\d{4,}")  # 0.7342156: a score, not an identifier
@@ -163,6 +165,18 @@ class _Own:
     iban_lengths: dict[str, int]
     iban_digit_share: float
     es_id: re.Pattern[str]
+    es_id_cue: re.Pattern[str]  # matches when a cue ends the text before a value
+    es_id_window: int
+    card: re.Pattern[str]
+
+
+def _cue_pattern(phrases: list[str]) -> re.Pattern[str]:
+    """A cue phrase at the end of the text before a value, then punctuation ("NIE: ", "nº")."""
+    from llmops.guards.rules import phrase_pattern
+
+    return re.compile(
+        rf"(?<!\w)(?:{phrase_pattern(phrases)})(?:\s+(?:no|nº|n\.º|number|número|numero|es|is|de))?[\s:#.\-=]*\Z"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +189,15 @@ def _own_rules() -> _Own:
         iban_lengths={k.upper(): int(v) for k, v in r["iban"]["lengths"].items()},
         iban_digit_share=float(r["iban"]["min_digit_share"]),
         es_id=re.compile(r["es_id"]["pattern"]),
+        es_id_cue=_cue_pattern(r["es_id"]["cues"]),
+        es_id_window=int(r["es_id"]["cue_window"]),
+        card=re.compile(r["cards"]["pattern"]),
     )
+
+
+def _cued(text: str, start: int, cue: re.Pattern[str], window: int) -> bool:
+    """Whether a cue phrase ends right before ``start`` (within ``window`` characters)."""
+    return bool(cue.search(text[max(0, start - window) : start].lower()))
 
 
 # "+44 …" or "0034 …": a number written with its country code
@@ -210,10 +232,40 @@ def _own(text: str) -> list[Entity]:
         if end is not None:
             found.append(Entity("IBAN", m.start(), end, 1.0))
     for m in r.es_id.finditer(text):
-        entity = _es_id(m)
+        entity = _es_id(m, _cued(text, m.start(), r.es_id_cue, r.es_id_window))
         if entity is not None:
             found.append(entity)
+    for m in r.card.finditer(text):
+        if _card(m.group()):
+            found.append(Entity("CREDIT_CARD", m.start(), m.end(), 1.0))
     return found
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (mod-10) check of a string of digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _card(value: str) -> bool:
+    """A payment card number: 13-19 digits, one kind of separator in the usual groupings
+    (fours with a shorter last group, or Amex/Diners 4-6-5 / 4-6-4), and the Luhn check."""
+    seps = {c for c in value if not c.isdigit()}
+    digits = "".join(c for c in value if c.isdigit())
+    if not 13 <= len(digits) <= 19 or len(seps) > 1:
+        return False
+    if digits[0] == "2" and not (
+        2200 <= int(digits[:4]) <= 2204 or 2221 <= int(digits[:4]) <= 2720
+    ):
+        return False  # the 2-series is only Mir and Mastercard (not "20241231...", a date)
+    groups = [len(g) for g in re.split(r"[ \-.]", value)] if seps else [len(digits)]
+    fours = all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4
+    if seps and not (fours or groups in ([4, 6, 5], [4, 6, 4])):
+        return False
+    return luhn_valid(digits)
 
 
 def _iban_end(text: str, start: int, end: int, r: _Own) -> int | None:
@@ -256,21 +308,26 @@ def es_id_letter(number: str) -> str:
     return _ES_LETTERS[int(digits) % 23]
 
 
-def _es_id(m: re.Match[str]) -> Entity | None:
+def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
+    """A DNI or NIE whose check letter holds (a wrong letter is an example or a typo, not an
+    identifier: the labelled sets treat it so). A value written with a bare space needs
+    capitals or a cue before it ("NIE: x 1234567 l"; "12345678 a year" is prose)."""
     prefix, letter = m.group("prefix"), m.group("letter")
+    sep1, sep2 = m.group("sep1") or "", m.group("sep2") or ""
     number = m.group("number").replace(".", "")
     caps = letter.isupper()
-    if prefix:  # a NIE, or a DNI after a word that looks like one ("y 12345678Z")
-        spaced = " " in m.group("sep1") + m.group("sep2")
+    if prefix and "." not in m.group("number"):  # a NIE, or a DNI after "y"/"Y"
+        spaced = sep1.isspace() or sep2.isspace()
+        nie_digits = len(number) == 7 or (len(number) == 8 and number[0] == "0")
         if (
-            len(number) == 7
-            and (not spaced or (caps and prefix.isupper()))
-            and es_id_letter(prefix + number) == letter.upper()
+            nie_digits
+            and (not spaced or (caps and prefix.isupper()) or cued)
+            and es_id_letter(prefix + number[-7:]) == letter.upper()
         ):
             return Entity("ES_NIE", m.start(), m.end(), 1.0)
-    if m.group("sep2") == " " and not caps:
-        return None  # "12345678 a year": with a space, only a capital
-    if len(number) == 7 and "." in m.group("number"):
+    if len(number) != 8:
+        return None
+    if sep2.isspace() and not caps and not cued:
         return None
     if es_id_letter(number) == letter.upper():
         return Entity("ES_DNI", m.start("number"), m.end(), 1.0)

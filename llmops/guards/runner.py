@@ -1,6 +1,8 @@
 """Runs a release's guard profile on the chat's input and output, as ``guard`` spans.
 
-One guardrails-ai ``Guard`` per (profile, direction) is built once and reused. Validators
+Guardrails-ai ``Guard`` objects are built once per (profile, direction) and pooled: a call
+borrows one for its validation and gives it back, so Streamlit's per-run threads reuse them
+instead of building their own (``GuardPool``). Validators
 whose action is ``fix`` run with ``on_fail=fix`` (guardrails applies the fixes in order);
 ``block`` and ``flag`` run with ``noop`` and we decide. Violations are read from the outcome's
 validation summaries (not ``validation_passed``, which is True when fix and noop mix) and
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +124,40 @@ class Verdict:
         return any(rule.action in ("block", "fix") for rule, _ in self.errors)
 
 
+class GuardPool:
+    """Built Guards, each lent to one caller at a time.
+
+    A Guard keeps the history of its calls, which ``inspect`` reads back right after
+    validating, so one Guard must not serve two threads at once; building one costs ~100 ms
+    (guardrails validates and wires every validator). The pool lends a free Guard of the key,
+    builds one only when all are busy, and takes it back afterwards: a new thread (Streamlit
+    runs every script run in one) finds the Guards earlier threads built."""
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[str, str], list[Any]] = {}
+        self._lock = threading.Lock()
+        self.built = 0
+
+    @contextmanager
+    def lend(self, key: tuple[str, str], build: Callable[[], Any]) -> Iterator[Any]:
+        with self._lock:
+            free = self._free.setdefault(key, [])
+            guard = free.pop() if free else None
+        if guard is None:
+            guard = build()
+            with self._lock:
+                self.built += 1
+        try:
+            yield guard
+        finally:
+            with self._lock:
+                self._free[key].append(guard)
+
+    def size(self, key: tuple[str, str]) -> int:
+        with self._lock:
+            return len(self._free.get(key, []))
+
+
 class GuardRunner:
     """The ``Guards`` seam of ``ChatService``, filled with guardrails-ai Guards.
 
@@ -130,8 +168,7 @@ class GuardRunner:
 
     def __init__(self, default_profile: str = "default") -> None:
         self.default_profile = default_profile
-        # one Guard per thread: a Guard keeps the history of its calls, which we read back
-        self._local = threading.local()
+        self.pool = GuardPool()
 
     def profile(self, release: ReleaseInfo | None) -> Profile:
         name = release.config.guard_profile if release is not None else self.default_profile
@@ -156,20 +193,14 @@ class GuardRunner:
             for r in profile.rules(direction)
         ]
 
-    def _guard(self, profile: Profile, direction: Direction) -> Any:
-        key = (profile.name, direction)
-        guards: dict[tuple[str, str], Any] = self._local.__dict__.setdefault("guards", {})
-        guard = guards.get(key)
-        if guard is None:
-            from guardrails import Guard
+    def _build_guard(self, profile: Profile, direction: Direction) -> Any:
+        from guardrails import Guard
 
-            from llmops.guards.setup import configure
+        from llmops.guards.setup import configure
 
-            configure()
-            validators = self._validators(profile, direction)
-            guard = Guard(name=f"llmops-{profile.name}-{direction}").use(*validators)
-            guards[key] = guard
-        return guard
+        configure()
+        validators = self._validators(profile, direction)
+        return Guard(name=f"llmops-{profile.name}-{direction}").use(*validators)
 
     def run(
         self, text: str, direction: Direction, profile: Profile, metadata: dict[str, Any]
@@ -194,11 +225,18 @@ class GuardRunner:
         if not rules or not text.strip():
             return Verdict(text)
         try:
-            guard = self._guard(profile, direction)
-            outcome = guard.validate(text, metadata=metadata)
+            with self.pool.lend(
+                (profile.name, direction), lambda: self._build_guard(profile, direction)
+            ) as guard:
+                return self._verdict(guard, text, metadata, rules)
         except Exception:  # noqa: BLE001 - find the validator that failed, below
             log.warning("guard %s raised; running its validators one by one", direction)
             return self._isolate(text, direction, profile, metadata)
+
+    def _verdict(
+        self, guard: Any, text: str, metadata: dict[str, Any], rules: dict[str, Rule]
+    ) -> Verdict:
+        outcome = guard.validate(text, metadata=metadata)
         verdict = Verdict(text)
         for summary in outcome.validation_summaries or []:
             if summary.validator_status != "fail":

@@ -137,17 +137,28 @@ class DetectPromptInjection(Validator):
 
     Ours because the official ``detect-prompt-injection`` needs a remote API and a vector
     database and ``detect-jailbreak`` a hub model; the rules are in ``llmops.guards.detectors``.
+    When no rule fires, the learned detector (``llmops.guards.learned``, logistic regression on
+    the MiniLM embedding the app already ships) decides with its validated threshold;
+    ``learned=False`` keeps the rules alone.
     """
 
-    def __init__(self, on_fail: Any = None, **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
+    def __init__(self, learned: bool = True, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, learned=learned, **kwargs)
+        self.learned = learned
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        from llmops.guards.detectors import detect_injection
+        from llmops.guards.detectors import Finding, detect_injection
 
-        return _findings_result(
-            detect_injection(str(value)), "prompt_injection", "Prompt injection attempt", metadata
-        )
+        text = str(value)
+        findings = detect_injection(text)
+        if not findings and self.learned and text.strip():
+            from llmops.guards import learned
+
+            hit, score = learned.flags(text)
+            if hit:
+                reason = f"learned detector, score {score:.2f}"
+                findings = [Finding("learned", "prompt_injection", score, 0, len(text), reason)]
+        return _findings_result(findings, "prompt_injection", "Prompt injection attempt", metadata)
 
 
 @register_validator(name="llmops/toxicity", data_type="string")

@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmops.guards.rules import lexicon
+
 THRESHOLD = 1.0
 
 
@@ -29,27 +31,11 @@ _INVISIBLE = re.compile(
     r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
     r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
 )
-_LEET = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "€": "e",
-    }
-)
-_LEET_L = str.maketrans({"1": "l", "!": "l"})
+_LEX = lexicon()  # the keyword and character tables: llmops/guards/data/lexicon.toml
+_LEET = _LEX.leet
+_LEET_L = _LEX.leet_l
 # Cyrillic and Greek letters that look Latin ("Іgnоrа" spelled with Cyrillic і, о, а)
-_HOMOGLYPHS = str.maketrans(
-    "аеорсуххіјѕһԁӏаɡοαεικνρτυχАВЕКМНОРСТХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧΥ",
-    "aeopcyxxijshdlagoaeikvptuxABEKMHOPCTXIJSABEHIKMNOPTXY",
-)
+_HOMOGLYPHS = _LEX.homoglyphs
 _MIXED_SCRIPT = re.compile(r"\w*[a-zA-Z]\w*")
 _SPACED = re.compile(r"(?<![^\W_])(?:[a-zñ0-9@$!|] ){2,}[a-zñ0-9@$!|](?![^\W_])")
 _DOTTED = re.compile(r"(?<![^\W_])(?:[a-zñ0-9@$!|][.\-_*])+[a-zñ0-9@$!|](?![^\W_])")
@@ -57,40 +43,7 @@ _REPEAT = re.compile(r"([a-z])\1{2,}")
 _MASKED = re.compile(r"(?<=[a-z])[*#%]{1,3}(?=[a-z])")
 _MASKED_WORD = re.compile(r"\b[a-z]+(?:[*#%]+[a-z]*)+")
 # words people mask with symbols ("m*erda", "f**k"); each symbol stands for one letter
-_MASKABLE = (
-    "fuck",
-    "fucking",
-    "fucker",
-    "shit",
-    "bitch",
-    "cunt",
-    "asshole",
-    "bastard",
-    "idiot",
-    "stupid",
-    "moron",
-    "retard",
-    "dick",
-    "whore",
-    "slut",
-    "mierda",
-    "puta",
-    "puto",
-    "joder",
-    "cabron",
-    "gilipollas",
-    "idiota",
-    "imbecil",
-    "pendejo",
-    "pelotudo",
-    "capullo",
-    "subnormal",
-    "estupido",
-    "estupida",
-    "ignore",
-    "ignora",
-    "jailbreak",
-)
+_MASKABLE = _LEX.maskable
 
 
 def _unmask(word: str) -> str:
@@ -172,7 +125,7 @@ def rx(pattern: str) -> re.Pattern[str]:
 
 
 # real words one typo away from an attack word: a statement, not a typo ("we forgot to ...")
-_NOT_TYPOS = frozenset({"forgot", "ignored", "ignores", "olvido", "olvide"})
+_NOT_TYPOS = _LEX.not_typos
 
 
 def typos(*words: str) -> str:

@@ -21,28 +21,14 @@ from llmops.guards.detectors.common import (
     score_rules,
     typos,
 )
+from llmops.guards.rules import lexicon
 
 _W = r"(?:\W+\w+){0,5}?\W+"  # up to five words in between
 
-_OVERRIDE_VERB = (
-    r"(?:ignore|ignoring|disregard|forget|override|overwrite|bypass|skip|drop|"
-    r"abandon|discard|neglect|nevermind|never mind|cancel|stop following|"
-    r"ignora|ignorar|ignore[sn]?|olvida|olvidar|olvidate|omite|omitir|salta|"
-    r"descarta|desobedece|anula|no sigas|deja de seguir|set aside|put aside|"
-    r"pay no attention to|take no notice of|do not follow|don'?t follow|stop obeying|"
-    r"throw out|ditch|scrap|suspend|deactivate|haz caso omiso (?:de|a)|no hagas caso (?:a|de)|"
-    r"deja de lado|pasa de|prescinde de|saltate|abandona|no obedezcas)"
-)
-_RULES = (
-    r"(?:instructions?|instrucciones|rules?|reglas|guidelines?|directives?|directivas|"
-    r"prompts?|directions?|indicaciones|orders|ordenes|restrictions?|restricciones|"
-    r"programming|programacion|policies|politicas|constraints?|limitations?|directrices|"
-    r"pautas|normas|guidance|persona|character|preamble|safety training|principles|"
-    r"personaje|preambulo|entrenamiento|principios|limites|"
-    r"limitaciones|guardrails?|filters?|filtros|context|contexto|training|"
-    r"(?<!\bmy )(?<!\bmi )previous (?:text|messages?|conversation)|everything (?:above|before)|"
-    r"todo lo (?:anterior|de antes)|lo anterior)"
-)
+# keyword tables: llmops/guards/data/lexicon.toml
+_LEX = lexicon()
+_OVERRIDE_VERB = _LEX.injection["override_verbs"]
+_RULES = _LEX.injection["instruction_nouns"]
 
 INJECTION_RULES: list[tuple[str, float, re.Pattern[str]]] = [
     ("instruction override", 1.0, rx(rf"\b{_OVERRIDE_VERB}\b(?:{_W})?{_RULES}")),
@@ -422,17 +408,7 @@ INJECTION_RULES += [
 # persona, safety settings). So, per clause: a reference to that context *marked as the
 # assistant's* (your/tu/te, system/operator/developer/initial/hidden, "you were given") plus
 # an intent to override, replace or disclose it is one strong signal, whatever the wording.
-_SELF_NOUN = (
-    r"(?:instructions?|rules?|guidelines?|guidance|directives?|polic(?:y|ies)|prompts?|"
-    r"preamble|configuration|config|settings|programming|training|persona|personality|"
-    r"character|restrictions?|limitations?|limits|filters?|guardrails?|safeguards?|safety|"
-    r"moderation|censorship|ethics|principles|boundaries|constraints|system message|"
-    r"message|memory|context|setup|startup text|mode|"
-    r"instrucciones|instruccion|reglas?|normas?|pautas|directrices|directivas|politicas?|"
-    r"preambulo|configuracion|ajustes|programacion|entrenamiento|personaje|personalidad|"
-    r"restricciones|limitaciones|limites|filtros?|barreras|salvaguardas|seguridad|"
-    r"moderacion|censura|etica|principios|mensaje de sistema|mensaje|memoria|contexto|modo)"
-)
+_SELF_NOUN = _LEX.injection["self_nouns"]
 _SELF_MARKED = rx(
     rf"\b(?:your|yours|tu|tus|te|ti|sus|usted)\b(?:\W+\w+){{0,3}}?\W+{_SELF_NOUN}\b|"
     rf"\b(?:system|developer|developers|operator|initial|original|hidden|startup|internal|"

@@ -15,81 +15,18 @@ from llmops.guards.detectors.common import (
     score_rules,
     typos,
 )
+from llmops.guards.rules import lexicon
 
-_INSULTS_EN = (
-    r"idiots?|stupid|morons?|moronic|dumb(?:ass)?|imbeciles?|retard(?:ed|s)?|"
-    r"losers?|scum(?:bag)?s?|trash|garbage|worthless|pathetic|disgusting|"
-    r"repugnant|revolting|vile|filthy|bitch(?:es)?|bastards?|assholes?|arseholes?|"
-    r"dickheads?|dicks?|pricks?|cunts?|whores?|sluts?|twats?|wankers?|jerks?|"
-    r"fuck(?:ers?|ing|face|wit|tard)?|motherfuckers?|shit(?:head|bag|face)?s?|"
-    r"piece of (?:shit|garbage|trash|crap)|jackass(?:es)?|freaks?|creeps?|"
-    r"ugly|subhuman|waste of (?:space|oxygen|air)|clowns?|useless|brainless|savages?|"
-    r"imbecilic|halfwits?|nitwits?|numbskulls?|dimwits?|dunces?|buffoons?|doofus|dipshits?|"
-    r"airheads?|boneheads?|blockheads?|twits?|tossers?|muppets?|pillocks?|bellends?|"
-    r"ignorant|inferior|degenerates?|lowlifes?|vermin|pigs?|swine|rats?"
-)
-_INSULTS_ES = (
-    r"idiotas?|imbecil(?:es)?|estupid[oa]s?|gilipollas|tont[oa]s?|subnormal(?:es)?|"
-    r"retrasad[oa]s?|mierda|cabr[oa]n(?:es|a|as)?|put[oa]s?|zorras?|"
-    r"malparid[oa]s?|hijos? de (?:puta|perra)|hdp|pendej[oa]s?|pelotud[oa]s?|"
-    r"capull[oa]s?|asqueros[oa]s?|escoria|basura|inutil(?:es)?|despreciables?|"
-    r"repugnantes?|desgraciad[oa]s?|mamon(?:es)?|cerd[oa]s?|ratas?|parasitos?|"
-    r"gusanos?|payas[oa]s?|anormal(?:es)?|mongol(?:o|a|os|as)?|cretin[oa]s?|"
-    r"cobardes?|miserables?|asco|inferior(?:es)?|bestias?|animales|infrahuman[oa]s?|"
-    r"degenerad[oa]s?|feo|fea|pateticos?|pateticas?|perdedor(?:es|a|as)?|fracasad[oa]s?|"
-    r"salvajes?|inutiles|tarad[oa]s?|memos?|bobos?|bobas?|zoquetes?|lerd[oa]s?"
-)
-_SLURS = (
-    r"nigg(?:er|a|ah|uh)s?|n[i1]gg|faggots?|fags?|kikes?|spics?|chinks?|wetbacks?|"
-    r"trann(?:y|ies)|dykes?|ragheads?|towelheads?|gooks?|beaners?|coons?|"
-    r"sand ?niggers?|negratas?|sudacas?|maricon(?:es)?|maricas?|bolleras?|"
-    r"panchitos?|moros? de mierda|travelos?|retrasados? mentales?|white trash|"
-    r"trailer trash"
-)
-_GROUPS = (
-    r"women|men|girls|boys|gays?|gay (?:people|men)|lesbians?|trans(?:gender)? "
-    r"(?:people|women|men)|trans|queers?|homosexuals?|bisexuals?|muslims?|jews?|"
-    r"jewish people|christians?|hindus?|blacks?|black (?:people|men|women)|whites?|"
-    r"white people|immigrants?|migrants?|refugees?|foreigners?|mexicans?|latinos?|"
-    r"asians?|arabs?|africans?|indians?|gypsies|roma|disabled (?:people)?|"
-    r"the disabled|mujeres|hombres|gays|gais|lesbianas|personas trans|trans|"
-    r"homosexuales|musulman(?:es|as)|judios|judias|cristianos|negros|negras|"
-    r"inmigrantes|migrantes|refugiados|extranjeros|gitanos|gitanas|"
-    r"discapacitad[oa]s|moros|sudamericanos|latinos|chinos|arabes|africanos|"
-    r"indigenous(?: people)?|natives|native americans|aboriginals?|disabled|"
-    r"indigenas|aborigenes|judio|judia|musulman|musulmana|negro|negra|gitano|gitana|"
-    r"inmigrante|migrante|refugiad[oa]|extranjer[oa]|mujer|discapacitad[oa]|indigena|"
-    r"homosexual|lesbiana|persona trans|marroqui|marroquies|sudaca"
-)
+# keyword tables: llmops/guards/data/lexicon.toml
+_LEX = lexicon()
+_INSULTS_EN = _LEX.toxicity["insults_en"]
+_INSULTS_ES = _LEX.toxicity["insults_es"]
+_SLURS = _LEX.toxicity["slurs"]
+_GROUPS = _LEX.toxicity["groups"]
 
-_NEGATIVE = (
-    r"a (?:plague|plageu|plauge|plage)|una plaga|pura mugre|freaks|mentally ill|"
-    r"abominations?|an abomination|enfermos mentales|una abominacion|animals|vermin|rats|cockroaches|pests?|parasites|subhuman|filth|trash|garbage|"
-    r"scum|a (?:disease|plague|cancer|virus|pest|burden)|plagues?|savages|pigs|apes|"
-    r"monkeys|dogs|inferior|lesser|worthless|disgusting|repulsive|revolting|gross|"
-    r"vile|evil|criminals|rapists|terrorists|stupid|dumb|ignorant|idiots|retarded|"
-    r"dirty|sick|twisted|perverts?|degenerates?|the (?:absolute )?worst|"
-    r"(?:seriously |so )?fucked(?: up| in the head)?|nothing but \w+|no better than|"
-    r"a waste|useless|parasitos|animales|ratas|cucarachas|plagas?|una (?:plaga|"
-    r"enfermedad|lacra|carga|basura|mierda)|infrahumanos|basura|escoria|mugre|"
-    r"pura mugre|salvajes|cerdos|monos|perros|inferiores|asquerosos|asquerosas|"
-    r"delincuentes|violadores|terroristas|estupid[oa]s|tont[oa]s|idiotas|"
-    r"descerebrad[oa]s|retrasad[oa]s|taradas?|tarados?|sucios|sucias|enfermos|"
-    r"enfermas|degenerad[oa]s|lo peor|jodid[oa]s(?: de la cabeza)?|inutiles|"
-    r"feos|feas|nunca (?:son )?atractiv[oa]s|una vergüenza|una verguenza"
-)
-_VIOLENT_EN = (
-    r"kill|murder|drown|shoot|stab|hang|lynch|execute|slaughter|massacre|butcher|"
-    r"exterminate|gas|burn|behead|beat|rape|strangle|torture|snap|slit|cut|"
-    r"dump|lock up|get rid of|wipe out|eliminate|deport"
-)
-_VIOLENT_ES = (
-    r"matar|mataria|matare|mataremos|mataramos|asesinar|asesinare|masacrar|"
-    r"masacrare|disparar|dispararé|disparare|degollar|degollad[oa]s|ejecutar|"
-    r"ejecutaria|fusilar|colgar|ahorcar|quemar|violar|violarl[oa]s?|apalear|"
-    r"torturar|encerrar|eliminar|exterminar|partir(?:le|te)? el cuello|"
-    r"partire el cuello|romper(?:le|te)? el cuello|cortar(?:le|les)? el cuello"
-)
+_NEGATIVE = _LEX.toxicity["negative"]
+_VIOLENT_EN = _LEX.toxicity["violent_en"]
+_VIOLENT_ES = _LEX.toxicity["violent_es"]
 
 TOXIC_RULES: list[tuple[str, float, re.Pattern[str]]] = [
     (
