@@ -158,7 +158,7 @@ def suggestions(traces: int) -> dict[str, Any]:
     """The Evaluations page's suggestion list (thumbs-down traces not yet in a dataset, with
     their comment and guard-event count) over ``traces`` synthetic traces: ms per page."""
     from llmops.demo import seed
-    from llmops.evals import datasets as ds
+    from llmops.evals import mining
 
     os.environ["LLMOPS_HOME"] = tempfile.mkdtemp(prefix="llmops-bench-evals-")
     from llmops.runtime import Runtime
@@ -166,12 +166,12 @@ def suggestions(traces: int) -> dict[str, Any]:
     rt = Runtime()
     seed(rt.db, traces=traces)
     out: dict[str, Any] = {"traces": traces}
-    for name, q in (("thumbs_down", ds.TraceQuery()),
-                    ("guard_events", ds.TraceQuery(feedback=None, guard_events=True))):  # fmt: skip
+    for name, q in (("thumbs_down", mining.TraceQuery()),
+                    ("guard_events", mining.TraceQuery(feedback=None, guard_events=True))):  # fmt: skip
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            _, total = ds.candidate_traces(rt.db, q, limit=25)
+            _, total = mining.candidate_traces(rt.db, q, limit=25)
             times.append(1000 * (time.perf_counter() - t0))
         out[name] = {"matching": total, "page_ms_median": round(sorted(times)[2], 1)}
     rt.close()

@@ -441,19 +441,21 @@ def dataset_from_traces(
 ) -> None:
     """Turn chat traces (thumbs-down by default) into cases; skips ones already added."""
     from llmops.errors import InvalidInputError
-    from llmops.evals import datasets as ds
+    from llmops.evals import mining
 
     if feedback not in ("down", "up", "any"):
         raise InvalidInputError(f"--feedback must be down, up or any, not {feedback!r}.")
-    q = ds.TraceQuery(
+    q = mining.TraceQuery(
         feedback=None if feedback == "any" else feedback,
         guard_events=guard_events,
         since=cli.days_ago(days) if days else None,
     )
     with _runtime() as rt:
-        rows, _ = ds.candidate_traces(rt.db, q, limit=limit)
+        rows, _ = mining.candidate_traces(rt.db, q, limit=limit)
         added = (
-            ds.add_from_traces(rt.db, name, [r.id for r in rows], actor=cli.actor()) if rows else 0
+            mining.add_from_traces(rt.db, name, [r.id for r in rows], actor=cli.actor())
+            if rows
+            else 0
         )
     if as_json:
         _print_json({"dataset": name, "matched": len(rows), "added": added})

@@ -21,97 +21,79 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.evals.cases import (
+    FIELDS,
+    FORMATS,
+    MAX_CASES,
+    Case,
+    InvalidFileError,
+    Item,
+    case_from_dict,
+    format_for,
+    parse_cases,
+    parse_csv,
+    parse_jsonl,
+    read_cases,
+)
 from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import (
     AuditLog,
     Dataset,
     DatasetItem,
-    Feedback,
-    GuardEvent,
-    Trace,
-    live_filter,
     utcnow,
 )
 from llmops.store.queries import escape_like
-from llmops.text import clean_control, detect_lang
+from llmops.text import detect_lang
 
-FIELDS = ("input", "expected", "must_include", "lang", "tags", "metadata", "origin_trace_id")
-FORMATS = ("jsonl", "csv")
-MAX_INPUT_CHARS = 100_000
-MAX_CASES = 100_000
-MAX_PHRASE_CHARS = 500
 _NAME = re.compile(r"^\w[\w .:\-]{0,199}$")
-_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
-MAX_LANG_CHARS = 10  # dataset_items.lang
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
-
-class InvalidFileError(InvalidInputError):
-    """A dataset file with invalid lines; ``errors`` lists (line number, message)."""
-
-    def __init__(self, source: str, errors: list[tuple[int, str]]) -> None:
-        shown = "; ".join(f"line {n}: {m}" for n, m in errors[:5])
-        more = f"; …and {len(errors) - 5} more" if len(errors) > 5 else ""
-        super().__init__(
-            f"{source}: {len(errors)} invalid line(s), nothing imported — {shown}{more}"
-        )
-        self.errors = errors
-
-
-@dataclass
-class Case:
-    """One evaluation case as imported or edited (no identity yet)."""
-
-    input: str
-    expected: str | None = None
-    must_include: list[str] = field(default_factory=list)
-    lang: str | None = None
-    tags: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    origin_trace_id: str | None = None
-
-    def key(self) -> str:
-        """Identity by content: used to sync a dataset with its file."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
-
-    def as_record(self) -> dict[str, Any]:
-        """The import/export shape (empty optional fields left out)."""
-        out: dict[str, Any] = {"input": self.input}
-        for name in FIELDS[1:]:
-            value = getattr(self, name)
-            if value not in (None, [], {}):
-                out[name] = value
-        return out
-
-
-@dataclass
-class Item(Case):
-    """A stored case at some dataset version."""
-
-    id: int = 0
-    added_in: int = 0
-
-    def case(self) -> Case:
-        return Case(
-            self.input,
-            self.expected,
-            list(self.must_include),
-            self.lang,
-            list(self.tags),
-            dict(self.metadata),
-            self.origin_trace_id,
-        )
+# the case format is llmops.evals.cases; callers may keep reading it from here
+__all__ = [
+    "DEMO_NAME",
+    "DEMO_PATH",
+    "FIELDS",
+    "FORMATS",
+    "MAX_CASES",
+    "Case",
+    "DatasetInfo",
+    "InvalidFileError",
+    "Item",
+    "add_cases",
+    "all_items",
+    "audit",
+    "bump_version",
+    "case_from_dict",
+    "check_name",
+    "create_dataset",
+    "current_items",
+    "export_cases",
+    "find_dataset",
+    "format_for",
+    "get_dataset",
+    "get_or_create",
+    "import_cases",
+    "item_row",
+    "list_datasets",
+    "list_items",
+    "load_demo",
+    "parse_cases",
+    "parse_csv",
+    "parse_jsonl",
+    "read_cases",
+    "remove_items",
+    "sync_from_file",
+    "update_item",
+]
 
 
 @dataclass
@@ -133,245 +115,6 @@ class DatasetInfo:
         return d
 
 
-# -- validation --------------------------------------------------------------------------------
-def _check_text(value: Any, where: str) -> None:
-    """Reject a lone surrogate anywhere in a field: JSON can spell one (``"\ud800"``), but it
-    is not Unicode text and no store can encode it."""
-    if isinstance(value, str):
-        m = _SURROGATE.search(value)
-        if m:
-            raise ValueError(
-                f"'{where}' contains {m.group()!r} at character {m.start() + 1}, "
-                "a lone surrogate (not valid Unicode text)"
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if _SURROGATE.search(str(key)):
-                raise ValueError(f"'{where}' has a key with a lone surrogate ({key!r})")
-            _check_text(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_text(item, f"{where}[{i}]")
-
-
-def _str_list(value: Any, name: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"'{name}' must be a list of strings")
-    out = [clean_control(v).strip() for v in value]
-    if any(not v for v in out):
-        raise ValueError(f"'{name}' has an empty entry")
-    if any(len(v) > MAX_PHRASE_CHARS for v in out):
-        raise ValueError(f"'{name}' has an entry longer than {MAX_PHRASE_CHARS} characters")
-    return out
-
-
-def case_from_dict(obj: Any) -> Case:
-    """Validate one record of the import format; ``ValueError`` says what is wrong."""
-    if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    unknown = sorted(set(obj) - set(FIELDS))
-    if unknown:
-        raise ValueError(
-            f"unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(FIELDS)})"
-        )
-    for name, value in obj.items():
-        _check_text(value, name)
-    text = obj.get("input")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("'input' is required and must be a non-empty string")
-    text = clean_control(text).strip()
-    if len(text) > MAX_INPUT_CHARS:
-        raise ValueError(f"'input' is longer than {MAX_INPUT_CHARS:,} characters")
-    expected = obj.get("expected")
-    if expected is not None and not isinstance(expected, str):
-        raise ValueError("'expected' must be a string")
-    expected = (clean_control(expected).strip() or None) if expected is not None else None
-    lang = obj.get("lang")
-    if lang is not None:
-        if (
-            not isinstance(lang, str)
-            or not _LANG.match(lang.strip().lower())
-            or len(lang.strip()) > MAX_LANG_CHARS
-        ):
-            raise ValueError(f"'lang' must be a language code such as 'en' or 'es', not {lang!r}")
-        lang = lang.strip().lower()
-    metadata = obj.get("metadata")
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise ValueError("'metadata' must be a JSON object")
-    pattern = metadata.get("regex")
-    if pattern is not None:
-        if not isinstance(pattern, str):
-            raise ValueError("'metadata.regex' must be a string")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"'metadata.regex' is not a valid regular expression: {exc}") from None
-    origin = obj.get("origin_trace_id")
-    if origin is not None and (not isinstance(origin, str) or not _TRACE_ID.match(origin)):
-        raise ValueError("'origin_trace_id' must be a 32-character hex trace id")
-    return Case(
-        input=text,
-        expected=expected,
-        must_include=_str_list(obj.get("must_include"), "must_include"),
-        lang=lang or detect_lang(text),
-        tags=_str_list(obj.get("tags"), "tags"),
-        metadata=metadata,
-        origin_trace_id=origin,
-    )
-
-
-def _decode(data: bytes | str, source: str) -> str:
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8."
-        ) from None
-
-
-def _finish(cases: list[Case], errors: list[tuple[int, str]], source: str) -> list[Case]:
-    if errors:
-        raise InvalidFileError(source, errors)
-    if not cases:
-        raise InvalidInputError(f"{source}: no cases found (one JSON object a line, or a CSV).")
-    if len(cases) > MAX_CASES:
-        raise InvalidInputError(f"{source}: {len(cases):,} cases; the limit is {MAX_CASES:,}.")
-    return cases
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _json(text: str) -> Any:
-    """Strict JSON: Python's ``NaN`` / ``Infinity`` extensions are not accepted."""
-    return json.loads(text, parse_constant=_no_constant)
-
-
-def parse_jsonl(data: bytes | str, source: str = "input") -> list[Case]:
-    cases: list[Case] = []
-    errors: list[tuple[int, str]] = []
-    # lines end at "\n" only: str.splitlines() would also split at U+2028 and other
-    # separators, which JSON strings may hold as they are (our own exports do)
-    for n, line in enumerate(_decode(data, source).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = _json(line)
-        except json.JSONDecodeError as exc:
-            errors.append((n, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        except ValueError as exc:
-            errors.append((n, f"not valid JSON ({exc})"))
-            continue
-        try:
-            cases.append(case_from_dict(obj))
-        except ValueError as exc:
-            errors.append((n, str(exc)))
-    return _finish(cases, errors, source)
-
-
-def _csv_list(cell: str) -> list[str] | Any:
-    cell = cell.strip()
-    if not cell:
-        return None
-    if cell.startswith("["):
-        return _json(cell)
-    return [p.strip() for p in cell.split("|")]
-
-
-def parse_csv(data: bytes | str, source: str = "input") -> list[Case]:
-    """A header row naming the fields; ``must_include`` and ``tags`` as ``a|b`` or a JSON
-    list, ``metadata`` as a JSON object."""
-    text = _decode(data, source)
-    # strict: a quote that is never closed is an error, not one cell holding the rest
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in reader.fieldnames or []]
-    except csv.Error as exc:
-        raise InvalidFileError(source, [(1, _csv_problem(exc))]) from None
-    if "input" not in header:
-        raise InvalidFileError(source, [(1, "the header row must name an 'input' column")])
-    reader.fieldnames = header
-    cases: list[Case] = []
-    errors: list[tuple[int, str]] = []
-    try:
-        for row in reader:
-            n = reader.line_num
-            if None in row:
-                errors.append((n, "more cells than header columns"))
-                continue
-            if not any((v or "").strip() for v in row.values()):
-                continue
-            try:
-                obj: dict[str, Any] = {}
-                for key, value in row.items():
-                    value = value or ""
-                    if key in ("must_include", "tags"):
-                        obj[key] = _csv_list(value)
-                    elif key == "metadata":
-                        obj[key] = _json(value) if value.strip() else None
-                    else:
-                        obj[key] = value if value.strip() or key == "input" else None
-                cases.append(case_from_dict(obj))
-            except json.JSONDecodeError as exc:
-                errors.append((n, f"a JSON cell is not valid JSON ({exc.msg})"))
-            except ValueError as exc:
-                errors.append((n, str(exc)))
-    except csv.Error as exc:
-        errors.append((_record_start(text, reader.line_num), _csv_problem(exc)))
-    return _finish(cases, errors, source)
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    if "unexpected end of data" in str(exc):
-        return "a quoted cell starts on this line and is never closed (a missing '\"')"
-    return f"not valid CSV ({exc})"
-
-
-def _record_start(text: str, last_good: int) -> int:
-    """The line where the record after line ``last_good`` starts (blank lines skipped)."""
-    for n, line in enumerate(io.StringIO(text, newline=""), start=1):
-        if n > last_good and line.strip("\r\n"):
-            return n
-    return last_good + 1
-
-
-def parse_cases(data: bytes | str, fmt: str, source: str = "input") -> list[Case]:
-    if fmt not in FORMATS:
-        raise InvalidInputError(f"Unknown dataset format {fmt!r}; use jsonl or csv.")
-    return parse_jsonl(data, source) if fmt == "jsonl" else parse_csv(data, source)
-
-
-def format_for(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    raise InvalidInputError(f"{path.name}: use a .jsonl or .csv file.")
-
-
-def read_cases(path: Path) -> list[Case]:
-    path = Path(path)
-    fmt = format_for(path)
-    if not path.is_file():
-        raise NotFoundError(f"Dataset file {str(path)!r} does not exist.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(
-            f"Cannot read dataset file {str(path)!r}: {exc.strerror or exc}."
-        ) from None
-    return parse_cases(data, fmt, path.name)
-
-
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME.match(name):
@@ -383,7 +126,7 @@ def check_name(name: str) -> str:
 
 
 # -- reads -------------------------------------------------------------------------------------
-def _current(dataset_id: int, version: int) -> Any:
+def current_items(dataset_id: int, version: int) -> Any:
     return and_(
         DatasetItem.dataset_id == dataset_id,
         DatasetItem.added_in <= version,
@@ -393,7 +136,7 @@ def _current(dataset_id: int, version: int) -> Any:
 
 def _info(s: Session, row: Dataset) -> DatasetInfo:
     count = s.scalar(
-        select(func.count()).select_from(DatasetItem).where(_current(row.id, row.version))
+        select(func.count()).select_from(DatasetItem).where(current_items(row.id, row.version))
     )
     return _to_info(row, int(count or 0))
 
@@ -486,7 +229,7 @@ def list_items(
         v = row.version if version is None else version
         if not 0 <= v <= row.version:
             raise InvalidInputError(f"Dataset {row.name!r} has versions 0 to {row.version}.")
-        cond = _current(row.id, v)
+        cond = current_items(row.id, v)
         if text and text.strip():
             pattern = f"%{escape_like(text.strip())}%"
             cond = and_(
@@ -515,7 +258,7 @@ def all_items(db: Database, dataset_id: int, version: int) -> list[Item]:
         with db.session() as s:
             rows = s.scalars(
                 select(DatasetItem)
-                .where(_current(dataset_id, version), DatasetItem.id > last)
+                .where(current_items(dataset_id, version), DatasetItem.id > last)
                 .order_by(DatasetItem.id)
                 .limit(1000)
             ).all()
@@ -543,7 +286,7 @@ def export_cases(
         raise InvalidInputError(f"Dataset {info.name!r} has versions 0 to {info.version}.")
     records = [i.case().as_record() for i in all_items(db, info.id, v)]
     with db.session() as s:
-        _audit(s, actor, "dataset.export", info.name, version=v, format=fmt, items=len(records))
+        audit(s, actor, "dataset.export", info.name, version=v, format=fmt, items=len(records))
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     buf = io.StringIO()
@@ -569,7 +312,7 @@ def export_cases(
 
 
 # -- writes ------------------------------------------------------------------------------------
-def _bump(s: Session, dataset_id: int) -> int:
+def bump_version(s: Session, dataset_id: int) -> int:
     """Take the next version with one ``UPDATE … RETURNING``: concurrent writers queue on the
     row (PostgreSQL) or the database (SQLite) instead of both reading v and writing v+1."""
     table = cast(Table, Dataset.__table__)
@@ -589,7 +332,7 @@ def _bump(s: Session, dataset_id: int) -> int:
     return int(version)
 
 
-def _row_for(case: Case, dataset_id: int, version: int) -> DatasetItem:
+def item_row(case: Case, dataset_id: int, version: int) -> DatasetItem:
     return DatasetItem(
         dataset_id=dataset_id,
         input=case.input,
@@ -603,11 +346,11 @@ def _row_for(case: Case, dataset_id: int, version: int) -> DatasetItem:
     )
 
 
-def _audit(s: Session, actor: str, action: str, target: str, **details: Any) -> None:
+def audit(s: Session, actor: str, action: str, target: str, **details: Any) -> None:
     s.add(AuditLog(actor=actor, action=action, target=target, details=details or None))
 
 
-def _get_or_create(
+def get_or_create(
     s: Session, name: str, *, description: str, actor: str, source: str | None, create: bool
 ) -> Dataset:
     row = _find(s, name)
@@ -624,7 +367,7 @@ def _get_or_create(
     )
     s.add(row)
     s.flush()
-    _audit(s, actor, "dataset.create", name)
+    audit(s, actor, "dataset.create", name)
     return row
 
 
@@ -638,7 +381,7 @@ def create_dataset(
             raise InvalidInputError(f"Dataset {name!r} already exists.")
         return _info(
             s,
-            _get_or_create(s, name, description=description, actor=actor, source=None, create=True),
+            get_or_create(s, name, description=description, actor=actor, source=None, create=True),
         )
 
 
@@ -663,12 +406,12 @@ def import_cases(
     if not cases:
         raise InvalidInputError("No cases to add.")
     with db.session() as s:
-        row = _get_or_create(
+        row = get_or_create(
             s, name, description=description, actor=actor, source=None, create=create
         )
         have = Counter(
             _item(i).case().key()
-            for i in s.scalars(select(DatasetItem).where(_current(row.id, row.version)))
+            for i in s.scalars(select(DatasetItem).where(current_items(row.id, row.version)))
         )
         new = []
         for c in cases:
@@ -678,9 +421,9 @@ def import_cases(
                 new.append(c)
         if not new:
             return _info(s, row), 0
-        version = _bump(s, row.id)
-        s.add_all(_row_for(c, row.id, version) for c in new)
-        _audit(s, actor, "dataset.add", row.name, version=version, items=len(new),
+        version = bump_version(s, row.id)
+        s.add_all(item_row(c, row.id, version) for c in new)
+        audit(s, actor, "dataset.add", row.name, version=version, items=len(new),
                already_present=len(cases) - len(new))  # fmt: skip
         s.flush()
         return _info(s, row), len(new)
@@ -720,11 +463,11 @@ def update_item(
             case.origin_trace_id = old.origin_trace_id
         if _item(old).case().key() == case.key():
             return _item(old)
-        version = _bump(s, row.id)
+        version = bump_version(s, row.id)
         old.removed_in = version
-        new = _row_for(case, row.id, version)
+        new = item_row(case, row.id, version)
         s.add(new)
-        _audit(s, actor, "dataset.edit", row.name, version=version, item=item_id)
+        audit(s, actor, "dataset.edit", row.name, version=version, item=item_id)
         s.flush()
         return _item(new)
 
@@ -739,10 +482,10 @@ def remove_items(
     with db.session() as s:
         row = _get(s, dataset)
         items = [_current_row(s, row, i) for i in ids]
-        version = _bump(s, row.id)
+        version = bump_version(s, row.id)
         for item in items:
             item.removed_in = version
-        _audit(s, actor, "dataset.remove", row.name, version=version, items=ids)
+        audit(s, actor, "dataset.remove", row.name, version=version, items=ids)
         return len(items)
 
 
@@ -764,11 +507,11 @@ def sync_from_file(
                 f"Dataset {name!r} already exists and does not come from {source!r}.",
                 hint="pass the dataset's name instead of the file, or rename the file",
             )
-        row = _get_or_create(
+        row = get_or_create(
             s, name, description=f"Synced from {source}", actor=actor, source=source, create=True
         )
         current = s.scalars(
-            select(DatasetItem).where(_current(row.id, row.version)).order_by(DatasetItem.id)
+            select(DatasetItem).where(current_items(row.id, row.version)).order_by(DatasetItem.id)
         ).all()
         wanted = Counter(c.key() for c in cases)
         keep: Counter[str] = Counter()
@@ -788,11 +531,11 @@ def sync_from_file(
                 add.append(c)
         if not retire and not add:
             return _info(s, row), False
-        version = _bump(s, row.id)
+        version = bump_version(s, row.id)
         for item in retire:
             item.removed_in = version
-        s.add_all(_row_for(c, row.id, version) for c in add)
-        _audit(s, actor, "dataset.sync", name, version=version, added=len(add), removed=len(retire))
+        s.add_all(item_row(c, row.id, version) for c in add)
+        audit(s, actor, "dataset.sync", name, version=version, added=len(add), removed=len(retire))
         s.flush()
         return _info(s, row), True
 
@@ -811,178 +554,3 @@ def load_demo(db: Database, *, actor: Actor | str = "system") -> DatasetInfo:
 
 
 # -- from traces -------------------------------------------------------------------------------
-def _normal_ids(trace_ids: Iterable[str]) -> list[str]:
-    ids: list[str] = []
-    for raw in trace_ids:
-        tid = str(raw).strip().lower()
-        if tid and tid not in ids:
-            ids.append(tid)
-    return ids
-
-
-def add_from_traces(
-    db: Database,
-    dataset_name: str,
-    trace_ids: list[str],
-    *,
-    actor: Actor | str,
-    expected: dict[str, str] | None = None,
-) -> int:
-    """Add the (already redacted) inputs of traces as cases of ``dataset_name``.
-
-    Creates the dataset if it is missing, keeps each trace as the item's origin, takes a
-    corrected answer per trace from ``expected``, skips traces already in the dataset, and
-    bumps the version once. Unknown trace ids raise ``NotFoundError`` and add nothing.
-    Returns the number of items added.
-    """
-    actor = require(db, actor, Capability.DATASETS, action="dataset.add_from_traces")
-    ids = _normal_ids(trace_ids)
-    if not ids:
-        raise InvalidInputError("No trace ids given.")
-    fixes = {k.strip().lower(): v for k, v in (expected or {}).items()}
-    with db.session() as s:
-        traces = {t.id: t for t in s.scalars(select(Trace).where(Trace.id.in_(ids)))}
-        missing = [t for t in ids if t not in traces]
-        if missing:
-            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-            raise NotFoundError(f"{len(missing)} trace(s) do not exist: {shown}")
-        empty = [t for t in ids if not (traces[t].input or "").strip()]
-        if empty:
-            raise InvalidInputError(f"Trace {empty[0]} has no input to use as a case.")
-        row = _get_or_create(
-            s,
-            dataset_name,
-            description="Built from traces",
-            actor=actor,
-            source=None,
-            create=True,
-        )
-        present = set(
-            s.scalars(
-                select(DatasetItem.origin_trace_id).where(
-                    _current(row.id, row.version), DatasetItem.origin_trace_id.in_(ids)
-                )
-            )
-        )
-        todo = [t for t in ids if t not in present]
-        if not todo:
-            return 0
-        feedback: dict[str, list[Feedback]] = {}
-        for fb in s.scalars(
-            select(Feedback).where(Feedback.trace_id.in_(todo)).order_by(Feedback.created_at)
-        ):
-            feedback.setdefault(fb.trace_id, []).append(fb)
-        version = _bump(s, row.id)
-        for tid in todo:
-            t = traces[tid]
-            fbs = feedback.get(tid, [])
-            comments = [f.comment for f in fbs if f.comment]
-            meta: dict[str, Any] = {"trace_output": (t.output or "")[:4000]}
-            if t.release_id:
-                meta["release_id"] = t.release_id
-            if comments:
-                meta["feedback_comment"] = comments[-1]
-            tags = ["from-trace"]
-            if any(f.score < 0.5 for f in fbs):
-                tags.append("thumbs-down")
-            fix = (fixes.get(tid) or "").strip() or None
-            text = (t.input or "").strip()
-            s.add(
-                _row_for(
-                    Case(
-                        input=text,
-                        expected=fix,
-                        lang=detect_lang(text),
-                        tags=tags,
-                        metadata=meta,
-                        origin_trace_id=tid,
-                    ),
-                    row.id,
-                    version,
-                )
-            )
-        _audit(s, actor, "dataset.from_traces", row.name, version=version, traces=todo)
-        return len(todo)
-
-
-@dataclass
-class TraceCandidate:
-    """A trace that could become a case: what was asked, answered, and said about it."""
-
-    id: str
-    started_at: datetime
-    input: str | None
-    output: str | None
-    release_id: str | None
-    status: str
-    comment: str | None
-    thumbs_down: int
-    guard_events: int
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["started_at"] = self.started_at.isoformat()
-        return d
-
-
-@dataclass
-class TraceQuery:
-    feedback: str | None = "down"  # down | up | None (any)
-    guard_events: bool = False  # only traces with a guardrail event
-    since: datetime | None = None
-    until: datetime | None = None
-    exclude_in_datasets: bool = True  # leave out traces some dataset already holds
-
-
-def candidate_traces(
-    db: Database, q: TraceQuery | None = None, *, limit: int = 50, offset: int = 0
-) -> tuple[list[TraceCandidate], int]:
-    """Chat traces (never evaluation traces) matching ``q``, newest first, paged in SQL."""
-    q = q or TraceQuery()
-    down = Feedback.score < 0.5
-    conds: list[Any] = [live_filter(Trace.session_id)]
-    if q.feedback in ("up", "down"):
-        good = down if q.feedback == "down" else Feedback.score >= 0.5
-        conds.append(exists().where(Feedback.trace_id == Trace.id, good))
-    if q.guard_events:
-        conds.append(exists().where(GuardEvent.trace_id == Trace.id))
-    if q.since is not None:
-        conds.append(Trace.started_at >= q.since)
-    if q.until is not None:
-        conds.append(Trace.started_at < q.until)
-    if q.exclude_in_datasets:
-        conds.append(
-            ~exists().where(
-                DatasetItem.origin_trace_id == Trace.id, DatasetItem.removed_in.is_(None)
-            )
-        )
-    comment = (
-        select(Feedback.comment)
-        .where(Feedback.trace_id == Trace.id, Feedback.comment.is_not(None))
-        .order_by(Feedback.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    n_down = select(func.count()).where(Feedback.trace_id == Trace.id, down).scalar_subquery()
-    n_events = select(func.count()).where(GuardEvent.trace_id == Trace.id).scalar_subquery()
-    stmt = (
-        select(
-            Trace.id,
-            Trace.started_at,
-            func.substr(Trace.input, 1, 500).label("input"),
-            func.substr(Trace.output, 1, 500).label("output"),
-            Trace.release_id,
-            Trace.status,
-            comment.label("comment"),
-            n_down.label("thumbs_down"),
-            n_events.label("guard_events"),
-        )
-        .where(*conds)
-        .order_by(Trace.started_at.desc(), Trace.id.desc())
-        .limit(max(1, min(limit, 500)))
-        .offset(max(0, offset))
-    )
-    total = select(func.count()).select_from(Trace).where(*conds)
-    with db.session() as s:
-        rows = [TraceCandidate(**r._mapping) for r in s.execute(stmt)]
-        return rows, int(s.scalar(total) or 0)

@@ -440,7 +440,7 @@ def to_dataset(
 ) -> int:
     """The gap's questions as cases of ``dataset`` (created if needed); returns how many."""
     actor = require(db, actor, Capability.DATASETS, action="gap.to_dataset")
-    from llmops.evals.datasets import add_from_traces
+    from llmops.evals.mining import add_from_traces
 
     return add_from_traces(db, dataset, cluster_traces(db, cluster_id), actor=actor)
 

@@ -452,7 +452,7 @@ def to_dataset(
     """Reviewed items as evaluation cases: the corrected answer (or, for a correct one, the
     answer given) is the expectation. Returns how many cases were added."""
     actor = require(db, actor, Capability.DATASETS, action="review.to_dataset")
-    from llmops.evals.datasets import add_from_traces
+    from llmops.evals.mining import add_from_traces
 
     items = reviewed(db, queue)
     if not items:

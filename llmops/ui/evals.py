@@ -16,7 +16,7 @@ import streamlit as st
 
 from llmops import console
 from llmops.errors import UserFacingError
-from llmops.evals import charts, datasets
+from llmops.evals import charts, datasets, mining
 from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.evaluators import EvalContext, all_evaluators
 from llmops.evals.jobs import BackgroundRuns
@@ -73,8 +73,8 @@ def _comparison(run_a: str, run_b: str, metric: str | None) -> Comparison:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _suggestions(q: datasets.TraceQuery, offset: int) -> tuple[list[datasets.TraceCandidate], int]:
-    return datasets.candidate_traces(runtime().db, q, limit=PAGE_SIZE, offset=offset)
+def _suggestions(q: mining.TraceQuery, offset: int) -> tuple[list[mining.TraceCandidate], int]:
+    return mining.candidate_traces(runtime().db, q, limit=PAGE_SIZE, offset=offset)
 
 
 def _refresh() -> None:
@@ -537,7 +537,7 @@ def suggestions_section() -> None:
     fb = c1.selectbox("Feedback", list(FEEDBACK), key="ev_sugg_fb")
     when = c2.selectbox("Time range", list(console.TIME_RANGES), index=4, key="ev_sugg_range")
     guarded = c3.toggle("Only with guardrail events", key="ev_sugg_guard")
-    q = datasets.TraceQuery(feedback=FEEDBACK[fb], guard_events=guarded,
+    q = mining.TraceQuery(feedback=FEEDBACK[fb], guard_events=guarded,
                             since=console.since_for(when))  # fmt: skip
     offset = _pager("ev_sugg_page", _suggestions(q, 0)[1])
     rows, _ = _suggestions(q, offset)
@@ -574,7 +574,7 @@ def suggestions_section() -> None:
         name = new_name.strip() if target == "(new dataset)" else target
         expected = {chosen[0].id: fix} if len(chosen) == 1 and fix.strip() else None
         try:
-            added = datasets.add_from_traces(
+            added = mining.add_from_traces(
                 runtime().db, name, [r.id for r in chosen], actor=actor(), expected=expected
             )
         except UserFacingError as exc:

@@ -177,7 +177,7 @@ def comments(view: FeedbackView) -> None:
 
 def add_to_dataset(rows: list[fbm.FeedbackRow], selected: list[str]) -> None:
     """Rows picked in the table (or in the list below it) become evaluation cases."""
-    from llmops.evals import datasets
+    from llmops.evals import datasets, mining
 
     if not can(Capability.DATASETS):
         return
@@ -209,7 +209,7 @@ def add_to_dataset(rows: list[fbm.FeedbackRow], selected: list[str]) -> None:
         )
         if clicked:
             try:
-                added = datasets.add_from_traces(runtime().db, name, trace_ids, actor=actor())
+                added = mining.add_from_traces(runtime().db, name, trace_ids, actor=actor())
                 st.success(
                     f"Added {added} case(s) to {name!r}"
                     + (f"; {len(trace_ids) - added} were already there." if added < len(trace_ids)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals import datasets as ds
+from llmops.evals import mining
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, DatasetItem, Feedback, GuardEvent, Trace
 from llmops.tracing.ids import new_trace_id
@@ -188,7 +189,7 @@ def test_add_from_traces_copies_input_comment_and_bumps_once(db: Database) -> No
     t2 = _trace(db, "¿Qué es un canary?")
     with db.session() as s:
         s.add(Feedback(trace_id=t1, score=0.0, comment="It did not mention labels"))
-    n = ds.add_from_traces(
+    n = mining.add_from_traces(
         db, "from-feedback", [t1, t2.upper(), t1], actor="ana", expected={t1: "Move the label"}
     )
     assert n == 2
@@ -202,14 +203,14 @@ def test_add_from_traces_copies_input_comment_and_bumps_once(db: Database) -> No
     assert a.metadata["trace_output"] == "an answer"
     assert b.lang == "es" and b.expected is None and b.tags == ["from-trace"]
     # again: nothing new, no new version
-    assert ds.add_from_traces(db, "from-feedback", [t1, t2], actor="ana") == 0
+    assert mining.add_from_traces(db, "from-feedback", [t1, t2], actor="ana") == 0
     assert ds.get_dataset(db, "from-feedback").version == 1
     # an unknown id adds nothing at all
     with pytest.raises(NotFoundError, match="1 trace"):
-        ds.add_from_traces(db, "from-feedback", [_trace(db, "new"), "f" * 32], actor="ana")
+        mining.add_from_traces(db, "from-feedback", [_trace(db, "new"), "f" * 32], actor="ana")
     assert ds.get_dataset(db, "from-feedback").items == 2
     with pytest.raises(InvalidInputError):
-        ds.add_from_traces(db, "from-feedback", [], actor="ana")
+        mining.add_from_traces(db, "from-feedback", [], actor="ana")
 
 
 def test_candidate_traces_filter_by_feedback_guards_time_and_membership(db: Database) -> None:
@@ -225,17 +226,17 @@ def test_candidate_traces_filter_by_feedback_guards_time_and_membership(db: Data
         s.add(GuardEvent(trace_id=guarded, validator="prompt_injection", direction="input",
                          action="blocked"))  # fmt: skip
         s.get(Trace, old).started_at = datetime.now(UTC) - timedelta(days=30)  # type: ignore[union-attr]
-    rows, total = ds.candidate_traces(db)
+    rows, total = mining.candidate_traces(db)
     assert {r.id for r in rows} == {down, old} and total == 2
     assert next(r for r in rows if r.id == down).comment == "wrong"
-    recent = ds.TraceQuery(since=datetime.now(UTC) - timedelta(days=1))
-    assert [r.id for r in ds.candidate_traces(db, recent)[0]] == [down]
-    events = ds.TraceQuery(feedback=None, guard_events=True)
-    (row,), _ = ds.candidate_traces(db, events)
+    recent = mining.TraceQuery(since=datetime.now(UTC) - timedelta(days=1))
+    assert [r.id for r in mining.candidate_traces(db, recent)[0]] == [down]
+    events = mining.TraceQuery(feedback=None, guard_events=True)
+    (row,), _ = mining.candidate_traces(db, events)
     assert row.id == guarded and row.guard_events == 1
-    ds.add_from_traces(db, "fb", [down], actor="ana")
-    assert {r.id for r in ds.candidate_traces(db)[0]} == {old}
-    assert len(ds.candidate_traces(db, ds.TraceQuery(exclude_in_datasets=False))[0]) == 2
+    mining.add_from_traces(db, "fb", [down], actor="ana")
+    assert {r.id for r in mining.candidate_traces(db)[0]} == {old}
+    assert len(mining.candidate_traces(db, mining.TraceQuery(exclude_in_datasets=False))[0]) == 2
 
 
 def test_names_are_checked(db: Database) -> None:

@@ -16,6 +16,7 @@ from llmops import feedback
 from llmops.chat import ChatService
 from llmops.config import Settings
 from llmops.evals import datasets as ds
+from llmops.evals import mining
 from llmops.evals.runner import CaptureSink, EvalRunner
 from llmops.governance import erasure
 from llmops.guards.runner import GuardRunner
@@ -82,7 +83,7 @@ def _seed(db: Database, chat: ChatService, writer: SpanWriter, embeddings: Any) 
         about = MARK if task.trace_id in ids else OTHER_MARK
         queues.label(db, task.item_id, "rev", "wrong", corrected=f"Corrected {about} answer")
     # datasets: from the user's traces, and a copy of a question with no origin
-    ds.add_from_traces(db, "from-traces", [*ids, theirs[0].trace_id], actor="admin",
+    mining.add_from_traces(db, "from-traces", [*ids, theirs[0].trace_id], actor="admin",
                        expected={ids[0]: f"Expected about {MARK}"})  # fmt: skip
     with db.engine.connect() as conn:
         copied = conn.execute(text("SELECT input FROM traces WHERE id = :i"),
