@@ -180,7 +180,8 @@ def suggestions(traces: int) -> dict[str, Any]:
 
 def quality(show_failures: bool) -> dict[str, Any]:
     from llmops.evals import datasets as ds
-    from llmops.evals.runner import EvalRunner, list_results
+    from llmops.evals.runner import EvalRunner
+    from llmops.evals.runs import list_results
 
     rt = _runtime()
     ds.load_demo(rt.db)

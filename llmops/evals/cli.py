@@ -16,7 +16,8 @@ import typer
 from llmops import cliutil as cli
 
 if TYPE_CHECKING:
-    from llmops.evals.runner import EvalRunner, RunInfo
+    from llmops.evals.runner import EvalRunner
+    from llmops.evals.runs import RunInfo
     from llmops.runtime import Runtime
 
 eval_app = typer.Typer(
@@ -71,7 +72,7 @@ def _dataset_arg(rt: Runtime, dataset: str) -> str:
 
 
 def _run_json(rt: Runtime, run: RunInfo) -> dict[str, Any]:
-    from llmops.evals.runner import list_results
+    from llmops.evals.runs import list_results
 
     items: list[dict[str, Any]] = []
     offset = 0
@@ -172,7 +173,7 @@ def resume_cmd(
 @eval_app.command("cancel")
 def cancel_cmd(run_id: Annotated[str, typer.Argument(help="A running run.")]) -> None:
     """Ask a running run to stop (its runner stops within a second)."""
-    from llmops.evals.runner import cancel_run
+    from llmops.evals.runs import cancel_run
 
     with _runtime() as rt:
         cancel_run(rt.db, run_id)
@@ -187,7 +188,7 @@ def runs_cmd(
 ) -> None:
     """List evaluation runs, newest first."""
     from llmops.evals import datasets as ds
-    from llmops.evals.runner import list_runs
+    from llmops.evals.runs import list_runs
 
     with _runtime() as rt:
         ds_id = ds.get_dataset(rt.db, dataset).id if dataset else None
@@ -210,7 +211,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """A run's aggregate scores (with 95% intervals) and, with --json, every item."""
-    from llmops.evals.runner import get_run
+    from llmops.evals.runs import get_run
 
     with _runtime() as rt:
         run = get_run(rt.db, run_id)

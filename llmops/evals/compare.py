@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from llmops.errors import InvalidInputError
 from llmops.evals.evaluators import REGISTRY, all_evaluators
-from llmops.evals.runner import RunInfo, get_run
+from llmops.evals.runs import RunInfo, get_run
 from llmops.evals.stats import Paired, paired
 from llmops.store.db import Database
 from llmops.store.models import DatasetItem, EvalResult

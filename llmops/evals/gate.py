@@ -33,7 +33,9 @@ from sqlalchemy import select
 from llmops.errors import InvalidInputError
 from llmops.evals.compare import Comparison, compare_runs, quality_metrics
 from llmops.evals.evaluators import get_evaluator
-from llmops.evals.runner import EvalRunner, Progress, RunInfo, get_run, resolve_release_ref
+from llmops.evals.runner import EvalRunner, Progress
+from llmops.evals.runs import RunInfo, get_run
+from llmops.releases import resolve_ref_or_file
 from llmops.store.models import EvalRun
 
 
@@ -166,8 +168,8 @@ def run_gate(
     if names is not None:
         missing = [m for m in mins if m not in names]
         names += missing  # a --min metric is always evaluated
-    candidate_rel = resolve_release_ref(runner.db, release, actor=actor)
-    baseline_rel = resolve_release_ref(runner.db, baseline, actor=actor) if baseline else None
+    candidate_rel = resolve_ref_or_file(runner.db, release, actor=actor)
+    baseline_rel = resolve_ref_or_file(runner.db, baseline, actor=actor) if baseline else None
     created = runner.create(
         dataset, candidate_rel.id, evaluators=names, actor=actor, name=f"gate · {release}"
     )

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from llmops.evals.runner import EvalRunner, cancel_run
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import cancel_run
 
 log = logging.getLogger(__name__)
 

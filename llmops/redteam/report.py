@@ -199,7 +199,7 @@ def redteam_section(db: Database, release: ReleaseInfo, max_asr: float) -> tuple
 
 # -- evaluation ----------------------------------------------------------------------------------
 def _latest_runs(db: Database, release_id: str) -> list[Any]:
-    from llmops.evals.runner import list_runs
+    from llmops.evals.runs import list_runs
 
     runs, _ = list_runs(db, release_id=release_id, status="completed", limit=RUNS_READ)
     latest: dict[int, Any] = {}

@@ -17,6 +17,7 @@ from llmops.releases.core import (
     create_release,
     ensure_default_release,
     get_release,
+    resolve_ref_or_file,
     resolve_release,
     set_label,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "create_release",
     "ensure_default_release",
     "get_release",
+    "resolve_ref_or_file",
     "resolve_release",
     "set_label",
 ]

@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -346,6 +347,49 @@ def resolve_ref(db: Database, ref: str) -> ReleaseInfo:
         if row is None:
             raise NotFoundError(f"Release {ref!r} does not exist.")
         return _info(row)
+
+
+def resolve_ref_or_file(db: Database, ref: str, *, actor: str = "system") -> ReleaseInfo:
+    """A release from a label (production, canary, ...), a release id, or a JSON file with a
+    release configuration (created if new — how a CI job evaluates a candidate)."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidInputError("Name a release: a label, a release id or a config file.")
+    with db.session() as s:
+        label = s.get(ReleaseLabel, ref)
+        release_id = label.release_id if label is not None else None
+    if release_id is not None:
+        info = get_release(db, release_id)
+        info.label = ref
+        return info
+    path = Path(ref)
+    if ref.endswith(".json") or path.is_file():
+        return _release_from_file(db, path, actor)
+    try:
+        return get_release(db, ref)
+    except NotFoundError:
+        raise NotFoundError(
+            f"No release or label named {ref!r}.",
+            hint="use a label (production, staging, canary), a release id, or a .json config",
+        ) from None
+
+
+def _release_from_file(db: Database, path: Path, actor: str) -> ReleaseInfo:
+    import json
+
+    from pydantic import ValidationError
+
+    if not path.is_file():
+        raise NotFoundError(f"Release file {str(path)!r} does not exist.")
+    try:
+        config = ReleaseConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path.name}: not a JSON release configuration ({exc}).") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"{path.name}: {where}: {first['msg']}") from None
+    return create_release(db, config, name=path.stem, description=f"from {path}", actor=actor)
 
 
 @dataclass

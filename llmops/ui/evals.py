@@ -20,7 +20,8 @@ from llmops.evals import charts, datasets, mining
 from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.evaluators import EvalContext, all_evaluators
 from llmops.evals.jobs import BackgroundRuns
-from llmops.evals.runner import EvalRunner, RunInfo, get_run, list_results, list_runs
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import RunInfo, get_run, list_results, list_runs
 from llmops.governance.roles import Actor, Capability
 from llmops.ui.auth import can
 from llmops.ui.deps import runtime

@@ -16,7 +16,8 @@ from llmops.evals import datasets as ds
 from llmops.evals import evaluators as ev
 from llmops.evals.compare import compare_runs
 from llmops.evals.gate import run_gate
-from llmops.evals.runner import EvalRunner, list_results
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import list_results
 from llmops.releases import ModelConfig, ReleaseConfig, create_release
 from llmops.store.db import Database
 from llmops.store.queries import get_trace

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from llmops.chat import Turn
 from llmops.evals import datasets as ds
 from llmops.evals.evaluators import EvalContext, EvalInput, get_evaluator
-from llmops.evals.runner import EvalRunner, list_results
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import list_results
 from llmops.redteam.fairness import variants
 from llmops.store.db import Database
 from llmops.store.models import Trace, live_filter

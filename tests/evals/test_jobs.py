@@ -6,7 +6,8 @@ from typing import Any
 
 from llmops.evals import datasets as ds
 from llmops.evals.jobs import BackgroundRuns
-from llmops.evals.runner import EvalRunner, get_run
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import get_run
 from llmops.store.db import Database
 from tests.evals.conftest import small
 

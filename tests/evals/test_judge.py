@@ -117,7 +117,7 @@ def test_a_run_with_judges_stores_rubrics_and_traces_the_judge_calls(
     assert done.status == "completed"
     assert done.metrics["scores"]["judge_safety"]["n"] == 2
     assert writer.flush()
-    from llmops.evals.runner import list_results
+    from llmops.evals.runs import list_results
 
     rows, _ = list_results(db, run.id)
     detail = get_trace(db, rows[0].trace_id)  # type: ignore[arg-type]

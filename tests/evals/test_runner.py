@@ -13,14 +13,9 @@ from sqlalchemy import func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals import datasets as ds
-from llmops.evals.runner import (
-    EvalRunner,
-    cancel_run,
-    get_run,
-    list_results,
-    list_runs,
-    resolve_release_ref,
-)
+from llmops.evals.runner import EvalRunner
+from llmops.evals.runs import cancel_run, get_run, list_results, list_runs
+from llmops.releases import resolve_ref_or_file
 from llmops.store.db import Database
 from llmops.store.models import EvalResult, EvalRun, Trace, utcnow
 from llmops.store.queries import get_trace
@@ -182,15 +177,15 @@ def test_create_validates_its_inputs(
 
     cfg = tmp_path / "candidate.json"
     cfg.write_text(json.dumps({"retrieval": {"k": 2}}), encoding="utf-8")
-    rel = resolve_release_ref(db, str(cfg))
+    rel = resolve_ref_or_file(db, str(cfg))
     assert rel.name == "candidate" and rel.config.retrieval.k == 2
-    assert resolve_release_ref(db, str(cfg)).id == rel.id  # idempotent by content
+    assert resolve_ref_or_file(db, str(cfg)).id == rel.id  # idempotent by content
     cfg.write_text(json.dumps({"retrieval": {"k": 0}}), encoding="utf-8")
     with pytest.raises(InvalidInputError, match=r"retrieval\.k"):
-        resolve_release_ref(db, str(cfg))
+        resolve_ref_or_file(db, str(cfg))
     cfg.write_text("{nope", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="not a JSON"):
-        resolve_release_ref(db, str(cfg))
+        resolve_ref_or_file(db, str(cfg))
 
 
 def test_a_live_run_is_not_run_twice_but_a_stalled_one_resumes(

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from llmops.errors import InvalidInputError, NotFoundError
-from llmops.evals.runner import aggregate
+from llmops.evals.runs import aggregate
 from llmops.guards.report import save_eval
 from llmops.redteam import bias_runs, report_md
 from llmops.redteam import report as risk

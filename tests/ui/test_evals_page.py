@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from llmops import feedback
 from llmops.evals import datasets as ds
-from llmops.evals.runner import get_run, list_runs
+from llmops.evals.runs import get_run, list_runs
 from llmops.ui.deps import runtime
 
 pytestmark = pytest.mark.ui
