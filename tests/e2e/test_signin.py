@@ -166,5 +166,7 @@ def test_a_password_set_with_the_cli_works_without_a_restart(
     )  # fmt: skip
     assert "restart" not in done.stdout and "next sign-in" in done.stdout
     new = "a brand new password"
-    assert "Wrong account name or password." in _attempt(browser, server, ADMIN_PASSWORD, right=new)  # the old
+    assert "Wrong account name or password." in _attempt(
+        browser, server, ADMIN_PASSWORD, right=new
+    )  # the old
     assert _attempt(browser, server, new, right=new) == "signed in"
