@@ -82,7 +82,7 @@ def test_new_tabs_and_forged_forwarded_for_do_not_evade_the_limit(
     own_server: tuple[str, Path], browser: Any
 ) -> None:
     server, home = own_server
-    assert "Wrong password." in _attempt(browser, server, "wrong password!")
+    assert "Wrong account name or password." in _attempt(browser, server, "wrong password!")
     assert _targets(home) == [(auth.FAILED, auth.LOCAL)]  # loopback, not the session
 
     # a new tab per attempt, each claiming another address: one client all the same
@@ -90,7 +90,7 @@ def test_new_tabs_and_forged_forwarded_for_do_not_evade_the_limit(
         _attempt(browser, server, "wrong password!", f"198.51.100.{n}")
         for n in range(auth.MAX_FAILURES + 1)
     ]
-    assert all("Wrong password." in m for m in messages[: auth.MAX_FAILURES])
+    assert all("Wrong account name or password." in m for m in messages[: auth.MAX_FAILURES])
     assert "Too many failed sign-ins" in messages[-1] and "not checked" in messages[-1]
     assert {t for _, t in _targets(home)[1:]} == {auth.PROXIED}
 
@@ -128,7 +128,7 @@ def test_a_fresh_servers_first_request_for_a_console_url_signs_in_and_opens_it(
         assert nav.get_by_text("app", exact=True).count() == 0  # no raw pages/ file names
         page.get_by_label("Password", exact=True).fill("wrong password!")
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Wrong password.").wait_for()
+        page.get_by_text("Wrong account name or password.").wait_for()
         page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Traces").wait_for()
@@ -166,5 +166,7 @@ def test_a_password_set_with_the_cli_works_without_a_restart(
     )  # fmt: skip
     assert "restart" not in done.stdout and "next sign-in" in done.stdout
     new = "a brand new password"
-    assert "Wrong password." in _attempt(browser, server, ADMIN_PASSWORD, right=new)  # the old
+    assert "Wrong account name or password." in _attempt(
+        browser, server, ADMIN_PASSWORD, right=new
+    )  # the old
     assert _attempt(browser, server, new, right=new) == "signed in"
