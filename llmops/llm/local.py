@@ -28,6 +28,7 @@ from llmops.text import (
     count_tokens,
     detect_lang,
     fold,
+    index_terms,
     split_sentences,
     stem,
     terms,
@@ -154,14 +155,24 @@ def _joined(text: str) -> dict[str, tuple[str, str]]:
 _SUFFIXES = ("s", "es", "d", "ed", "ing", "er", "ers")
 
 
-def _variants(q_terms: set[str], vocabulary: set[str]) -> dict[str, frozenset[str]]:
+def _variants(
+    q_terms: set[str], vocabulary: set[str], lang: str = "en"
+) -> dict[str, frozenset[str]]:
     """Terms of the sources that count as a question term: itself, or an inflection of it —
     one is the other plus a plural, past or -ing ending (stand/stands, use/used,
     release/released). Terms are already cut to six letters, so this only matters for
-    short words; a bare prefix is not enough (past is not pasta)."""
+    short words; a bare prefix is not enough (past is not pasta). A Spanish question's term
+    also matches the terms with the same Snowball root, stem-changing verbs included
+    ("mido", "mide" / "medir"; "evalúa" / "evaluar")."""
+    roots: dict[str, str] = {}
+    if lang == "es":
+        roots = {t: _es_root(t) for t in vocabulary}
     out = {}
     for q in q_terms:
         hits = {q}
+        if roots:
+            root = _es_root(q)
+            hits.update(t for t, r in roots.items() if r == root)
         if len(q) >= 3:
             for t in vocabulary:
                 short, long_ = (q, t) if len(q) <= len(t) else (t, q)
@@ -169,6 +180,11 @@ def _variants(q_terms: set[str], vocabulary: set[str]) -> dict[str, frozenset[st
                     hits.add(t)
         out[q] = frozenset(hits)
     return out
+
+
+def _es_root(term: str) -> str:
+    found = index_terms(term, "es")
+    return found[0] if found else term
 
 
 def _defines(sentence: str, q_terms: list[str]) -> bool:
@@ -245,7 +261,7 @@ class LocalModel(BaseChatModel):
         # same-meaning framing verb, or a compound it forms with its neighbour ("roll back"
         # matches "rollback").
         vocabulary = {t for c in candidates for t in c.terms}
-        variants = {q: set(v) for q, v in _variants(q_set, vocabulary).items()}
+        variants = {q: set(v) for q, v in _variants(q_set, vocabulary, lang).items()}
         for q in q_set:
             for group in _SAME:
                 if q in group:

@@ -36,7 +36,7 @@ from llmops.rag import versions
 from llmops.store.db import Database
 from llmops.store.models import Document as DocumentRow
 from llmops.store.models import utcnow
-from llmops.text import detect_lang, split_sentences, terms
+from llmops.text import detect_lang, index_terms, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ SUPPORTED = {".md", ".markdown", ".txt", ".pdf"}
 RRF_K = 60
 SPLITTER_VERSION = "sections-2"
 EXACT_MAX = 20_000  # up to this many chunks, dense search is an exact scan of a matrix in memory
-INDEX_TTL_S = 60.0
-LATEST_TTL_S = 5.0
+STATE_TTL_S = 5.0  # how often a turn re-reads the versions (another process may ingest)
 
 _LIST_ITEM = re.compile(r"^\s*([-*•+]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
@@ -231,10 +230,13 @@ class KnowledgeBase:
             embedding_function=embeddings,
             collection_metadata={"hnsw:space": "cosine"},
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two caches below; never held while building
+        self._build_lock = threading.Lock()  # one index build at a time
         self._cache: _Index | None = None
         self._views: dict[int, _Index] = {}  # per knowledge-base version, over _cache
-        self._latest: tuple[float, int | None] = (-1e9, None)
+        self._state: tuple[float, int | None, int | None] = (-1e9, None, None)
+        self._refreshing = False
+        self.refresher: threading.Thread | None = None  # the last background index build
 
     # -- ingest -----------------------------------------------------------------------------
     def _split(self, text: str, source: str, title: str, lang: str, digest: str) -> list[Document]:
@@ -363,17 +365,21 @@ class KnowledgeBase:
         ]  # fmt: skip
         if stale:
             self.vectors.delete(ids=stale)
-        with self._lock:
-            self._cache = None
-            self._views.clear()
+        self.forget_views()
         return len(stale)
 
     def forget_views(self) -> None:
-        """Drop the cached index and version views (after chunks were added or deleted
-        outside ``ingest``, e.g. by a red-team scan's throw-away version)."""
+        """Drop the cached index and version views and build the index again now, in the
+        caller's thread (after this process changed the chunks: ``ingest``, ``remove``, or a
+        red-team scan's throw-away version), so the next chat turn finds it ready."""
         with self._lock:
             self._cache = None
             self._views.clear()
+            self._state = (-1e9, None, None)
+        try:
+            self._index()
+        except Exception:  # the next search builds it (and reports what fails)
+            log.warning("rebuilding the knowledge index failed", exc_info=True)
 
     def _ingest_text(
         self, text: str, source: str, path: Path, report: IngestReport, actor: str
@@ -450,53 +456,87 @@ class KnowledgeBase:
         return docs, int(total)
 
     # -- retrieval --------------------------------------------------------------------------
+    def _heads(self) -> tuple[int | None, int | None]:
+        """(latest published, newest) version ids, re-read every ``STATE_TTL_S`` (another
+        process may ingest), so a turn does not pay a query for them."""
+        at, latest, newest = self._state
+        now = time.monotonic()
+        if now - at > STATE_TTL_S:
+            latest, newest = versions.heads(self.db)
+            self._state = (now, latest, newest)
+        return latest, newest
+
     def _index(self) -> _Index:
-        """The in-memory side of the collection: documents, their terms, BM25 and (for
-        collections up to ``EXACT_MAX`` chunks) the embedding matrix. Rebuilt when the
-        collection's size changes or after ``INDEX_TTL_S`` (another process may ingest)."""
+        """The in-memory side of the collection (documents, their terms, BM25 and, up to
+        ``EXACT_MAX`` chunks, the embedding matrix), keyed by the newest knowledge-base
+        version. Built in the caller's thread only when there is none (first use, or after
+        this process changed the chunks); when another process made a newer version, the
+        turn keeps the index it has and a background thread builds the new one."""
+        _, newest = self._heads()
+        cached = self._cache
+        if cached is None:
+            return self._rebuild(newest)
+        if cached.key != newest:
+            self._refresh_in_background(newest)
+        return cached
+
+    def _refresh_in_background(self, key: int | None) -> None:
+        with self._lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def go() -> None:
+            try:
+                self._rebuild(key)
+            except Exception:  # keep serving the index we have; the next turn tries again
+                log.warning("rebuilding the knowledge index failed", exc_info=True)
+            finally:
+                with self._lock:
+                    self._refreshing = False
+
+        self.refresher = threading.Thread(target=go, name="llmops-kb-index", daemon=True)
+        self.refresher.start()
+
+    def _rebuild(self, key: int | None) -> _Index:
+        with self._build_lock:
+            cached = self._cache
+            if cached is not None and cached.key == key:
+                return cached  # another thread built it while this one waited
+            index = self._build(key)
+            with self._lock:
+                self._cache = index
+                self._views.clear()
+            return index
+
+    def _build(self, key: int | None) -> _Index:
         from rank_bm25 import BM25Okapi
 
-        with self._lock:
-            n = self.count()
-            now = time.monotonic()
-            cached = self._cache
-            if cached is not None and cached.count == n and now - cached.built < INDEX_TTL_S:
-                return cached
-            exact = n <= EXACT_MAX
-            include: Any = ["documents", "metadatas", *(["embeddings"] if exact else [])]
-            data = self.vectors.get(include=include)
-            docs = [
-                Document(page_content=text or "", metadata=dict(meta or {}), id=i)
-                for i, text, meta in zip(
-                    data["ids"], data["documents"], data["metadatas"], strict=False
-                )
-            ]
-            corpus = [terms(d.page_content) or ["_"] for d in docs]
-            matrix = None
-            if exact and docs:
-                matrix = np.asarray(data["embeddings"], dtype=np.float32)
-            self._cache = _Index(
-                count=n,
-                built=now,
-                docs=docs,
-                ids=[str(d.metadata.get("chunk_id") or d.id) for d in docs],
-                term_sets=[frozenset(c) for c in corpus],
-                bm25=BM25Okapi(corpus) if corpus else None,
-                matrix=matrix,
-                corpus=corpus,
+        n = self.count()
+        exact = n <= EXACT_MAX
+        include: Any = ["documents", "metadatas", *(["embeddings"] if exact else [])]
+        data = self.vectors.get(include=include)
+        docs = [
+            Document(page_content=text or "", metadata=dict(meta or {}), id=i)
+            for i, text, meta in zip(
+                data["ids"], data["documents"], data["metadatas"], strict=False
             )
-            self._views.clear()
-            return self._cache
-
-    def _latest_version(self) -> int | None:
-        """The latest published version, re-read every few seconds (another process may
-        ingest), so a turn does not pay a query for it."""
-        at, value = self._latest
-        now = time.monotonic()
-        if now - at > LATEST_TTL_S:
-            value = versions.latest(self.db)
-            self._latest = (now, value)
-        return value
+        ]
+        corpus = [index_terms(d.page_content, d.metadata.get("lang")) or ["_"] for d in docs]
+        matrix = None
+        if exact and docs:
+            matrix = np.asarray(data["embeddings"], dtype=np.float32)
+        return _Index(
+            count=len(docs),
+            built=time.monotonic(),
+            docs=docs,
+            ids=[str(d.metadata.get("chunk_id") or d.id) for d in docs],
+            term_sets=[frozenset(c) for c in corpus],
+            bm25=BM25Okapi(corpus) if corpus else None,
+            matrix=matrix,
+            corpus=corpus,
+            key=key,
+        )
 
     def view(self, version: str | int | None = None) -> _Index:
         """The index restricted to one version's chunks (``None``: the latest published;
@@ -505,7 +545,7 @@ class KnowledgeBase:
 
         base = self._index()
         wanted = versions.parse(version)
-        vid = self._latest_version() if wanted is None else wanted
+        vid = self._heads()[0] if wanted is None else wanted
         if vid is None:
             return base
         with self._lock:
@@ -530,6 +570,7 @@ class KnowledgeBase:
             matrix=base.matrix[pos] if base.matrix is not None else None,
             corpus=corpus,
             hashes=keep,
+            key=base.key,
         )
         with self._lock:
             if len(self._views) > 8:
@@ -579,9 +620,10 @@ class KnowledgeBase:
                     cosine[idx] = 1.0 - float(distance)
                     fused[idx] = 1.0 / (RRF_K + rank)
         found_dense = set(cosine)
-        q_terms = terms(query)
+        q_lang = detect_lang(query)
+        q_terms = index_terms(query, q_lang)
         # all-MiniLM-L6-v2 is English-only: for Spanish questions keyword ranks count double
-        lexical_weight = 2.0 if detect_lang(query) == "es" else 1.0
+        lexical_weight = 2.0 if q_lang == "es" else 1.0
         lexical: set[int] = set()
         if index.bm25 is not None and q_terms:
             scores = index.bm25.get_scores(q_terms)
@@ -642,6 +684,7 @@ class _Index:
     matrix: np.ndarray | None
     corpus: list[list[str]] = field(default_factory=list)
     hashes: frozenset[str] = frozenset()  # a version's view: the content it holds
+    key: int | None = None  # the newest knowledge-base version when it was built
 
 
 class KnowledgeRetriever(BaseRetriever):

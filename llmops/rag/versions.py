@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.governance.roles import Actor, Capability, require
@@ -67,6 +67,20 @@ def newest(db: Database) -> int | None:
     """The newest version, published or not (the base of the next one)."""
     with db.session() as s:
         return s.scalar(select(func.max(KbVersion.id)))
+
+
+def heads(db: Database) -> tuple[int | None, int | None]:
+    """(the newest published version, the newest version): one indexed query. The newest
+    version changes whenever the chunks do (every ingest or removal commits one), so it keys
+    the in-memory search index."""
+    with db.session() as s:
+        row = s.execute(
+            select(
+                func.max(case((KbVersion.published.is_(True), KbVersion.id))),
+                func.max(KbVersion.id),
+            )
+        ).one()
+    return row[0], row[1]
 
 
 def publish(db: Database, version_id: int, *, actor: Actor | str = "system") -> None:

@@ -51,3 +51,12 @@ def test_why_questions_prefer_sentences_that_give_a_reason() -> None:
         "average."
     )
     assert _ask("Why report latency percentiles?", src).startswith("Latency is best reported")
+
+
+def test_spanish_verb_forms_match_their_infinitive_and_noun() -> None:
+    src = (
+        "## Latencia\nLa latencia de cada respuesta aparece en la página Monitor.\n"
+        "Para medir la latencia se guarda la duración de cada petición en su traza."
+    )
+    answer = _ask("¿Cómo mido la latencia?", src)
+    assert answer.startswith("Para medir la latencia")
