@@ -176,7 +176,7 @@ def cancel_cmd(run_id: Annotated[str, typer.Argument(help="A running run.")]) ->
     from llmops.evals.runs import cancel_run
 
     with _runtime() as rt:
-        cancel_run(rt.db, run_id)
+        cancel_run(rt.db, run_id, actor=cli.actor())
     typer.echo(f"cancellation requested for {run_id}")
 
 

@@ -13,6 +13,7 @@ import threading
 
 from llmops.evals.runner import EvalRunner
 from llmops.evals.runs import cancel_run
+from llmops.governance.roles import Actor, Capability, require
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,9 @@ class BackgroundRuns:
         self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._lock = threading.Lock()
 
-    def start(self, run_id: str) -> None:
+    def start(self, run_id: str, *, actor: Actor | str = "system") -> None:
+        """Run (or resume) a created run in the background."""
+        require(self.runner.db, actor, Capability.EVALUATIONS, action="eval.run")
         with self._lock:
             current = self._runs.get(run_id)
             if current is not None and current[0].is_alive():
@@ -43,12 +46,13 @@ class BackgroundRuns:
         except Exception:  # the run records its failure; the app must not die with it
             log.exception("evaluation run %s failed", run_id)
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: str, *, actor: Actor | str = "system") -> None:
+        require(self.runner.db, actor, Capability.EVALUATIONS, action="eval.cancel")
         with self._lock:
             local = self._runs.get(run_id)
         if local is not None:
             local[1].set()
-        cancel_run(self.runner.db, run_id)  # also stops a run in another process
+        cancel_run(self.runner.db, run_id, actor=actor)  # also stops a run in another process
 
     def alive(self, run_id: str) -> bool:
         with self._lock:

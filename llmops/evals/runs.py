@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.evaluators import error_of
 from llmops.evals.stats import mean_ci, percentile
+from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import (
     Dataset,
@@ -138,8 +139,9 @@ def list_runs(
         return rows, int(total or 0)
 
 
-def cancel_run(db: Database, run_id: str) -> None:
+def cancel_run(db: Database, run_id: str, *, actor: Actor | str = "system") -> None:
     """Ask a running run to stop (the runner checks twice a second); a pending one stops now."""
+    require(db, actor, Capability.EVALUATIONS, action="eval.cancel")
     with db.session() as s:
         row = s.get(EvalRun, run_id)
         if row is None:

@@ -412,7 +412,7 @@ def try_(
 
     with cli.runtime() as rt:
         infos = [core.resolve_ref(rt.db, r) for r in (releases or ["production"])]
-        rows = playground.run(rt.chat, question, infos, user_id=cli.actor())
+        rows = playground.run(rt.chat, question, infos, actor=cli.actor())
     if as_json:
         cli.print_json([[a.as_dict() for a in row] for row in rows])
         return

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmops.errors import InvalidInputError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.core import ReleaseConfig, ReleaseInfo
 from llmops.store.models import PLAYGROUND_SESSION_PREFIX, Trace
 
@@ -49,9 +50,11 @@ def run(
     questions: list[str],
     releases: list[ReleaseInfo],
     *,
-    user_id: str | None = None,
+    actor: Actor | str = "system",
 ) -> list[list[Attempt]]:
-    """Each question through each release (rows: questions; columns: releases)."""
+    """Each question through each release (rows: questions; columns: releases); the
+    answers are traced as playground traffic under the actor's name."""
+    user_id = require(chat.db, actor, Capability.RELEASES, action="release.playground")
     questions = [q for q in questions if q.strip()]
     if not questions:
         raise InvalidInputError("Type a question (or pick dataset items) to try.")

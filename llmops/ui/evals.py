@@ -337,7 +337,7 @@ def new_run() -> None:
         except UserFacingError as exc:
             _error(exc)
             return
-        background().start(run.id)
+        background().start(run.id, actor=actor())
         _runs.clear()
         st.query_params["run"] = run.id
         st.rerun()
@@ -407,14 +407,14 @@ def run_detail(run_id: str) -> None:
     if run.status in LIVE and not run.stalled:
         _progress(run.id)
         if can(Capability.EVALUATIONS) and st.button("Cancel run", key="ev_cancel"):
-            jobs.cancel(run.id)
+            jobs.cancel(run.id, actor=actor())
             st.rerun()
         return
     if run.status != "completed":
         st.warning(f"This run is {_status(run)} at {run.done_items}/{run.total_items} items"
                    + (f": {run.error}" if run.error else "."))  # fmt: skip
         if can(Capability.EVALUATIONS) and st.button("Resume run", key="ev_resume"):
-            jobs.start(run.id)
+            jobs.start(run.id, actor=actor())
             st.rerun()
     metrics = run.metrics
     if not metrics.get("scores"):

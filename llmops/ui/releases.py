@@ -22,7 +22,7 @@ from llmops.releases import compare, core, deploy, diff, playground, rollback
 from llmops.ui.auth import can
 from llmops.ui.deps import runtime
 from llmops.ui.risk import promotion_summary
-from llmops.ui.widgets import Sections, actor, actor_name, pager, show_error
+from llmops.ui.widgets import Sections, actor, pager, show_error
 
 PAGE_SIZE = 25
 SECTIONS = ["Releases", "New release", "Diff", "Canary", "Playground", "History"]
@@ -406,7 +406,7 @@ def playground_section() -> None:
         try:
             with st.spinner("Running through each release…"):
                 st.session_state["rl_pg_result"] = playground.run(
-                    runtime().chat, lines, infos, user_id=actor_name()
+                    runtime().chat, lines, infos, actor=actor()
                 )
         except UserFacingError as exc:
             _error(exc)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from llmops.config import Settings
 from llmops.evals import datasets as ds
+from llmops.evals.runs import cancel_run
 from llmops.governance import erasure, retention
 from llmops.governance.roles import (
     DENIED,
@@ -34,7 +35,7 @@ from llmops.monitoring import feedback as fbm
 from llmops.releases import core, deploy, rollback
 from llmops.review import queues
 from llmops.store.db import Database
-from llmops.store.models import AuditLog, Dataset, Improvement, ReleaseLabel
+from llmops.store.models import AuditLog, Dataset, EvalRun, Improvement, ReleaseLabel
 
 VIEWER = Actor("vera", Role.VIEWER)
 REVIEWER = Actor("rita", Role.REVIEWER)
@@ -140,6 +141,25 @@ def _export(db: Database, _: Settings, who: Actor) -> Any:
     return fbm.export(db, io.StringIO(), actor=who)
 
 
+def _pending_run(db: Database) -> str:
+    info, _added = ds.import_cases(db, "runs", [ds.Case(input="What is a canary?")])
+    with db.session() as s:
+        s.add(EvalRun(id="run-to-cancel", dataset_id=info.id, dataset_version=info.version,
+                      release_id=core.resolve_ref(db, "production").id))  # fmt: skip
+    return "run-to-cancel"
+
+
+def _run_status(db: Database, run_id: str) -> str | None:
+    with db.session() as s:
+        return s.scalar(select(EvalRun.status).where(EvalRun.id == run_id))
+
+
+def _cancel_run(db: Database, _: Settings, who: Actor) -> Any:
+    run_id = _pending_run(db)
+    cancel_run(db, run_id, actor=who)
+    assert _run_status(db, run_id) == "cancelled"
+
+
 ACTIONS: list[tuple[str, Action, Capability]] = [
     ("promote", _promote, Capability.RELEASES),
     ("canary", _canary, Capability.CANARY),
@@ -153,6 +173,7 @@ ACTIONS: list[tuple[str, Action, Capability]] = [
     ("erasure", _erase, Capability.ERASURE),
     ("retention", _retention, Capability.RETENTION),
     ("raw export", _export, Capability.EXPORTS),
+    ("cancel an evaluation run", _cancel_run, Capability.EVALUATIONS),
 ]
 BY_ROLE = {Role.VIEWER: VIEWER, Role.REVIEWER: REVIEWER, Role.OPERATOR: OPERATOR,
            Role.ADMIN: ADMIN}  # fmt: skip
@@ -180,6 +201,13 @@ def test_a_role_below_the_capability_is_refused_and_audited(
             (deploy.promote if name == "promote" else deploy.start_canary)(
                 db, rel.id, *([0.1] if name == "canary" else []), actor=who
             )
+        elif name == "cancel an evaluation run":  # the run it cancels is the trusted set-up
+            run_id = _pending_run(db)
+            datasets_ = _count(db, Dataset)
+            try:
+                cancel_run(db, run_id, actor=who)
+            finally:
+                assert _run_status(db, run_id) == "pending"
         else:
             action(db, settings, who)
     assert caught.value.capability is cap

@@ -221,6 +221,21 @@ def test_playground_traffic_stays_out_of_monitoring(
         playground.run(chat_service, ["  "], [prod])
 
 
+def test_the_playground_needs_the_releases_capability(
+    chat_service: ChatService, db: Database
+) -> None:
+    from llmops.governance.roles import Actor, PermissionDeniedError, Role
+
+    prod = core.resolve_ref(db, "production")
+    with pytest.raises(PermissionDeniedError):
+        playground.run(chat_service, ["What is LLMOps?"], [prod], actor=Actor("v", Role.VIEWER))
+    with db.session() as s:
+        assert s.scalars(select(Trace.id)).all() == []  # refused before any turn ran
+    (row,) = playground.run(chat_service, ["What is LLMOps?"], [prod],
+                            actor=Actor("o", Role.OPERATOR))  # fmt: skip
+    assert row[0].answer
+
+
 def test_diff_names_each_changed_field_and_diffs_the_prompt() -> None:
     a = core.ReleaseConfig(system_prompt="Line one.\nLine two.\n")
     b = core.ReleaseConfig(
