@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from llmops.config import get_settings
 from llmops.errors import InvalidInputError, NotFoundError
+from llmops.governance.roles import Actor, Capability, require
 from llmops.privacy import stored_user_id
 from llmops.redaction import redact
 from llmops.store.db import Database
@@ -59,6 +60,20 @@ def record(
         s.add(row)
         s.flush()
         return row.id
+
+
+def review(
+    db: Database,
+    trace_id: str,
+    score: float,
+    *,
+    comment: str | None = None,
+    actor: Actor | str = "system",
+) -> int:
+    """A reviewer's score and comment on a trace (source ``reviewer``, apart from the end
+    users' thumbs); needs the review capability."""
+    name = require(db, actor, Capability.REVIEW, action="feedback.review")
+    return record(db, trace_id, score, comment=comment, user_id=name, source="reviewer")
 
 
 def _trace_exists(db: Database, trace_id: str) -> bool:

@@ -15,7 +15,7 @@ from llmops.store import queries
 from llmops.ui.auth import can
 from llmops.ui.deps import release_ids, runtime, trace_page
 from llmops.ui.overview import models, release_names
-from llmops.ui.widgets import actor_name, page_count, pager, show_error
+from llmops.ui.widgets import actor, page_count, pager, show_error
 
 PAGE_SIZE = 25
 STATUSES = ["any", "ok", "error", "blocked", "invalid_input"]
@@ -259,10 +259,8 @@ def review_form(trace_id: str) -> None:
         comment = c2.text_area("Comment", key="tr_review_comment", max_chars=4000, height=80)
         if st.form_submit_button("Save review"):
             try:
-                feedback.record(
-                    runtime().db, trace_id, float(score), comment=comment or None,
-                    user_id=actor_name(), source="reviewer",
-                )  # fmt: skip
+                feedback.review(runtime().db, trace_id, float(score), comment=comment or None,
+                                actor=actor())  # fmt: skip
             except UserFacingError as exc:
                 show_error(exc)
             else:

@@ -257,6 +257,25 @@ def test_review_verdicts_need_the_reviewer_role(db: Database) -> None:
     assert [r.actor for r in _denied(db)] == ["vera", "vera"]
 
 
+def test_scoring_a_trace_from_the_trace_view_needs_the_reviewer_role(db: Database) -> None:
+    from llmops.demo import seed
+    from llmops.feedback import review
+    from llmops.store.models import Feedback, Trace
+
+    seed(db, traces=2, days=1, seed=5)
+    with db.session() as s:
+        tid = s.scalars(select(Trace.id).limit(1)).one()
+        before = s.scalar(select(func.count()).select_from(Feedback))
+    with pytest.raises(PermissionDeniedError):
+        review(db, tid, 0.2, comment="off topic", actor=VIEWER)
+    review(db, tid, 0.2, comment="off topic", actor=REVIEWER)
+    with db.session() as s:
+        rows = s.scalars(select(Feedback).order_by(Feedback.id.desc()).limit(1)).all()
+        assert s.scalar(select(func.count()).select_from(Feedback)) == (before or 0) + 1
+    assert (rows[0].source, rows[0].user_id is not None) == ("reviewer", True)
+    assert [r.actor for r in _denied(db)] == ["vera"]
+
+
 def test_a_plain_name_is_a_trusted_server_side_caller(db: Database) -> None:
     assert require(db, "cron", Capability.RETENTION) == "cron"
     assert require(db, ADMIN, Capability.ACCOUNTS) == "ada"
