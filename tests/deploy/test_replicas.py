@@ -277,7 +277,7 @@ def _overview(browser: Any, base: str, route: str) -> list[str]:
     page = _session(browser, base, route)
     try:
         page.goto(f"{base}/signin")
-        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Overview").wait_for()
         page.get_by_test_id("stMetricValue").first.wait_for()
