@@ -48,7 +48,7 @@ def safety_server(safety_home: Path, weak: str) -> Iterator[str]:
 
 
 def _sign_in(page: Any) -> None:
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 

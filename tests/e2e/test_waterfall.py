@@ -82,7 +82,7 @@ def test_the_waterfall_gives_each_span_its_own_row(page: Any, waterfall_server: 
     page.goto(waterfall_server)
     page.get_by_text("Ask about LLMOps").wait_for()
     page.goto(f"{waterfall_server}/traces?trace={TID}")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     chart = page.get_by_test_id("stVegaLiteChart").first
     chart.wait_for()
