@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.evals.evaluators import EvalContext, EvalInput, resolve, score_all
 from llmops.store.db import Database
 from llmops.store.models import GuardEvent, Span, Trace, TraceScore, is_live, utcnow
+from llmops.store.sql import insert as dialect_insert
 
 if TYPE_CHECKING:
     from llmops.config import Settings
@@ -222,8 +222,7 @@ class OnlineEvaluator:
 
 def upsert_scores(db: Database, values: list[dict[str, Any]]) -> None:
     """Insert or replace scores, unique per (source, trace, name)."""
-    dialect = postgresql if db.dialect == "postgresql" else sqlite
-    stmt = dialect.insert(TraceScore)
+    stmt = dialect_insert(db.dialect)(TraceScore)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source", "trace_id", "name"],
         set_={

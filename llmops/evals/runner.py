@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.errors import InvalidInputError, NotFoundError, UserFacingError
 from llmops.evals import datasets
@@ -48,6 +47,7 @@ from llmops.store.models import (
     EvalRun,
     utcnow,
 )
+from llmops.store.sql import insert as dialect_insert
 from llmops.tracing.ids import new_span_id
 from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.tracer import RecordSink, Tracer
@@ -411,8 +411,7 @@ class EvalRunner:
     def _write(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """Insert results (a result already recorded — a concurrent resume — is kept) and
         beat the heart, in one transaction."""
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(EvalResult).on_conflict_do_nothing(
+        stmt = dialect_insert(self.db.dialect)(EvalResult).on_conflict_do_nothing(
             index_elements=["run_id", "item_id"]
         )
         with self.db.session() as s:

@@ -40,9 +40,11 @@ from sqlalchemy import Connection
 from llmops.config import Settings, get_settings
 from llmops.errors import InvalidInputError
 from llmops.governance.roles import Actor, Capability, require
-from llmops.governance.sql import CHUNK, chunks, in_list, run_in, write_tx
-from llmops.monitoring.rollups import Pending, _upsert_sql, index_of, is_live, live_sql
+from llmops.monitoring.rollups import Pending, index_of, upsert_sql
 from llmops.store.db import Database
+from llmops.store.models import is_live
+from llmops.store.sql import CHUNK, chunks, in_list, live_sql, run_in, write_tx
+from llmops.store.sql import mark as sql_mark
 
 ERASED = "[erased]"
 ACTION = "erasure"
@@ -177,7 +179,7 @@ def plan(
                 traces.update(r[0] for r in conn.exec_driver_sql(sql, (*chunk, *keys)))
         else:
             p.sessions = [value]
-            mark = "?" if d == "sqlite" else "%s"
+            mark = sql_mark(d)
             sql = f"SELECT id FROM traces WHERE session_id = {mark}"
             traces = {r[0] for r in conn.exec_driver_sql(sql, (value,))}
         p.traces = sorted(traces)
@@ -267,7 +269,7 @@ def _subtract_rollups(conn: Connection, d: str, trace_ids: Sequence[str]) -> Non
     for r in rows:
         pending.add_trace(r, ix, violating=r[0] in violating)
     rollup_rows, hist_rows = pending.rows()
-    rollup_sql, hist_sql = _upsert_sql(d)
+    rollup_sql, hist_sql = upsert_sql(d)
     if rollup_rows:
         conn.exec_driver_sql(rollup_sql, [(*r[:4], *(-v for v in r[4:])) for r in rollup_rows])
     if hist_rows:
@@ -304,7 +306,7 @@ def _fix_clusters(conn: Connection, d: str, clusters: Iterable[int], texts: set[
     """Resize the touched gap clusters; relabel those named after an erased question; delete
     those with nothing left (their centroid is the erased question's embedding)."""
     changed = 0
-    mark = "?" if d == "sqlite" else "%s"
+    mark = sql_mark(d)
     for cid in sorted(clusters):
         left = conn.exec_driver_sql(
             f"SELECT count(*) FROM gap_candidates WHERE cluster_id = {mark}", (cid,)
@@ -394,7 +396,7 @@ def _scrub_table(
     """Rewrite the rows of ``table`` that mention the subject, in id order, a batch per
     transaction. Returns how many rows were (or would be) changed."""
     d = db.dialect
-    mark = "?" if d == "sqlite" else "%s"
+    mark = sql_mark(d)
     cols = [*text_cols, *json_cols]
     after, changed = 0, 0
     while True:

@@ -40,10 +40,10 @@ from sqlalchemy import Connection
 
 from llmops.config import Settings, get_settings
 from llmops.governance.roles import Actor, Capability, require
-from llmops.governance.sql import run_in, write_tx
 from llmops.monitoring.rollups import feedback_rollup_sql, prune_minutes
 from llmops.store.db import Database
 from llmops.store.models import EVAL_SESSION_PREFIX
+from llmops.store.sql import mark, run_in, write_tx
 
 KINDS = ("traces", "eval_traces", "feedback", "guard_events", "audit_log")
 ACTION = "retention.apply"
@@ -91,13 +91,9 @@ class RetentionReport:
         }
 
 
-def _p(d: str) -> str:
-    return "?" if d == "sqlite" else "%s"
-
-
 def _select(kind: str, d: str, limit: int, *, lock: bool) -> str:
     """The next batch of expired ids of ``kind`` (oldest first, on the kind's time index)."""
-    m = _p(d)
+    m = mark(d)
     eval_range = f"session_id >= {m} AND session_id < {m}"
     where = {
         "traces": f"started_at < {m} AND (session_id IS NULL OR NOT ({eval_range}))",
@@ -147,7 +143,7 @@ def _delete_batch(conn: Connection, d: str, kind: str, ids: list[Any], rep: Kind
     if kind == "feedback":
         # the delete trigger subtracts each row from its trace's rollups: add the same back
         # first, so the aggregates outlive the raw rows (same rows: they are locked by us)
-        marks = ", ".join([_p(d)] * len(ids))
+        marks = ", ".join([mark(d)] * len(ids))
         conn.exec_driver_sql(feedback_rollup_sql(d, where=f"f.id IN ({marks})"), tuple(ids))
     _, n = run_in(conn, d, f"DELETE FROM {kind} WHERE id {{in_}}", ids)
     return n

@@ -30,12 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     and_,
     case,
-    cast,
     exists,
-    extract,
     func,
     literal_column,
     or_,
@@ -57,6 +54,7 @@ from llmops.store.models import (
     Trace,
     live_filter,
 )
+from llmops.store.sql import epoch as epoch_of
 
 GROUPS = ("none", "release", "model")
 GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -293,12 +291,6 @@ def analytic_session(db: Database) -> Iterator[Session]:
         yield s
 
 
-def _epoch(column: Any, dialect: str) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        return cast(func.strftime("%s", column), BigInteger)
-    return cast(func.floor(extract("epoch", column)), BigInteger)
-
-
 def _group_expr(group: str, release: Any, model: Any) -> ColumnElement[Any]:
     if group not in GROUPS:
         raise InvalidInputError(f"Unknown grouping {group!r}; use none, release or model.")
@@ -359,7 +351,7 @@ def _raw(q: _Query, period: Period) -> None:
     t = Trace
     dialect = q.db.dialect
     width = period.width
-    epoch = _epoch(t.started_at, dialect)
+    epoch = epoch_of(t.started_at, dialect)
     b: Any = (epoch - epoch % width) if q.bucketed else literal_column("0")
     g = _group_expr(q.group, t.release_id, t.model)
     where = [

@@ -28,7 +28,8 @@ from sqlalchemy import Connection
 
 from llmops.monitoring.histogram import bin_of
 from llmops.monitoring.pricing import PriceBook, load_book
-from llmops.store.models import NON_LIVE_PREFIXES
+from llmops.store.models import is_live
+from llmops.store.sql import epoch_sql, live_sql, marks, run_in
 
 Row = tuple[Any, ...] | list[Any]
 GRAINS: tuple[tuple[str, int], ...] = (("minute", 60), ("hour", 3600), ("day", 86400))
@@ -36,7 +37,6 @@ SUMS = (
     "traces", "errors", "blocked", "latency_n", "latency_sum", "ttft_n", "ttft_sum",
     "input_tokens", "output_tokens", "cost", "violating",
 )  # fmt: skip
-_IN_CHUNK = 500
 
 
 class _Ix(NamedTuple):
@@ -64,19 +64,6 @@ def index_of(columns: Sequence[str]) -> _Ix:
     )  # fmt: skip
 
 
-def is_live(session_id: Any) -> bool:
-    """Live traffic, not an evaluation run's case (those are kept out of the rollups)."""
-    return not (session_id or "").startswith(NON_LIVE_PREFIXES)
-
-
-def live_sql(alias: str = "traces") -> str:
-    """The same test in raw SQL (no LIKE: a literal % is a placeholder to psycopg)."""
-    tests = " AND ".join(
-        f"substr({alias}.session_id, 1, {len(p)}) <> '{p}'" for p in NON_LIVE_PREFIXES
-    )
-    return f"({alias}.session_id IS NULL OR ({tests}))"
-
-
 _MINUTES: dict[str, int] = {}
 
 
@@ -100,41 +87,22 @@ def minute_epoch(ts: Any) -> int:
     return value
 
 
-def _marks(dialect: str, n: int) -> str:
-    return ", ".join(["?" if dialect == "sqlite" else "%s"] * n)
+def _rows_in(conn: Connection, dialect: str, sql: str, ids: Iterable[str]) -> list[Any]:
+    return run_in(conn, dialect, sql, ids)[0]
 
 
-def _select_in(conn: Connection, dialect: str, sql: str, ids: Iterable[str]) -> list[Any]:
-    """Run ``sql`` (with one ``{in_}`` membership test) over ``ids`` in chunks.
-
-    PostgreSQL gets ``= ANY(array)``: psycopg prepares statements it runs often, and the
-    generic plan of a 500-item ``IN`` list (with no statistics yet, e.g. autovacuum off)
-    estimates the whole table and scans it, where ``ANY`` keeps the index (measured: 2 s vs
-    about 1 ms per batch at 220k traces)."""
-    items = list(ids)
-    out: list[Any] = []
-    for i in range(0, len(items), _IN_CHUNK):
-        chunk = items[i : i + _IN_CHUNK]
-        if dialect == "sqlite":
-            query = sql.format(in_=f"IN ({_marks(dialect, len(chunk))})")
-            out.extend(conn.exec_driver_sql(query, tuple(chunk)))
-        else:
-            out.extend(conn.exec_driver_sql(sql.format(in_="= ANY(%s)"), (chunk,)))
-    return out
-
-
-def _upsert_sql(dialect: str) -> tuple[str, str]:
+def upsert_sql(dialect: str) -> tuple[str, str]:
     keys = ("grain", "bucket", "release_id", "model")
     cols = (*keys, *SUMS)
     sets = ", ".join(f"{c} = metric_rollups.{c} + excluded.{c}" for c in SUMS)
     rollup = (
-        f"INSERT INTO metric_rollups ({', '.join(cols)}) VALUES ({_marks(dialect, len(cols))}) "
+        f"INSERT INTO metric_rollups ({', '.join(cols)}) VALUES ({marks(dialect, len(cols))}) "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
     )
     hkeys = ("grain", "metric", "bucket", "release_id", "model", "bin")
     hist = (
         f"INSERT INTO latency_histograms ({', '.join(hkeys)}, n) "
-        f"VALUES ({_marks(dialect, len(hkeys) + 1)}) "
+        f"VALUES ({marks(dialect, len(hkeys) + 1)}) "
         f"ON CONFLICT ({', '.join(hkeys)}) DO UPDATE SET n = latency_histograms.n + excluded.n"
     )
     return rollup, hist
@@ -218,7 +186,7 @@ class Pending:
     def apply(
         self, conn: Connection, dialect: str, grains: Sequence[tuple[str, int]] = GRAINS
     ) -> None:
-        rollup_sql, hist_sql = _upsert_sql(dialect)
+        rollup_sql, hist_sql = upsert_sql(dialect)
         rollup_rows, hist_rows = self.rows(grains)
         if rollup_rows:
             conn.exec_driver_sql(rollup_sql, rollup_rows)
@@ -244,7 +212,7 @@ def prepare(
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     stored = {
         r[0]
-        for r in _select_in(
+        for r in _rows_in(
             conn, dialect, "SELECT id FROM traces WHERE id {in_}", {r[ix.id] for r in traces}
         )
     }
@@ -259,7 +227,7 @@ def prepare(
     event_traces = {e[0] for e in events}
     earlier = {
         r[0]
-        for r in _select_in(
+        for r in _rows_in(
             conn,
             dialect,
             "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id {in_}",
@@ -273,7 +241,7 @@ def prepare(
     late = event_traces - set(fresh) - earlier  # first event of a trace stored before
     if late:
         sql = f"SELECT started_at, release_id, model FROM traces WHERE {live_sql()} AND id {{in_}}"
-        for started, release, model in _select_in(conn, dialect, sql, late):
+        for started, release, model in _rows_in(conn, dialect, sql, late):
             pending.add_violation(started, release, model)
     return pending
 
@@ -293,13 +261,6 @@ _REBUILD_COLUMNS = (
     "id", "release_id", "model", "status", "started_at", "latency_ms", "ttft_ms",
     "input_tokens", "output_tokens", "cost", "session_id",
 )  # fmt: skip
-
-
-def epoch_sql(column: str, dialect: str) -> str:
-    """Epoch seconds (integer, floored) of a naive-UTC timestamp column, in raw SQL."""
-    if dialect == "sqlite":
-        return f"CAST(strftime('%s', {column}) AS INTEGER)"
-    return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
 
 
 def feedback_rollup_sql(
@@ -361,7 +322,7 @@ def rebuild(
         ids = [r[0] for r in rows]
         violating = {
             r[0]
-            for r in _select_in(
+            for r in _rows_in(
                 conn,
                 dialect,
                 "SELECT DISTINCT trace_id FROM guard_events WHERE trace_id {in_}",

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Integer, case, func, select, update
+from sqlalchemy import case, func, select, update
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.governance.roles import Actor, Capability, require
@@ -36,6 +36,7 @@ from llmops.store.models import (
     live_filter,
     utcnow,
 )
+from llmops.store.sql import epoch as epoch_of
 from llmops.text import detect_lang, terms
 
 HASH_DIMS = 512
@@ -348,12 +349,6 @@ class Gap:
         return d
 
 
-def _epoch_day(column: Any, dialect: str) -> Any:
-    if dialect == "sqlite":
-        return func.cast(func.strftime("%s", column), Integer) // 86400  # whole days
-    return func.cast(func.floor(func.extract("epoch", column) / 86400), Integer)
-
-
 def gaps(
     db: Database,
     *,
@@ -393,7 +388,7 @@ def gaps(
             return []
         ids = [r[0] for r in top]
         info = {c.id: c for c in s.scalars(select(GapCluster).where(GapCluster.id.in_(ids)))}
-        day = _epoch_day(g.at, db.dialect)
+        day = epoch_of(g.at, db.dialect) // 86400
         per_day: dict[int, list[int]] = {i: [0] * days for i in ids}
         for cid, d, n in s.execute(
             select(g.cluster_id, day, func.count())

@@ -58,6 +58,7 @@ from llmops.store.models import (
     Trace,
     TracingIncident,
 )
+from llmops.store.sql import mark as sql_mark
 from llmops.tracing.hooks import batch_hooks
 from llmops.tracing.ids import span_id_for_int
 from llmops.tracing.records import (
@@ -701,7 +702,7 @@ class SpanWriter:
         sql = self._sql_cache.get(kind)
         if sql is None:
             cols = COLUMNS[kind]
-            mark = "?" if self.db.dialect == "sqlite" else "%s"
+            mark = sql_mark(self.db.dialect)
             sql = (
                 f"INSERT INTO {TABLES[kind]} ({', '.join(cols)}) "
                 f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT DO NOTHING"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from llmops.governance.sql import write_tx
 from llmops.store.db import Database
+from llmops.store.sql import write_tx
 
 SECRET = "lingering-" + "x" * 40
 

@@ -1,4 +1,6 @@
-"""What erasure and retention share: short write transactions and chunked ``IN`` lists.
+"""SQL both backends need written their own way, in one place: short write transactions,
+placeholders and chunked ``IN`` lists, epoch seconds of a timestamp, the live-traffic test in
+raw SQL, and the dialect's ``INSERT`` for upserts.
 
 A batch is its own transaction that takes the write lock at once (SQLite: ``BEGIN
 IMMEDIATE``, so a concurrent writer waits for the busy timeout instead of failing on a stale
@@ -12,10 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import BigInteger, Connection, cast, extract, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmops.store.db import Database, translate
+from llmops.store.models import NON_LIVE_PREFIXES
 
 CHUNK = 500
 
@@ -51,8 +55,13 @@ def write_tx(db: Database, *, secure_delete: bool = False) -> Iterator[Connectio
         raise translate(exc, db.url) from exc
 
 
+def mark(dialect: str) -> str:
+    """The driver's placeholder: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if dialect == "sqlite" else "%s"
+
+
 def marks(dialect: str, n: int) -> str:
-    return ", ".join(["?" if dialect == "sqlite" else "%s"] * n)
+    return ", ".join([mark(dialect)] * n)
 
 
 def in_list(dialect: str, n: int) -> str:
@@ -64,7 +73,12 @@ def run_in(
     conn: Connection, dialect: str, sql: str, ids: Iterable[Any], *, fetch: bool = True
 ) -> tuple[list[Any], int]:
     """Run ``sql`` (one ``{in_}`` placeholder) over ``ids`` in chunks: the rows and the
-    number of rows the statements changed."""
+    number of rows the statements changed.
+
+    PostgreSQL gets ``= ANY(array)``: psycopg prepares statements it runs often, and the
+    generic plan of a 500-item ``IN`` list (with no statistics yet, e.g. autovacuum off)
+    estimates the whole table and scans it, where ``ANY`` keeps the index (measured: 2 s vs
+    about 1 ms per batch at 220k traces)."""
     items = list(ids)
     rows: list[Any] = []
     changed = 0
@@ -79,3 +93,30 @@ def run_in(
         elif not result.returns_rows:
             changed += max(result.rowcount, 0)
     return rows, changed
+
+
+def epoch_sql(column: str, dialect: str) -> str:
+    """Epoch seconds (integer, floored) of a naive-UTC timestamp column, in raw SQL."""
+    if dialect == "sqlite":
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
+
+
+def epoch(column: Any, dialect: str) -> Any:
+    """``epoch_sql`` as a SQLAlchemy expression."""
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.floor(extract("epoch", column)), BigInteger)
+
+
+def live_sql(alias: str = "traces") -> str:
+    """``models.is_live`` in raw SQL (no LIKE: a literal % is a placeholder to psycopg)."""
+    tests = " AND ".join(
+        f"substr({alias}.session_id, 1, {len(p)}) <> '{p}'" for p in NON_LIVE_PREFIXES
+    )
+    return f"({alias}.session_id IS NULL OR ({tests}))"
+
+
+def insert(dialect: str) -> Any:
+    """The dialect's ``insert`` construct, which has ``on_conflict_do_*``."""
+    return sqlite.insert if dialect == "sqlite" else postgresql.insert
