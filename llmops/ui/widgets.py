@@ -25,6 +25,22 @@ def page_count(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
+def offset_pager(state_key: str, total: int, size: int) -> int:
+    """← Previous / Next → buttons around "Page k of n · rows"; the offset of the page to
+    show (the page number lives in session state under ``state_key``)."""
+    pages = page_count(total, size)
+    page = min(st.session_state.get(state_key, 0), pages - 1)
+    prev, info, nxt = st.columns([1, 3, 1])
+    if prev.button("← Previous", disabled=page == 0, key=f"{state_key}_prev"):
+        st.session_state[state_key] = page - 1
+        st.rerun()
+    info.caption(f"Page {page + 1} of {pages} · {total:,} rows")
+    if nxt.button("Next →", disabled=page + 1 >= pages, key=f"{state_key}_next"):
+        st.session_state[state_key] = page + 1
+        st.rerun()
+    return page * size
+
+
 def actor() -> Actor:
     """Who is acting in the console, with their role: every library action the console
     calls gets it and checks the role (``llmops.governance.roles.require``). Nobody signed in

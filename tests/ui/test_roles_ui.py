@@ -93,7 +93,11 @@ def test_an_operator_gets_the_release_buttons(app: AppTest) -> None:
 def test_red_team_runs_and_raw_exports_are_hidden_below_their_role(app: AppTest) -> None:
     at = _as(app, "vera", "viewer")
     _open(at, "pages/safety.py")
-    assert _sections(at) == ["Scans"]
+    assert _sections(at) == ["Scans", "Bias probes", "Risk report"]  # reading is viewing
+    at.session_state["sf_section"] = "Bias probes"
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(b.key == "sf_bias_go" for b in at.button)  # running probes is not
     _open(at, "pages/feedback.py")
     assert not any(b.key and b.key.startswith("fb_dl_") for b in at.get("download_button"))
     at = _as(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), "ada", "admin")
