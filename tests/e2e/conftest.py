@@ -169,3 +169,21 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+def pick_option(page: Any, box: Any, option: str) -> None:
+    """Open a dropdown and click ``option``. A rerun that lands just after the click closes
+    the list again (any widget above can rerun the page), so open it until the option shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(10):
+        box.click()
+        try:
+            wanted.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        wanted.click()
+        return
+    raise AssertionError(f"the option {option!r} never showed")

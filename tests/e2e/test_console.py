@@ -25,7 +25,7 @@ from llmops.store.db import Database
 from llmops.store.models import Feedback, Span, Trace
 from llmops.store.queries import TraceFilter, count_traces
 
-from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit, copy_home
+from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit, copy_home, pick_option
 
 pytestmark = pytest.mark.e2e
 
@@ -190,8 +190,7 @@ def test_sessions_then_a_turns_trace_then_the_guard_filter(
     _sign_in_again(page)
     page.get_by_role("heading", name="Traces").wait_for()
     page.get_by_text("More filters and sort").click()
-    page.get_by_test_id("stSelectbox").filter(has_text="Guard validator").click()
-    page.get_by_role("option", name="pii").click()
+    pick_option(page, page.get_by_test_id("stSelectbox").filter(has_text="Guard validator"), "pii")
     expected = count_traces(store, TraceFilter(since=datetime.now(UTC) - timedelta(days=7),
                                                validator="pii"))  # fmt: skip
     assert expected > 0

@@ -35,7 +35,7 @@ from llmops.releases import core
 from llmops.store.db import Database
 from llmops.store.models import Feedback
 
-from .conftest import ADMIN_PASSWORD, ROOT, _streamlit, copy_home
+from .conftest import ADMIN_PASSWORD, ROOT, _streamlit, copy_home, pick_option
 
 pytestmark = pytest.mark.e2e
 _sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -115,22 +115,6 @@ def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
     box.click()
     page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
     expect(box).to_have_value(option)
-
-
-def _pick_option(page: Any, box: Any, option: str) -> None:
-    """Open a dropdown and click ``option``; a rerun that lands just after the click closes
-    the list again (the radio above reruns the page), so open it until the option shows."""
-    wanted = page.get_by_role("option", name=option, exact=True)
-    for _ in range(10):
-        box.click()
-        try:
-            wanted.wait_for(timeout=3000)
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            continue
-        wanted.click()
-        return
-    raise AssertionError(f"the option {option!r} never showed")
 
 
 def _commit(field: Any, text: str, key: str = "Enter") -> None:
@@ -216,7 +200,7 @@ def _review_queue(page: Any, total: int, traces: list[str]) -> dict[str, str]:
         radio.get_by_text(verdict, exact=True).click()
         radio.get_by_role("radio", name=verdict, checked=True).wait_for()
         if verdict == "wrong":
-            _pick_option(page, page.get_by_test_id("stMultiSelect"), "missing facts")
+            pick_option(page, page.get_by_test_id("stMultiSelect"), "missing facts")
             page.keyboard.press("Escape")
             page.get_by_test_id("stMultiSelect").get_by_text("missing facts").wait_for()
             _commit(page.get_by_label("A better answer (optional)"), BETTER, "Control+Enter")
