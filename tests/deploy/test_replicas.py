@@ -272,6 +272,20 @@ def test_two_replicas_one_store(deployed: stk.Stack, store: Database, browser: A
         assert status == 200 and headers[stk.UPSTREAM_HEADER] == a.removeprefix("http://")
 
 
+def _settled(read: Any, timeout: float = 60) -> list[str]:
+    """What ``read`` returns once two reads a second apart agree: the page draws its metrics
+    element by element, so the first read may miss the last ones."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the page kept changing: {last}")
+
+
 def _overview(browser: Any, base: str, route: str) -> list[str]:
     """Sign in on the replica the route pins to; the Overview's metric values (all time)."""
     page = _session(browser, base, route)
@@ -281,6 +295,8 @@ def _overview(browser: Any, base: str, route: str) -> list[str]:
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Overview").wait_for()
         page.get_by_test_id("stMetricValue").first.wait_for()
-        return [v.inner_text() for v in page.get_by_test_id("stMetricValue").all()]
+        return _settled(
+            lambda: [v.inner_text() for v in page.get_by_test_id("stMetricValue").all()]
+        )
     finally:
         page.context.close()
