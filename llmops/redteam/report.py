@@ -39,7 +39,7 @@ from llmops.redteam import bias_runs
 from llmops.redteam import scan as scans
 from llmops.releases.core import PRODUCTION, ReleaseInfo, labels, resolve_ref
 from llmops.store.db import Database
-from llmops.store.models import Improvement, RedteamScan, utcnow
+from llmops.store.models import Improvement, utcnow
 
 MAX_ASR = 0.05
 MAX_REGRESSION = 0.02
@@ -139,19 +139,6 @@ def guard_section(db: Database, profile: str) -> Section:
 
 
 # -- red team ------------------------------------------------------------------------------------
-def _previous_production(db: Database, scan_id: int) -> RedteamScan | None:
-    with db.session() as s:
-        prior = s.scalars(
-            select(RedteamScan)
-            .where(RedteamScan.release_label == PRODUCTION, RedteamScan.id < scan_id,
-                   RedteamScan.status == "done")
-            .order_by(RedteamScan.id.desc()).limit(1)
-        ).first()  # fmt: skip
-        if prior is not None:
-            s.expunge(prior)
-        return prior
-
-
 def _latest_scan(db: Database, release_id: str) -> int | None:
     for row in scans.list_scans(db, release_id=release_id, limit=20):
         if row.status == "done":
@@ -169,7 +156,7 @@ def redteam_section(db: Database, release: ReleaseInfo, max_asr: float) -> tuple
                 Gate("redteam", None, f"no red-team scan — {hint}"))  # fmt: skip
     report = scans.get_scan(db, scan_id, successes_only=True)
     verdict = scans.gate(report, max_asr)
-    prior = _previous_production(db, scan_id)
+    prior = scans.previous_production(db, scan_id)
     data = {
         "scan_id": report.scan_id, "started_at": _iso(report.started_at),
         "guard_profile": report.guard_profile, "overall": report.overall,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.stats import two_proportions, wilson
@@ -377,23 +377,31 @@ def _scan_ref(ref: int | str) -> int:
     return int(text)
 
 
+def _finished_before(scan_id: int, where: Any) -> Select[RedteamScan]:
+    return (select(RedteamScan)
+            .where(where, RedteamScan.id < scan_id, RedteamScan.status == "done")
+            .order_by(RedteamScan.id.desc()).limit(1))  # fmt: skip
+
+
 def previous(db: Database, scan: RedteamScan) -> RedteamScan | None:
     """What a scan is compared with: the release's previous finished scan, else (for a
     release that is not production) the latest finished scan of the production release."""
     with db.session() as s:
         prior = s.scalars(
-            select(RedteamScan)
-            .where(RedteamScan.release_id == scan.release_id, RedteamScan.id < scan.id,
-                   RedteamScan.status == "done")
-            .order_by(RedteamScan.id.desc()).limit(1)
-        ).first()  # fmt: skip
-        if prior is None and scan.release_label != PRODUCTION:
-            prior = s.scalars(
-                select(RedteamScan)
-                .where(RedteamScan.release_label == PRODUCTION, RedteamScan.id < scan.id,
-                       RedteamScan.status == "done")
-                .order_by(RedteamScan.id.desc()).limit(1)
-            ).first()  # fmt: skip
+            _finished_before(scan.id, RedteamScan.release_id == scan.release_id)
+        ).first()
+        if prior is not None:
+            s.expunge(prior)
+            return prior
+    return previous_production(db, scan.id) if scan.release_label != PRODUCTION else None
+
+
+def previous_production(db: Database, scan_id: int) -> RedteamScan | None:
+    """The latest finished scan of the production release before ``scan_id`` (detached)."""
+    with db.session() as s:
+        prior = s.scalars(
+            _finished_before(scan_id, RedteamScan.release_label == PRODUCTION)
+        ).first()
         if prior is not None:
             s.expunge(prior)
         return prior
