@@ -68,9 +68,9 @@ class Runtime:
     def embeddings(self) -> MiniLMEmbeddings:
         with self._lock:
             if self._embeddings is None:
-                from llmops.rag.embeddings import MiniLMEmbeddings
+                from llmops.rag.embeddings import shared
 
-                self._embeddings = MiniLMEmbeddings(self.settings.embedding_model_path)
+                self._embeddings = shared(self.settings.embedding_model_path)
             return self._embeddings
 
     @property

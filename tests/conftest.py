@@ -192,9 +192,9 @@ def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
 # -- knowledge base (real embeddings, real Chroma), shared by the session -----------------------
 @pytest.fixture(scope="session")
 def embeddings() -> Any:
-    from llmops.rag.embeddings import MiniLMEmbeddings
+    from llmops.rag.embeddings import shared
 
-    return MiniLMEmbeddings()
+    return shared()  # the model the app's guards and knowledge base share
 
 
 @pytest.fixture(scope="session")

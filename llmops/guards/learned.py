@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -70,21 +69,13 @@ def detector() -> Detector:
     return parse_weights(json.loads(text))
 
 
-_lock = threading.Lock()
-_encoder: MiniLMEmbeddings | None = None
-
-
 def encoder() -> MiniLMEmbeddings:
-    """The shared embedding model (onnxruntime sessions are safe to share across threads)."""
-    global _encoder
-    if _encoder is None:
-        with _lock:
-            if _encoder is None:
-                from llmops.config import get_settings
-                from llmops.rag.embeddings import MiniLMEmbeddings
+    """The process's embedding model, shared with the knowledge base (``rag.embeddings.shared``):
+    a message the detector embeds is not embedded again by retrieval."""
+    from llmops.config import get_settings
+    from llmops.rag.embeddings import shared
 
-                _encoder = MiniLMEmbeddings(get_settings().embedding_model_path, threads=1)
-    return _encoder
+    return shared(get_settings().embedding_model_path)
 
 
 def clip(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ TOKENIZER_PATH = Path(__file__).resolve().parent / "assets" / "minilm-tokenizer.
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MAX_TOKENS = 256
 DIMENSION = 384
+QUERY_CACHE = 256  # recent query vectors kept per model (1.5 KB each)
 
 
 def packaged_model_path() -> Path:
@@ -70,6 +72,7 @@ class MiniLMEmbeddings(Embeddings):
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._lock = threading.Lock()  # the Rust tokenizer's settings are not shared-mutable
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.batch_size = batch_size
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -102,4 +105,34 @@ class MiniLMEmbeddings(Embeddings):
         return self._embed(list(texts)).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([text])[0].tolist()  # type: ignore[no-any-return]
+        """One text's vector. The last ``QUERY_CACHE`` queries are kept: in a chat turn the
+        input guard's injection detector and the retriever embed the same message, once."""
+        return self._query(text).tolist()  # type: ignore[no-any-return]
+
+    def _query(self, text: str) -> np.ndarray:
+        with self._lock:
+            hit = self._queries.get(text)
+            if hit is not None:
+                self._queries.move_to_end(text)
+                return hit
+        vector = self._embed([text])[0]
+        vector.setflags(write=False)
+        with self._lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
+
+
+_SHARED: dict[Path | None, MiniLMEmbeddings] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(model_path: Path | None = None) -> MiniLMEmbeddings:
+    """The process's one model for ``model_path``: the knowledge base and the guards' learned
+    detector use the same onnxruntime session and query cache instead of loading it twice."""
+    with _SHARED_LOCK:
+        model = _SHARED.get(model_path)
+        if model is None:
+            model = _SHARED[model_path] = MiniLMEmbeddings(model_path)
+        return model
