@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -528,12 +529,20 @@ def erase(
     return report
 
 
-def compact(db: Database) -> bool | None:
+def compact(db: Database, *, attempts: int = 4, pause_s: float = 0.25) -> bool | None:
     """SQLite: move the write-ahead log into the file and truncate it, so erased pages are
-    not left in the log. False when readers kept it from completing (run again later)."""
+    not left in the log. A checkpoint that readers or a writer kept from completing (each
+    try already waits the store's busy timeout) is tried again ``attempts`` times in all,
+    ``pause_s`` apart, growing; False when it never completed (run ``llmops erase`` again
+    later: the WAL still holds the erased pages' old copies until then)."""
     if db.dialect != "sqlite":
         return None
-    with db.engine.connect() as conn:
-        busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-        conn.commit()
-    return not busy
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(pause_s * attempt)
+        with db.engine.connect() as conn:
+            busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            conn.commit()
+        if not busy:
+            return True
+    return False

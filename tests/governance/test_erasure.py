@@ -188,10 +188,10 @@ def _rows_text(db: Database) -> str:
     return "\n".join(out)
 
 
-def _raw_bytes(db: Database) -> bytes:
+def _raw_bytes(db: Database) -> dict[str, bytes]:
     path = Path(db.url.split("///", 1)[1])
     db.engine.dispose()
-    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+    return {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file()}
 
 
 def test_erasing_a_user_leaves_nothing_of_them(
@@ -223,9 +223,13 @@ def test_erasing_a_user_leaves_nothing_of_them(
     for needle in needles:
         assert needle not in left, [x for x in left.splitlines() if needle in x]
     if db.dialect == "sqlite":
+        assert report.compacted, "the write-ahead log was not truncated"
         raw = _raw_bytes(db)
         for needle in needles:
-            assert needle.encode() not in raw, needle
+            assert needle.encode() not in b"".join(raw.values()), (
+                needle,
+                [name for name, data in raw.items() if needle.encode() in data],
+            )
     # other people's data stays: bob's traces, his feedback, his dataset item
     assert OTHER_MARK in left
     with db.engine.connect() as conn:
@@ -282,3 +286,51 @@ def test_scrubbing_replaces_whole_ids_and_copied_questions_only() -> None:
         "ids": ["[erased]", "b" * 32],
         "n": 3,
     }
+
+
+def test_compaction_outlasts_a_reader_that_holds_the_log(tmp_path: Path) -> None:
+    """A reader in another thread keeps the write-ahead log from being truncated for longer
+    than one checkpoint waits (the store's busy timeout): the erased row's old copy stays in
+    the log until compaction tries again after the reader is gone."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "store.db"
+    db = Database(f"sqlite:///{path}", busy_timeout_ms=100)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES ('erase-me-7f3a')")
+    reading, done = threading.Event(), threading.Event()
+
+    def hold_a_snapshot() -> None:
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchall()
+        reading.set()
+        done.wait(0.6)  # three busy timeouts
+        reader.execute("COMMIT")
+        reader.close()
+
+    thread = threading.Thread(target=hold_a_snapshot)
+    thread.start()
+    try:
+        assert reading.wait(5)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM t")
+        assert erasure.compact(db) is True
+    finally:
+        done.set()
+        thread.join()
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or b"erase-me-7f3a" not in wal.read_bytes()
+    db.engine.dispose()
+    assert b"erase-me-7f3a" not in path.read_bytes()
+    # a reader that never lets go: compaction says so instead of claiming the log is clean
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchall()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES ('x')")
+    assert erasure.compact(db, attempts=2, pause_s=0.01) is False
+    reader.execute("COMMIT")
+    reader.close()
