@@ -1,12 +1,14 @@
 """Monitoring at scale: seeding, every Overview / Feedback query, and the page renders.
 
     .venv/bin/python bench/dashboards.py [--traces 1000000] [--days 90] [--repeat 5]
-        [--url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--home DIR] [--json]
+        [--url postgresql+psycopg://postgres@127.0.0.1:5432/test [--schema NAME]] [--home DIR]
+        [--json]
 
 1. Seeds N traces (about 5 spans each, with feedback and guard events) over D days with
    ``llmops demo seed``'s code, through the span writer's path (prices + rollups), into a
    fresh SQLite store under a temporary LLMOPS_HOME (``--home DIR`` reuses a seeded one), or
-   into a fresh schema of the PostgreSQL database given by ``--url``.
+   into a fresh schema of the PostgreSQL database given by ``--url`` (``--schema NAME`` keeps
+   it, and a later run with the same name and ``--home`` reuses it instead of seeding).
 2. Times every query the Overview and Feedback pages run, for the last 1 h, 6 h and 24 h by
    minute (minute rollups) and 24 h, 7 d and 90 d (hour / day rollups), and the alert
    evaluation, with warm caches of the database but not of Streamlit: median and max of
@@ -61,13 +63,13 @@ def _time(fn: Any, repeat: int) -> dict[str, float]:
     return {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1)}
 
 
-def _pg_schema(url: str) -> tuple[str, str]:
+def _pg_schema(url: str, name: str | None = None) -> tuple[str, str]:
     from sqlalchemy import create_engine, text
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    schema = name or f"bench_{uuid.uuid4().hex[:8]}"
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     engine.dispose()
     sep = "&" if "?" in url else "?"
     return schema, f"{url}{sep}options=-csearch_path%3D{schema}"
@@ -247,6 +249,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=90)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--url", help="PostgreSQL URL (a fresh schema is created and dropped)")
+    ap.add_argument("--schema", help="with --url: use (and keep) this schema; a seeded one is reused")
     ap.add_argument("--home", type=Path, help="reuse (or keep) this LLMOPS_HOME (SQLite)")
     ap.add_argument("--writer-traces", type=int, default=50_000)
     ap.add_argument("--skip-render", action="store_true")
@@ -264,7 +267,7 @@ def main() -> None:
     os.environ["LLMOPS_HOME"] = str(home)
     schema = None
     if args.url:
-        schema, url = _pg_schema(args.url)
+        schema, url = _pg_schema(args.url, args.schema)
         os.environ["LLMOPS_DATABASE_URL"] = url
     import llmops  # noqa: F401
     from llmops import demo
@@ -277,8 +280,8 @@ def main() -> None:
         db = rt.db
         with db.engine.connect() as c:
             seeded = int(c.exec_driver_sql("SELECT count(*) FROM traces").scalar() or 0)
-        meta = home / "bench-end.txt"
-        if seeded and meta.exists() and not args.url:
+        meta = home / (f"bench-end-{args.schema}.txt" if args.schema else "bench-end.txt")
+        if seeded and meta.exists() and (not args.url or args.schema):
             end = datetime.fromisoformat(meta.read_text().strip())
             results["seed"] = {"reused": str(home), "traces": seeded}
         else:
@@ -330,7 +333,7 @@ def main() -> None:
             wtmp = Path(tempfile.mkdtemp(prefix="llmops-bench-writer-"))
             results["writer"] = writer_cost(args.url or "sqlite", wtmp, args.writer_traces)
     finally:
-        if schema and args.url:
+        if schema and args.url and not args.schema:
             _drop_schema(args.url, schema)
 
     if args.json:

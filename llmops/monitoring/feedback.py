@@ -119,6 +119,23 @@ def _select(text_chars: int | None) -> Any:
     )  # fmt: skip
 
 
+def first_turn(db: Database, release_id: str) -> datetime | None:
+    """When the release served its first turn (None: never), from one index entry.
+
+    ``min(started_at) WHERE release_id = ?`` lets PostgreSQL walk the ``started_at`` index
+    from the oldest trace until it meets the release (150 ms at a million traces for a
+    release that started late); ordering by ``(release_id, started_at)`` can only be read
+    from ``ix_traces_release_started``."""
+    with db.session() as s:
+        row = s.execute(
+            select(Trace.release_id, Trace.started_at)
+            .where(Trace.release_id >= release_id)
+            .order_by(Trace.release_id, Trace.started_at)
+            .limit(1)
+        ).first()
+    return row.started_at if row is not None and row.release_id == release_id else None
+
+
 def list_feedback(
     db: Database, f: FeedbackFilter, *, limit: int = 25, offset: int = 0
 ) -> tuple[list[FeedbackRow], bool]:
@@ -126,10 +143,7 @@ def list_feedback(
     limit = max(1, min(limit, 500))
     since = f.since
     if f.release_id:
-        with db.session() as s:
-            first = s.scalar(
-                select(func.min(Trace.started_at)).where(Trace.release_id == f.release_id)
-            )
+        first = first_turn(db, f.release_id)
         if first is None:
             return [], False  # a release that never served a turn has no ratings
         since = max(since, first) if since is not None else first  # none can predate it

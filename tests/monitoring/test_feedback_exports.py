@@ -45,6 +45,19 @@ def test_list_filters_and_pages(seeded: Database) -> None:
     assert all(r.created_at >= since for r in recent)
 
 
+def test_a_releases_first_turn_is_read_from_its_own_index_entries(seeded: Database) -> None:
+    with seeded.session() as s:
+        firsts = dict(s.execute(select(Trace.release_id, func.min(Trace.started_at))
+                                .group_by(Trace.release_id)).all())  # fmt: skip
+    assert len(firsts) >= 2
+    for release, first in firsts.items():
+        assert fbm.first_turn(seeded, release) == first
+    # an id sorting between or after the real ones, and a prefix of one, served no turn
+    some = min(firsts)
+    for never in (some[:-1], some + "0", "zzz", ""):
+        assert fbm.first_turn(seeded, never) is None
+
+
 def test_keyset_pages_see_every_row_once(seeded: Database) -> None:
     small = [r.id for r in fbm.iter_feedback(seeded, FeedbackFilter(), chunk=7)]
     assert small == sorted(set(small)) and len(small) == _count(seeded)
