@@ -249,7 +249,9 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=90)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--url", help="PostgreSQL URL (a fresh schema is created and dropped)")
-    ap.add_argument("--schema", help="with --url: use (and keep) this schema; a seeded one is reused")
+    ap.add_argument(
+        "--schema", help="with --url: use (and keep) this schema; a seeded one is reused"
+    )
     ap.add_argument("--home", type=Path, help="reuse (or keep) this LLMOPS_HOME (SQLite)")
     ap.add_argument("--writer-traces", type=int, default=50_000)
     ap.add_argument("--skip-render", action="store_true")
