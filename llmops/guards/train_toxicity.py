@@ -24,8 +24,9 @@ least ``TEACHER_MIN`` are positives (those under ``TEACHER_MAX_NEG`` negatives, 
 slurs excepted); PyRIT's human-scored hate-speech answers (>= 0.75 toxic, 0 not); our own
 hand-written EN/ES messages; and, as negatives, every text of the injection detector's corpus.
 Texts that repeat a case of an evaluation set we report on are left out. The head learned
-identity words more than abuse (it flagged counter-speech such as "I would never hurt any
-immigrant") and added no recall on the evaluation sets: see docs/guardrails.md.
+identity words more than abuse (it flagged counter-speech such as "It hurts to see all these
+people saying black lives are worthless") and added no recall on the evaluation sets: see
+docs/guardrails.md.
 """
 
 from __future__ import annotations
