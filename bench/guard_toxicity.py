@@ -24,6 +24,20 @@ from llmops.guards.train_toxicity import CORPUS
 from llmops.guards.validators import DetectToxicity
 
 ROOT = Path(__file__).resolve().parents[1]
+# written to probe the "aimed at someone" condition: frustration with a thing, in questions
+# that address the assistant as "you"; none is abuse
+PROBES = [
+    "Can you help me fix this shitty script?",
+    "Can you help me fix this fucking script?",
+    "Could you explain why this stupid test fails?",
+    "Their API docs are crap, can you summarise them?",
+    "You were right, the old config was garbage.",
+    "Can you tell me why this damn build fails?",
+    "I know you are busy but this stupid dashboard is broken again.",
+    "Do you know why the fucking deploy keeps failing?",
+    "Thank you, that crappy migration finally ran.",
+    "Could you rewrite this dumb regex for me?",
+]
 FILES = [
     ROOT.parent / "shared" / "datasets" / "guard_public.jsonl",
     ROOT / "tests" / "data" / "guard_holdout3.jsonl",
@@ -99,10 +113,18 @@ def main() -> None:
                 lang: _figures((h, w, b) for lg, h, w, b in rows if lang in ("all", lg))
                 for lang in ("all", "en", "es")
             }
+    for name, validator in validators.items():
+        flagged = sum(validator.validate(t, {}).outcome == "fail" for t in PROBES)
+        out.setdefault("probes (10 frustrated, not abusive)", {})[name] = {
+            "all": {"flagged": flagged, "of": len(PROBES)}
+        }
     for where, per in out.items():
         for name, langs in per.items():
             cells = []
             for lang, f in langs.items():  # type: ignore[attr-defined]
+                if "flagged" in f:
+                    cells.append(f"flagged {f['flagged']} of {f['of']}")
+                    continue
                 cells.append(
                     f"{lang}: P {f['precision']} R {f['recall']} FPR {f['fpr']} "
                     f"benign FPR {f['benign_fpr']} (n+ {f['support']})"

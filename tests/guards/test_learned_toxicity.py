@@ -21,8 +21,13 @@ SHARP_BENIGN = [
     "Kill the process holding port 8080 and restart the worker.",
     "This bug is killing me, the retry loop never ends.",
 ]
-# offensive words aimed at no one: the word model alone flags them, the validator does not
-PROFANE_AT_NO_ONE = ["holy shit it finally works", "Why is this config so stupid?"]
+# offensive words aimed at no one (or at a thing, in a sentence that addresses the assistant):
+# the word model alone flags them, the validator does not
+PROFANE_AT_NO_ONE = [
+    "holy shit it finally works",
+    "Why is this config so stupid?",
+    "Can you help me fix this fucking script?",
+]
 # alt-profanity-check 1.9.1's own predict_prob on these texts (scikit-learn 1.9.1)
 REFERENCE = {
     UNRULED: 0.9912990430069539,
@@ -30,6 +35,7 @@ REFERENCE = {
     SHARP_BENIGN[1]: 0.07006756909023211,
     PROFANE_AT_NO_ONE[0]: 0.9944535977495915,
     PROFANE_AT_NO_ONE[1]: 0.9999818254267551,
+    PROFANE_AT_NO_ONE[2]: 0.998486308322575,
     "": 0.036375752016469504,
 }
 
@@ -59,11 +65,15 @@ def test_sharp_technical_text_passes(text: str) -> None:
     assert DetectToxicity(on_fail="noop").validate(text, {}).outcome == "pass"
 
 
-def test_profanity_counts_only_when_it_names_someone() -> None:
-    hit, score = learned_toxicity.flags(PROFANE_AT_NO_ONE[1])
+@pytest.mark.parametrize("text", PROFANE_AT_NO_ONE)
+def test_offensive_words_count_only_when_aimed_at_someone(text: str) -> None:
+    hit, score = learned_toxicity.flags(text)
     assert score >= learned_toxicity.THRESHOLD and not hit
-    hit, _ = learned_toxicity.flags("Why are you so stupid?")
-    assert hit
+
+
+@pytest.mark.parametrize("text", ["Why are you so stupid?", "They are all disgusting pigs."])
+def test_offensive_words_aimed_at_someone_count(text: str) -> None:
+    assert learned_toxicity.flags(text)[0]
 
 
 def test_training_the_embedding_head_is_deterministic() -> None:
