@@ -168,17 +168,29 @@ class DetectToxicity(Validator):
 
     Ours because ``toxic-language`` needs a hub model and ``profanity-free`` is English-only
     (measured: it caught 0/4 Spanish insults and flagged a polite Spanish sentence).
+
+    When no rule fires, a learned word model (``llmops.guards.learned_toxicity``:
+    alt-profanity-check's model run with numpy) decides for a text that names a person or
+    people; ``learned=False`` keeps the rules alone.
     """
 
-    def __init__(self, on_fail: Any = None, **kwargs: Any) -> None:
-        super().__init__(on_fail=on_fail, **kwargs)
+    def __init__(self, learned: bool = True, on_fail: Any = None, **kwargs: Any) -> None:
+        super().__init__(on_fail=on_fail, learned=learned, **kwargs)
+        self.learned = learned
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        from llmops.guards.detectors import detect_toxicity
+        from llmops.guards.detectors import Finding, detect_toxicity
 
-        return _findings_result(
-            detect_toxicity(str(value)), "toxicity", "Abusive language", metadata
-        )
+        text = str(value)
+        findings = detect_toxicity(text)
+        if not findings and self.learned and text.strip():
+            from llmops.guards import learned_toxicity
+
+            hit, score = learned_toxicity.flags(text)
+            if hit:
+                reason = f"learned word model, score {score:.2f}"
+                findings = [Finding("learned", "toxicity", score, 0, len(text), reason)]
+        return _findings_result(findings, "toxicity", "Abusive language", metadata)
 
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
