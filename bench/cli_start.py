@@ -29,6 +29,13 @@ COMMANDS: dict[str, list[str]] = {
     "--help": ["--help"],
     "traces list": ["traces", "list", "--limit", "5"],
     "guard check": ["guard", "check", "my email is ana@example.com"],
+    # eight words or more: the input guard's learned injection detector embeds the text
+    # (onnxruntime and the MiniLM model load)
+    "guard check long": [
+        "guard",
+        "check",
+        "how do I roll back a canary release when the error rate rises",
+    ],
     "monitor check": ["monitor", "check"],
 }
 
@@ -80,10 +87,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{'command':<16}{'cold wall':>10}{'cold cpu':>10}{'wall':>8}{'cpu':>8}  (seconds)")
+    print(f"{'command':<18}{'cold wall':>10}{'cold cpu':>10}{'wall':>8}{'cpu':>8}  (seconds)")
     for name, r in result.items():
         print(
-            f"{name:<16}{r['cold_wall_s']:>10.2f}{r['cold_cpu_s']:>10.2f}"
+            f"{name:<18}{r['cold_wall_s']:>10.2f}{r['cold_cpu_s']:>10.2f}"
             f"{r['wall_s']:>8.2f}{r['cpu_s']:>8.2f}"
         )
 

@@ -1,10 +1,9 @@
 """PII detection and redaction with Presidio's pattern recognizers, no NLP model.
 
-Presidio's ``NoOpNlpEngine`` runs its checksum-validated pattern recognizers without loading a
-spaCy model (which would have to come from a hub): e-mail, phone numbers (Spanish, US, UK and
-other European and Latin American formats), credit cards (Luhn), IP addresses and US SSN.
-Everything is analysed as "en" because the recognizers are language-independent patterns;
-Spanish context words are added to the ones that use context.
+Presidio's checksum-validated pattern recognizers, run as its analyzer ran them with the
+no-op NLP engine but without importing its package (which loads spaCy;
+``llmops.guards.recognizers``): e-mail, phone numbers (Spanish, US, UK and other European and
+Latin American formats), credit cards (Luhn), IP addresses and US SSN.
 
 IBANs and Spanish DNI/NIE are ours: Presidio's recognizers miss a lowercase IBAN
 ("es91 2100 0418 …", "de8937…") and a DNI/NIE written with a space or a dash ("12345678 Z",
@@ -85,39 +84,16 @@ class Entity:
 
 
 class PiiScanner:
-    """Thread-safe, lazily built Presidio analyzer."""
+    """Thread-safe, lazily built analyzer (``llmops.guards.recognizers``)."""
 
     def __init__(self) -> None:
         self._engine: Any = None
         self._lock = threading.Lock()
 
     def _build(self) -> Any:
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NoOpNlpEngine
-        from presidio_analyzer.predefined_recognizers import (
-            CreditCardRecognizer,
-            EmailRecognizer,
-            IpRecognizer,
-            PhoneRecognizer,
-            UsSsnRecognizer,
-        )
+        from llmops.guards.recognizers import Analyzer
 
-        registry = RecognizerRegistry(supported_languages=["en"])
-        for recognizer in (
-            CreditCardRecognizer(supported_language="en"),
-            EmailRecognizer(supported_language="en"),
-            IpRecognizer(supported_language="en"),
-            PhoneRecognizer(
-                supported_language="en",
-                supported_regions=PHONE_REGIONS,
-                context=["phone", "mobile", "call", "teléfono", "móvil", "llama", "llámame"],
-            ),
-            UsSsnRecognizer(supported_language="en"),
-        ):
-            registry.add_recognizer(recognizer)
-        nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
-        nlp.load()
-        return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+        return Analyzer(PHONE_REGIONS)
 
     @property
     def engine(self) -> Any:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
     "langchain_core.language_models", "langchain_core.prompts", "sqlalchemy", "alembic", "guardrails", "presidio_analyzer", "spacy",
     "chromadb", "onnxruntime", "numpy", "rfc3987_syntax", "llmops.chat", "llmops.rag.knowledge",
-    "llmops.llm.prompts", "llmops.evals.runner",
+    "llmops.llm.prompts", "llmops.evals.runner", "httpcore",
 )  # fmt: skip
 
 PROBE = """
@@ -57,10 +57,16 @@ def _loaded(args: list[str], home: Path) -> set[str]:
         (["traces", "list"], {"sqlalchemy", "alembic"}),
         # numpy: the canary's rollback rules are statistical tests
         (["monitor", "check"], {"sqlalchemy", "alembic", "numpy"}),
-        # guardrails itself loads LangChain and numpy; Presidio loads spaCy
+        # guardrails itself loads LangChain and numpy; Presidio's recognizers run without
+        # its package (which loads spaCy), for every kind of personal data
         (
             ["guard", "check", "write to ana@example.com"],
-            {"guardrails", "presidio_analyzer", "spacy", "numpy"}
+            {"guardrails", "numpy", "langchain_core.language_models", "langchain_core.prompts"},
+        ),
+        # onnxruntime: a message of eight words or more is embedded for the injection model
+        (
+            ["guard", "check", "call +34 612 345 678, card 4111 1111 1111 1111, ip 10.0.0.1"],
+            {"guardrails", "numpy", "onnxruntime"}
             | {"langchain_core.language_models", "langchain_core.prompts"},
         ),
     ],

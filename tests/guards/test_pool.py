@@ -53,3 +53,16 @@ def test_concurrent_calls_get_their_own_guard_and_their_own_verdict() -> None:
     assert verdicts[2] == ("Write to <EMAIL> please", ["pii"])
     assert 1 <= runner.pool.built <= len(texts)
     assert runner.pool.size(("default", "input")) == runner.pool.built
+
+
+def test_a_guard_builds_its_server_client_only_when_it_is_used() -> None:
+    """A Guard that validates locally never opens the HTTP clients (and SSL contexts) of a
+    Guardrails server; one that calls the server gets them on first use."""
+    runner = GuardRunner()
+    profile = get_profile("default")
+    runner.run(BENIGN, "input", profile, {})
+    with runner.pool.lend(("default", "input"), lambda: None) as guard:
+        client = guard._api_client
+        assert "http_client" not in vars(client) and "ahttp_client" not in vars(client)
+        assert str(client.http_client.base_url).startswith(client.base_url)
+        assert "ahttp_client" in vars(client)
