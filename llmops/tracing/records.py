@@ -52,11 +52,13 @@ class TraceRecord:
 
 
 class RunRecord:
-    """A finished chain run as the handler saw it: ids, timing and the raw callback payload.
+    """A chain run as the handler saw it: ids, timing and the raw callback payload.
 
     Chains (sequences, lambdas, prompts, parsers) are most of a trace's runs, so their hot
-    path only timestamps and queues; the name, kind and span ids are worked out in the
-    writer's thread (``SpanWriter`` turns this into a span row).
+    path only timestamps and queues: the handler builds this record when the run starts,
+    fills ``end_ns``, ``outputs`` and ``error`` when it ends and hands it on; the name, kind
+    and span ids are worked out in the writer's thread (``SpanWriter`` turns this into a
+    span row).
     """
 
     __slots__ = (
@@ -71,6 +73,7 @@ class RunRecord:
         "run",
         "serialized",
         "start_ns",
+        "tags",
         "trace_id",
     )
 
@@ -88,6 +91,7 @@ class RunRecord:
         outputs: Any,
         error: BaseException | None,
         metadata: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.run = run  # the run id as an int; the span id is derived from it
@@ -101,6 +105,7 @@ class RunRecord:
         self.outputs = outputs
         self.error = error
         self.metadata = metadata  # the run's config metadata (LangGraph / agent kinds)
+        self.tags = tags  # the run's config tags (a top-level run's become its trace's)
 
 
 @dataclass(slots=True)
