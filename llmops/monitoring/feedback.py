@@ -195,10 +195,10 @@ def iter_finetune(
             rows = s.execute(stmt).all()
             missing = {r[2] for r in rows} - set(prompts)
             if missing:
-                for rid, config in s.execute(
+                for release_id, config in s.execute(
                     select(Release.id, Release.config).where(Release.id.in_(missing))
                 ):
-                    prompts[rid] = str((config or {}).get("system_prompt") or "")
+                    prompts[release_id] = str((config or {}).get("system_prompt") or "")
         if not rows:
             return
         for fid, tid, rid, question, answer in rows:

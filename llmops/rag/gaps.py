@@ -396,7 +396,7 @@ def gaps(
             .group_by(g.cluster_id, day)
         ):
             idx = int(d) - first_day
-            if 0 <= idx < days:
+            if cid is not None and 0 <= idx < days:
                 per_day[cid][idx] = int(n)
         releases: dict[int, dict[str, int]] = {i: {} for i in ids}
         for cid, rel, n in s.execute(

@@ -90,12 +90,12 @@ def evaluators(
             .where(TraceScore.trace_id.in_(ids))
         ):  # fmt: skip
             scores.setdefault(name, {})[tid] = float(value)
-        for tid, values in s.execute(
+        for run_tid, values in s.execute(
             select(EvalResult.trace_id, EvalResult.scores).where(EvalResult.trace_id.in_(ids))
         ):
             for name, value in (values or {}).items():
                 if isinstance(value, int | float):
-                    scores.setdefault(name, {}).setdefault(tid or "", float(value))
+                    scores.setdefault(name, {}).setdefault(run_tid or "", float(value))
     out = []
     for name, by_trace in scores.items():
         pairs = [(human[t], v >= threshold) for t, v in by_trace.items() if t in human]
