@@ -54,6 +54,7 @@ from llmops.store.models import (
 )
 from llmops.store.queries import escape_like
 from llmops.text import detect_lang
+from llmops.types import JSONDict
 
 _NAME = re.compile(r"^\w[\w .:\-]{0,199}$")
 
@@ -108,7 +109,7 @@ class DatasetInfo:
     updated_at: datetime
     created_by: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         d["updated_at"] = self.updated_at.isoformat()

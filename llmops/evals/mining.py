@@ -23,6 +23,7 @@ from llmops.store.models import (
     live_filter,
 )
 from llmops.text import detect_lang
+from llmops.types import JSONDict
 
 
 def _normal_ids(trace_ids: Iterable[str]) -> list[str]:
@@ -133,7 +134,7 @@ class TraceCandidate:
     thumbs_down: int
     guard_events: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["started_at"] = self.started_at.isoformat()
         return d

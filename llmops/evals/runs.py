@@ -21,6 +21,7 @@ from llmops.store.models import (
     EvalRun,
     utcnow,
 )
+from llmops.types import JSONDict
 
 TERMINAL = ("completed", "cancelled", "failed")
 STALE_AFTER = timedelta(seconds=60)  # a "running" run without a heartbeat for this long died
@@ -68,7 +69,7 @@ class RunInfo:
     def first_error(self, evaluator: str) -> str | None:
         return ((self.metrics.get("scores") or {}).get(evaluator) or {}).get("first_error")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -240,7 +241,7 @@ class ResultRow:
     trace_id: str | None
     errors: dict[str, str] = field(default_factory=dict)  # evaluator → why it failed
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from llmops.types import JSONDict
+
 RESAMPLES = 2000
 SEED = 20240601
 MIN_BOOTSTRAP = 20  # paired items needed before the bootstrap p-value is used
@@ -25,7 +27,7 @@ class Interval:
     high: float | None
     n: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -86,7 +88,7 @@ class Paired:
         intervals are too optimistic, so the exact sign test decides."""
         return self.p_bootstrap if self.n >= MIN_BOOTSTRAP else self.p_sign
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "p_value": self.p_value}
 
 
@@ -157,7 +159,7 @@ class Difference:
     n_a: int
     n_b: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -36,6 +36,7 @@ from llmops.governance.roles import Actor, Capability, require
 from llmops.monitoring.metrics import METRICS, Stats, format_value, window
 from llmops.store.db import Database
 from llmops.store.models import AlertEvent, AlertRule, AuditLog, utcnow
+from llmops.types import JSONDict
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Rule:
             f"{scope}"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("state_since", "last_checked_at"):
             d[key] = d[key].isoformat() if d[key] else None
@@ -295,7 +296,7 @@ class Evaluation:
             params["model"] = self.rule.model
         return params
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "rule": self.rule.as_dict(),
             "value": self.value,
@@ -467,7 +468,7 @@ class HistoryRow:
     window_start: datetime
     window_end: datetime
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("at", "window_start", "window_end"):
             d[key] = d[key].isoformat()

@@ -28,6 +28,7 @@ from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
 from llmops.monitoring.metrics import analytic_session
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, Feedback, Release, Trace
+from llmops.types import JSONDict
 
 CHUNK = 1000
 KINDS = ("feedback", "finetune")
@@ -46,7 +47,7 @@ class FeedbackFilter:
     down_only: bool = False
     has_comment: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("since", "until"):
             d[key] = d[key].isoformat() if d[key] else None
@@ -72,7 +73,7 @@ class FeedbackRow:
     def thumb(self) -> str:
         return "up" if self.score >= 0.5 else "down"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         d["thumb"] = self.thumb

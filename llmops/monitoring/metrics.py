@@ -55,6 +55,7 @@ from llmops.store.models import (
     live_filter,
 )
 from llmops.store.sql import epoch as epoch_of
+from llmops.types import JSONDict
 
 GROUPS = ("none", "release", "model")
 GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -248,7 +249,7 @@ class Stats:
     def samples(self, metric: str) -> int:
         return int(getattr(self, METRICS[metric].sample))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         out: dict[str, Any] = {
             "bucket": self.bucket.isoformat() if self.bucket else None,
             "group": self.group,

@@ -29,6 +29,7 @@ from llmops.errors import InvalidInputError
 from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, ModelPrice, Release, utcnow
+from llmops.types import JSONDict
 
 MAX_PRICE = 10_000.0  # USD per million tokens; anything above is a typo
 
@@ -91,7 +92,7 @@ class Price:
     created_at: datetime
     created_by: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = dict(self.__dict__)
         d["effective_from"] = self.effective_from.isoformat()
         d["created_at"] = self.created_at.isoformat()

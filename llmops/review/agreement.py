@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import Any
 
 from sqlalchemy import select
 
@@ -22,6 +21,7 @@ from llmops.evals.stats import cohen_kappa, fleiss_kappa
 from llmops.review.queues import VERDICTS, reviewed
 from llmops.store.db import Database
 from llmops.store.models import EvalResult, TraceScore
+from llmops.types import JSONDict
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ReviewerAgreement:
     fleiss_items: int
     pairs: list[PairAgreement]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -71,7 +71,7 @@ class EvaluatorAgreement:
     accuracy: float
     kappa: float | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -24,8 +24,8 @@ class SpanRecord:
     end_ns: int | None = None
     status: str = "ok"
     error: str | None = None
-    input: Any = None
-    output: Any = None
+    input: object = None
+    output: object = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,8 +44,8 @@ class TraceRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
-    input: Any = None
-    output: Any = None
+    input: object = None
+    output: object = None
     error: str | None = None
     tags: list[str] | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -87,8 +87,8 @@ class RunRecord:
         name: str | None,
         start_ns: int,
         end_ns: int,
-        inputs: Any,
-        outputs: Any,
+        inputs: object,
+        outputs: object,
         error: BaseException | None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,

@@ -45,10 +45,10 @@ class SpanHandle:
     def span_id(self) -> str:
         return self.record.span_id
 
-    def set_output(self, output: Any) -> None:
+    def set_output(self, output: object) -> None:
         self.record.output = output
 
-    def set_attribute(self, key: str, value: Any) -> None:
+    def set_attribute(self, key: str, value: object) -> None:
         self.record.attributes[key] = value
 
     def set_status(self, status: str, error: str | None = None) -> None:
@@ -65,7 +65,7 @@ class TraceContext:
         sink: RecordSink,
         name: str,
         *,
-        input: Any = None,
+        input: object = None,
         session_id: str | None = None,
         user_id: str | None = None,
         release_id: str | None = None,
@@ -123,7 +123,7 @@ class TraceContext:
         name: str,
         kind: str,
         *,
-        input: Any = None,
+        input: object = None,
         attributes: dict[str, Any] | None = None,
     ) -> Iterator[SpanHandle]:
         """Record a manual child span of the root; exceptions are recorded and re-raised."""
@@ -151,7 +151,7 @@ class TraceContext:
     def finish(
         self,
         *,
-        output: Any = None,
+        output: object = None,
         status: str = "ok",
         error: str | None = None,
         model: str | None = None,
