@@ -23,7 +23,10 @@ import numpy as np
 from llmops.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.embeddings import Embeddings
+
+    from llmops.chat import Turn
 
 # modules whose evaluators register themselves when imported (loaded on first look-up)
 BUILTIN_MODULES = ("llmops.evals.evaluators", "llmops.evals.judge", "llmops.redteam.fairness")
@@ -87,7 +90,7 @@ class EvalInput:
     metadata: dict[str, Any] = field(default_factory=dict)
     # LangChain callbacks for model calls an evaluator makes (the runner passes a handler
     # bound to the item's trace, so a judge's call shows up as a span with its tokens)
-    callbacks: list[Any] = field(default_factory=list)
+    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
 
 
 class EvalContext:
@@ -101,7 +104,7 @@ class EvalContext:
         judge: Judge | None = None,
         params: dict[str, dict[str, Any]] | None = None,
         cache_size: int = 4096,
-        ask: Callable[[str], Any] | None = None,
+        ask: Callable[[str], Turn] | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.judge = judge

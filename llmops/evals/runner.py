@@ -53,7 +53,12 @@ from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.tracer import RecordSink, Tracer
 
 if TYPE_CHECKING:
-    from llmops.chat import ChatService, Guards
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+
+    from llmops.chat import ChatService, Guards, Turn
+    from llmops.evals.registry import Judge
     from llmops.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,7 @@ Progress = Callable[[int, int], None]
 # -- capture -----------------------------------------------------------------------------------
 @dataclass
 class Captured:
-    docs: list[Any] = field(default_factory=list)
+    docs: list[Document] = field(default_factory=list)
     trace: TraceRecord | None = None
     root_span_id: str | None = None
 
@@ -109,8 +114,8 @@ class EvalRunner:
         chat: ChatService,
         sink: CaptureSink,
         *,
-        embeddings: Any = None,
-        judge: Any = None,
+        embeddings: Embeddings | None = None,
+        judge: Judge | None = None,
         default_concurrency: int = 4,
     ) -> None:
         self.chat = chat
@@ -122,7 +127,7 @@ class EvalRunner:
 
     @classmethod
     def from_runtime(
-        cls, rt: Runtime, *, judge: Any = None, guards: Guards | None = None
+        cls, rt: Runtime, *, judge: Judge | None = None, guards: Guards | None = None
     ) -> EvalRunner:
         """A runner over the runtime's store, knowledge base, guards and span writer."""
         from llmops.chat import ChatService
@@ -155,7 +160,7 @@ class EvalRunner:
         return EvalContext(embeddings=self.embeddings, judge=self.judge, params=params,
                            ask=lambda question: self._ask(run, question))  # fmt: skip
 
-    def _ask(self, run: RunInfo | None, question: str) -> Any:
+    def _ask(self, run: RunInfo | None, question: str) -> Turn:
         """Another question to the run's release, as evaluation traffic of the run."""
         if run is None:
             raise InvalidInputError("Evaluators ask the release questions only during a run.")
@@ -357,7 +362,7 @@ class EvalRunner:
             start_ns=time.time_ns(),
             attributes={"llmops.eval.run_id": run.id, "llmops.eval.item_id": item.id},
         )
-        callbacks: list[Any] = []
+        callbacks: list[BaseCallbackHandler] = []
         if any("judge" in e.needs for e in evaluators):
             from llmops.tracing.handler import TracingCallbackHandler
 

@@ -4,7 +4,7 @@ its per-item results (the runner, ``llmops.evals.runner``, executes them)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -73,7 +73,7 @@ class RunInfo:
         return asdict(self)
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 

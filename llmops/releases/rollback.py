@@ -322,7 +322,7 @@ def _notify(
 ) -> str:
     from llmops.monitoring.alerts import send_webhook
 
-    body = {
+    body: JSONDict = {
         "event": "canary.rollback",
         "release_id": canary_id,
         "rule": rule.as_dict(),
