@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import aliased
 
 from llmops.errors import InvalidInputError
@@ -80,9 +80,9 @@ class FeedbackRow:
         return d
 
 
-def _conditions(f: FeedbackFilter, *, newest_first: bool = False) -> list[Any]:
+def _conditions(f: FeedbackFilter, *, newest_first: bool = False) -> list[ColumnElement[bool]]:
     fb, t = Feedback, Trace
-    conds: list[Any] = []
+    conds: list[ColumnElement[bool]] = []
     if f.since is not None:
         conds.append(fb.created_at >= f.since)
     if f.until is not None:
