@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.cases import Case
@@ -92,7 +91,7 @@ def add_from_traces(
             t = traces[tid]
             fbs = feedback.get(tid, [])
             comments = [f.comment for f in fbs if f.comment]
-            meta: dict[str, Any] = {"trace_output": (t.output or "")[:4000]}
+            meta: JSONDict = {"trace_output": (t.output or "")[:4000]}
             if t.release_id:
                 meta["release_id"] = t.release_id
             if comments:
@@ -155,7 +154,7 @@ def candidate_traces(
     """Chat traces (never evaluation traces) matching ``q``, newest first, paged in SQL."""
     q = q or TraceQuery()
     down = Feedback.score < 0.5
-    conds: list[Any] = [live_filter(Trace.session_id)]
+    conds: list[ColumnElement[bool]] = [live_filter(Trace.session_id)]
     if q.feedback in ("up", "down"):
         good = down if q.feedback == "down" else Feedback.score >= 0.5
         conds.append(exists().where(Feedback.trace_id == Trace.id, good))

@@ -7,9 +7,8 @@ Bootstrap resampling uses a fixed seed, so the same scores always give the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
@@ -240,7 +239,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
 
 
 # -- agreement between raters (human review) ------------------------------------------------------
-def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     """Cohen's kappa of two raters over the same items (None when undefined: no items, or
     chance agreement is total)."""
     if len(a) != len(b):
