@@ -94,7 +94,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None,
         name: str,
         kind: str,
-        inputs: Any,
+        inputs: object,
         attributes: dict[str, Any] | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -123,7 +123,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
     def _end(
         self,
         run_id: UUID,
-        output: Any = None,
+        output: object = None,
         error: BaseException | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
@@ -183,7 +183,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
-        inputs: Any,
+        inputs: object,
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
@@ -205,7 +205,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         except Exception:
             log.exception("tracing callback failed")
 
-    def _end_chain(self, run_id: UUID, outputs: Any, error: BaseException | None) -> None:
+    def _end_chain(self, run_id: UUID, outputs: object, error: BaseException | None) -> None:
         try:
             run = self._runs.pop(run_id.int, None)
             if not isinstance(run, RunRecord):
@@ -235,7 +235,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self._roots[run_id.int] = (run.metadata, run.tags)
         self._end(run_id, run.outputs, error=run.error)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: object, *, run_id: UUID, **kwargs: Any) -> None:
         self._end_chain(run_id, outputs, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -323,7 +323,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
 
     def _llm_end(self, run_id: UUID, response: LLMResult) -> None:
         attrs: dict[str, Any] = {}
-        output: Any = None
+        output: object = None
         generations = getattr(response, "generations", None) or []
         first = generations[0][0] if generations and generations[0] else None
         if first is not None:
@@ -439,7 +439,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
 
         self._guard(go)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_tool_end(self, output: object, *, run_id: UUID, **kwargs: Any) -> None:
         self._guard(lambda: self._end(run_id, output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

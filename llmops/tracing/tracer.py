@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from llmops.tracing.handler import TracingCallbackHandler
 from llmops.tracing.ids import new_span_id, new_trace_id
@@ -55,6 +55,17 @@ class SpanHandle:
         self.record.status = status
         if error is not None:
             self.record.error = error
+
+
+class TraceOptions(TypedDict, total=False):
+    """``TraceContext``'s keyword arguments (``Tracer.start_trace`` passes them on)."""
+
+    input: object
+    session_id: str | None
+    user_id: str | None
+    release_id: str | None
+    tags: list[str] | None
+    attributes: dict[str, Any] | None
 
 
 class TraceContext:
@@ -197,7 +208,7 @@ class Tracer:
     def __init__(self, sink: RecordSink | None = None) -> None:
         self.sink: RecordSink = sink or NullSink()
 
-    def start_trace(self, name: str = "chat", **kwargs: Any) -> TraceContext:
+    def start_trace(self, name: str = "chat", **kwargs: Unpack[TraceOptions]) -> TraceContext:
         return TraceContext(self.sink, name, **kwargs)
 
     def handler(self) -> TracingCallbackHandler:
