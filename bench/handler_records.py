@@ -1,6 +1,7 @@
 """The tracing handler's own cost, callbacks driven directly: now vs a git ref, interleaved.
 
     .venv/bin/python bench/handler_records.py [--ref e7fe620] [--n 20000] [--rounds 20]
+    .venv/bin/python bench/handler_records.py --forms   # what building one record costs
 
 One "call" is the callback sequence LangChain makes for ``bench/tracing_overhead.py``'s chain
 (a sequence holding a lambda, a prompt, a chat model and a parser: four chain runs and one
@@ -8,6 +9,9 @@ chat-model run), on an unbound handler whose records go to a list that is then c
 LangChain runnable runs, so what is timed is the handler alone (its records, dicts and
 ids), not the callback manager around it. Each round times both handlers, in alternating
 order; the figures are the calling thread's CPU time, ns per call, mean over rounds.
+
+``--forms`` times building an 8-field record (and reading two fields) as a list, a slotted
+dataclass, a class with ``__slots__`` and a ``NamedTuple``: best of 5 repeats, 3 rounds.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 import types
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,12 +48,81 @@ def _handler_at(ref: str) -> Any:
     return module.TracingCallbackHandler
 
 
+@dataclass(slots=True)
+class _Slotted:
+    start_ns: int
+    parent: int | None
+    trace_id: str
+    serialized: Any
+    name: Any
+    inputs: Any
+    metadata: Any
+    tags: Any
+
+
+class _Slots:
+    __slots__ = (
+        "inputs",
+        "metadata",
+        "name",
+        "parent",
+        "serialized",
+        "start_ns",
+        "tags",
+        "trace_id",
+    )
+
+    def __init__(
+        self, start_ns: int, parent: int | None, trace_id: str, serialized: Any, name: Any,
+        inputs: Any, metadata: Any, tags: Any,
+    ) -> None:  # fmt: skip
+        self.start_ns, self.parent, self.trace_id, self.serialized = (
+            start_ns,
+            parent,
+            trace_id,
+            serialized,
+        )
+        self.name, self.inputs, self.metadata, self.tags = name, inputs, metadata, tags
+
+
+class _Named(NamedTuple):
+    start_ns: int
+    parent: int | None
+    trace_id: str
+    serialized: Any
+    name: Any
+    inputs: Any
+    metadata: Any
+    tags: Any
+
+
+def forms() -> None:
+    names = {"DC": _Slotted, "SL": _Slots, "NT": _Named, "t": time.time_ns, "s": {},
+             "kw": {"name": None, "metadata": None, "tags": None}}  # fmt: skip
+    args = "t(), 1, 'x', s, kw.get('name'), s, kw.get('metadata'), kw.get('tags')"
+    tests = {
+        "list, indexed by constants": f"r = [{args}]; a = r[2]; b = r[1]",
+        "@dataclass(slots=True)": f"r = DC({args}); a = r.trace_id; b = r.parent",
+        "class with __slots__": f"r = SL({args}); a = r.trace_id; b = r.parent",
+        "NamedTuple": f"r = NT({args}); a = r.trace_id; b = r.parent",
+    }
+    n = 300_000
+    for rnd in range(3):
+        for label, stmt in tests.items():
+            best = min(timeit.repeat(stmt, globals=names, number=n, repeat=5))
+            print(f"  round {rnd + 1}  {label:<28} {best / n * 1e9:6.0f} ns")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ref", default="HEAD~1", help="the handler to compare with (git ref)")
     ap.add_argument("--n", type=int, default=20000, help="calls per handler")
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--forms", action="store_true", help="time the record forms instead")
     args = ap.parse_args()
+    if args.forms:
+        forms()
+        return
 
     serialized = {"lc": 1, "type": "not_implemented", "id": ["langchain_core", "runnables", "x"]}
     meta = {"ls_provider": "fixed", "ls_model_name": "fixed", "ls_model_type": "chat"}
