@@ -10,6 +10,11 @@ LangChain runnable runs, so what is timed is the handler alone (its records, dic
 ids), not the callback manager around it. Each round times both handlers, in alternating
 order; the figures are the calling thread's CPU time, ns per call, mean over rounds.
 
+``--chain`` runs the real chain of ``bench/tracing_overhead.py`` instead (its
+``FixedModel``), with no handler, with each handler (records to a list), alternating order
+every round and no writer thread: the handler's whole cost, LangChain's callback manager
+included, without the writer's backlog from a previous mode.
+
 ``--forms`` times building an 8-field record (and reading two fields) as a list, a slotted
 dataclass, a class with ``__slots__`` and a ``NamedTuple``: best of 5 repeats, 3 rounds.
 """
@@ -44,6 +49,7 @@ def _handler_at(ref: str) -> Any:
         cwd=root, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     module = types.ModuleType("llmops.tracing._handler_at_ref")
+    sys.modules[module.__name__] = module  # a dataclass in it looks its module up
     exec(compile(source, f"{ref}:llmops/tracing/handler.py", "exec"), module.__dict__)
     return module.TracingCallbackHandler
 
@@ -113,15 +119,63 @@ def forms() -> None:
             print(f"  round {rnd + 1}  {label:<28} {best / n * 1e9:6.0f} ns")
 
 
+def chain_ab(ref: str, n: int, rounds: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+    from tracing_overhead import FixedModel
+
+    chain = (
+        RunnableLambda(lambda q: {"q": q})
+        | ChatPromptTemplate.from_messages([("human", "{q}")])
+        | FixedModel()
+        | StrOutputParser()
+    )
+    sink: deque[Any] = deque()
+    old = _handler_at(ref)
+    modes = {
+        "no callbacks": lambda: chain.invoke("hi"),
+        "now": lambda: chain.invoke(
+            "hi", config={"callbacks": [TracingCallbackHandler(sink.append)]}
+        ),
+        f"@{ref}": lambda: chain.invoke("hi", config={"callbacks": [old(sink.append)]}),
+    }
+    for fn in modes.values():
+        for _ in range(200):
+            fn()
+            sink.clear()
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    per_round = max(1, n // rounds)
+    for r in range(rounds):
+        for name, fn in list(modes.items()) if r % 2 == 0 else list(modes.items())[::-1]:
+            c0 = time.thread_time_ns()
+            for _ in range(per_round):
+                fn()
+                sink.clear()
+            cpu[name].append((time.thread_time_ns() - c0) / per_round / 1000)
+    mean = {m: statistics.mean(v) for m, v in cpu.items()}
+    base = mean["no callbacks"]
+    print(f"{per_round * rounds} chain calls per mode, {rounds} alternating rounds, CPU µs/call")
+    for m, v in mean.items():
+        print(f"  {m:<14} {v:8.1f}  overhead {v - base:6.1f}")
+    now, then = mean["now"] - base, mean[f"@{ref}"] - base
+    print(f"  overhead now / @{ref}: {now / then:.3f} (ratio of means)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ref", default="HEAD~1", help="the handler to compare with (git ref)")
     ap.add_argument("--n", type=int, default=20000, help="calls per handler")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--forms", action="store_true", help="time the record forms instead")
+    ap.add_argument("--chain", action="store_true", help="run the real LCEL chain")
     args = ap.parse_args()
     if args.forms:
         forms()
+        return
+    if args.chain:
+        chain_ab(args.ref, args.n, args.rounds)
         return
 
     serialized = {"lc": 1, "type": "not_implemented", "id": ["langchain_core", "runnables", "x"]}

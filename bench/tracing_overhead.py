@@ -78,6 +78,7 @@ def _handler_at(ref: str) -> Any:
         cwd=root, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     module = types.ModuleType("llmops.tracing._handler_at_ref")
+    sys.modules[module.__name__] = module  # a dataclass in it looks its module up
     exec(compile(source, f"{ref}:llmops/tracing/handler.py", "exec"), module.__dict__)
     return module.TracingCallbackHandler
 
