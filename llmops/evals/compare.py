@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from llmops.errors import InvalidInputError
 from llmops.evals.evaluators import REGISTRY, all_evaluators
@@ -85,7 +85,7 @@ class Comparison:
         }
 
 
-def _results(db: Database, run_id: str) -> dict[int, Any]:
+def _results(db: Database, run_id: str) -> dict[int, Row[*tuple[Any, ...]]]:
     stmt = (
         select(
             EvalResult.item_id,

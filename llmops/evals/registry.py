@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from llmops.errors import InvalidInputError
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -87,7 +88,7 @@ class EvalInput:
     violations: list[dict[str, str]] = field(default_factory=list)
     latency_ms: float | None = None
     cost: float = 0.0
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONDict = field(default_factory=dict)
     # LangChain callbacks for model calls an evaluator makes (the runner passes a handler
     # bound to the item's trace, so a judge's call shows up as a span with its tokens)
     callbacks: list[BaseCallbackHandler] = field(default_factory=list)
@@ -102,7 +103,7 @@ class EvalContext:
         *,
         embeddings: Embeddings | None = None,
         judge: Judge | None = None,
-        params: dict[str, dict[str, Any]] | None = None,
+        params: dict[str, JSONDict] | None = None,
         cache_size: int = 4096,
         ask: Callable[[str], Turn] | None = None,
     ) -> None:

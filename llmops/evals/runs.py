@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.evaluators import error_of
@@ -37,10 +37,10 @@ class RunInfo:
     release_id: str
     status: str
     evaluators: list[str]
-    config: dict[str, Any]
+    config: JSONDict
     total_items: int
     done_items: int
-    metrics: dict[str, Any]
+    metrics: JSONDict
     error: str | None
     created_at: str
     started_at: str | None
@@ -154,7 +154,7 @@ def cancel_run(db: Database, run_id: str, *, actor: Actor | str = "system") -> N
             row.ended_at = utcnow()
 
 
-def aggregate(db: Database, run_id: str) -> dict[str, Any]:
+def aggregate(db: Database, run_id: str) -> JSONDict:
     """Per-evaluator means with 95% bootstrap intervals, per language, latency and cost.
 
     Per evaluator: ``n`` scored items, ``not_applicable`` ones, and ``errors`` (items it
@@ -284,7 +284,7 @@ def list_results(
         return rows, int(total or 0)
 
 
-def _result_row(r: Any) -> ResultRow:
+def _result_row(r: Row[*tuple[Any, ...]]) -> ResultRow:
     scores = dict(r.scores or {})
     explanations = dict(r.explanations or {})
     errors = {n: e for n, v in scores.items() if (e := error_of(v, explanations.get(n)))}
