@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import aliased
@@ -33,6 +33,17 @@ from llmops.types import JSONDict
 CHUNK = 1000
 KINDS = ("feedback", "finetune")
 FORMATS = ("csv", "jsonl")
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+class ChatExample(TypedDict):
+    """One fine-tuning example in OpenAI's chat format."""
+
+    messages: list[ChatMessage]
 
 
 @dataclass(frozen=True)
@@ -164,9 +175,7 @@ def iter_feedback(db: Database, f: FeedbackFilter, *, chunk: int = CHUNK) -> Ite
         after = rows[-1].id
 
 
-def iter_finetune(
-    db: Database, f: FeedbackFilter, *, chunk: int = CHUNK
-) -> Iterator[dict[str, Any]]:
+def iter_finetune(db: Database, f: FeedbackFilter, *, chunk: int = CHUNK) -> Iterator[ChatExample]:
     """Conversations rated up and never down, without errors, as OpenAI chat examples."""
     if f.down_only:
         raise InvalidInputError("Fine-tuning data is built from thumbs-up answers, not down.")
@@ -204,7 +213,13 @@ def iter_finetune(
             return
         for fid, tid, rid, question, answer in rows:
             after = fid
-            if tid in seen or not (question or "").strip() or not (answer or "").strip():
+            if (
+                tid in seen
+                or not question
+                or not question.strip()
+                or not answer
+                or not answer.strip()
+            ):
                 continue
             seen.add(tid)
             yield {
