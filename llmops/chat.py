@@ -13,9 +13,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -48,6 +48,7 @@ from llmops.text import clean_control, declines, guess_lang
 from llmops.tracing.records import GapRecord
 from llmops.tracing.render import sanitize
 from llmops.tracing.tracer import TraceContext, Tracer
+from llmops.types import JSONDict
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,32 @@ MESSAGES = {
 }
 
 
+class GenerateInput(TypedDict):
+    """What a release's generation step reads: the question, the retrieved documents, the
+    language to answer in and (remote models) the conversation so far."""
+
+    question: str
+    docs: list[Document]
+    lang: str
+    history: NotRequired[list[BaseMessage]]
+
+
+class RespondOptions(TypedDict, total=False):
+    """``ChatService.respond``'s keyword arguments (``ask`` passes them on)."""
+
+    session_id: str | None
+    user_id: str | None
+    release_id: str | None
+    tags: list[str] | None
+    release: ReleaseInfo | None
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """What answers a release's turns: retrieval, then generation from the documents."""
 
     retriever: Runnable[str, list[Document]]
-    generate: Runnable[dict[str, Any], Any]
+    generate: Runnable[GenerateInput, BaseMessage]
     model: BaseChatModel | None = None
 
 
@@ -122,7 +143,7 @@ class Turn:
     standalone: str | None = None  # the question retrieval used, when a follow-up was resolved
     kind: str = "question"  # question | smalltalk
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -231,7 +252,7 @@ class Renumber:
         return _CITE.sub(self._sub, text)
 
 
-def _contents(pieces: Any, renumber: Renumber) -> Iterator[str]:
+def _contents(pieces: Iterable[BaseMessage | str], renumber: Renumber) -> Iterator[str]:
     """The text of each streamed chunk, citation markers renumbered."""
     for piece in pieces:
         content = piece.content if hasattr(piece, "content") else piece
@@ -362,7 +383,7 @@ class ChatService:
             model = self._model_factory(cfg)
             if isinstance(model, LocalModel):
                 self._fast_models.add(release.id)
-            to_prompt: Runnable[Any, Any] = RunnableLambda(
+            to_prompt: Runnable[GenerateInput, dict[str, object]] = RunnableLambda(
                 lambda x: {
                     "question": escape_question(x["question"]),
                     "context": format_sources(x["docs"]),
@@ -371,7 +392,7 @@ class ChatService:
                 },
                 name="format_sources",
             )
-            generate: Runnable[Any, Any] = (
+            generate: Runnable[GenerateInput, BaseMessage] = (
                 to_prompt | rag_prompt(cfg.system_prompt) | model
             ).with_config(run_name="generate")
             pipeline = Pipeline(retriever, generate, model)
@@ -398,7 +419,7 @@ class ChatService:
             )
         )
 
-    def ask(self, message: str, **kwargs: Any) -> Turn:
+    def ask(self, message: str, **kwargs: Unpack[RespondOptions]) -> Turn:
         return self.respond(message, **kwargs).collect()
 
     def _run(
@@ -633,7 +654,7 @@ class ChatService:
             docs = self.guards.check_context(docs, ctx, release)
             # The offline model answers the standalone question; a remote model reads the
             # conversation itself (within the token budget) and the message as written.
-            inputs: dict[str, Any] = {"question": standalone, "docs": docs, "lang": lang}
+            inputs: GenerateInput = {"question": standalone, "docs": docs, "lang": lang}
             if not fast and history:
                 inputs["question"] = question
                 inputs["history"] = self._history_messages(history)

@@ -23,6 +23,7 @@ from llmops.store.db import Database, describe
 from llmops.store.migrate import current_revision, head_revision
 from llmops.store.models import Trace, TracingIncident
 from llmops.tracing import otlp
+from llmops.types import JSONDict
 
 MASK = "•••• (set)"
 # provider keys read from the environment (llmops.llm); shown as set / not set only
@@ -47,7 +48,7 @@ class Readiness:
     writer: dict[str, Any] | None = None
     otlp: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
     @property

@@ -15,10 +15,11 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.text import clean_control, detect_lang
+from llmops.types import JSONDict
 
 FIELDS = ("input", "expected", "must_include", "lang", "tags", "metadata", "origin_trace_id")
 FORMATS = ("jsonl", "csv")
@@ -52,16 +53,16 @@ class Case:
     must_include: list[str] = field(default_factory=list)
     lang: str | None = None
     tags: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONDict = field(default_factory=dict)
     origin_trace_id: str | None = None
 
     def key(self) -> str:
         """Identity by content: used to sync a dataset with its file."""
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> JSONDict:
         """The import/export shape (empty optional fields left out)."""
-        out: dict[str, Any] = {"input": self.input}
+        out: JSONDict = {"input": self.input}
         for name in FIELDS[1:]:
             value = getattr(self, name)
             if value not in (None, [], {}):
@@ -89,7 +90,7 @@ class Item(Case):
 
 
 # -- validation --------------------------------------------------------------------------------
-def _check_text(value: Any, where: str) -> None:
+def _check_text(value: object, where: str) -> None:
     """Reject a lone surrogate anywhere in a field: JSON can spell one (``"\ud800"``), but it
     is not Unicode text and no store can encode it."""
     if isinstance(value, str):
@@ -109,7 +110,7 @@ def _check_text(value: Any, where: str) -> None:
             _check_text(item, f"{where}[{i}]")
 
 
-def _str_list(value: Any, name: str) -> list[str]:
+def _str_list(value: object, name: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -122,7 +123,7 @@ def _str_list(value: Any, name: str) -> list[str]:
     return out
 
 
-def case_from_dict(obj: Any) -> Case:
+def case_from_dict(obj: object) -> Case:
     """Validate one record of the import format; ``ValueError`` says what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
@@ -200,7 +201,7 @@ def _finish(cases: list[Case], errors: list[tuple[int, str]], source: str) -> li
     return cases
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import altair as alt
 
 from llmops.evals.compare import Comparison
+from llmops.types import JSONDict
 
 
-def scores_chart(metrics: dict[str, Any]) -> alt.LayerChart:
+def scores_chart(metrics: JSONDict) -> alt.LayerChart:
     """Mean score per evaluator with its 95% confidence interval."""
     data = [
         {"evaluator": name, "mean": s["mean"], "low": s["low"], "high": s["high"], "n": s["n"]}

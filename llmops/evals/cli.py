@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from llmops.evals.runner import EvalRunner
     from llmops.evals.runs import RunInfo
     from llmops.runtime import Runtime
+    from llmops.types import JSONDict
 
 eval_app = typer.Typer(
     help="Evaluation: run a release over a dataset, compare runs, gate CI.",
@@ -71,10 +72,10 @@ def _dataset_arg(rt: Runtime, dataset: str) -> str:
     return ds.get_dataset(rt.db, dataset).name
 
 
-def _run_json(rt: Runtime, run: RunInfo) -> dict[str, Any]:
+def _run_json(rt: Runtime, run: RunInfo) -> JSONDict:
     from llmops.evals.runs import list_results
 
-    items: list[dict[str, Any]] = []
+    items: list[JSONDict] = []
     offset = 0
     while True:
         rows, total = list_results(rt.db, run.id, limit=500, offset=offset)

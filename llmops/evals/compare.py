@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from llmops.errors import InvalidInputError
 from llmops.evals.evaluators import REGISTRY, all_evaluators
@@ -19,6 +19,7 @@ from llmops.evals.runs import RunInfo, get_run
 from llmops.evals.stats import Paired, paired
 from llmops.store.db import Database
 from llmops.store.models import DatasetItem, EvalResult
+from llmops.types import JSONDict
 
 ALPHA = 0.05
 
@@ -35,7 +36,7 @@ class MetricDelta:
     stats: Paired
     significant: bool
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {"name": self.name, **self.stats.as_dict(), "significant": self.significant}
 
 
@@ -52,7 +53,7 @@ class ItemDiff:
     trace_a: str | None
     trace_b: str | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -70,7 +71,7 @@ class Comparison:
     def regressions(self) -> list[ItemDiff]:
         return [i for i in self.items if i.delta is not None and i.delta < 0]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "run_a": self.run_a.id,
             "run_b": self.run_b.id,
@@ -84,7 +85,7 @@ class Comparison:
         }
 
 
-def _results(db: Database, run_id: str) -> dict[int, Any]:
+def _results(db: Database, run_id: str) -> dict[int, Row[*tuple[Any, ...]]]:
     stmt = (
         select(
             EvalResult.item_id,

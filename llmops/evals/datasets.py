@@ -24,9 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
@@ -54,6 +54,7 @@ from llmops.store.models import (
 )
 from llmops.store.queries import escape_like
 from llmops.text import detect_lang
+from llmops.types import JSONDict, JSONValue
 
 _NAME = re.compile(r"^\w[\w .:\-]{0,199}$")
 
@@ -108,7 +109,7 @@ class DatasetInfo:
     updated_at: datetime
     created_by: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         d["updated_at"] = self.updated_at.isoformat()
@@ -126,7 +127,7 @@ def check_name(name: str) -> str:
 
 
 # -- reads -------------------------------------------------------------------------------------
-def current_items(dataset_id: int, version: int) -> Any:
+def current_items(dataset_id: int, version: int) -> ColumnElement[bool]:
     return and_(
         DatasetItem.dataset_id == dataset_id,
         DatasetItem.added_in <= version,
@@ -346,7 +347,7 @@ def item_row(case: Case, dataset_id: int, version: int) -> DatasetItem:
     )
 
 
-def audit(s: Session, actor: str, action: str, target: str, **details: Any) -> None:
+def audit(s: Session, actor: str, action: str, target: str, **details: JSONValue) -> None:
     s.add(AuditLog(actor=actor, action=action, target=target, details=details or None))
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 
@@ -37,6 +36,7 @@ from llmops.evals.runner import EvalRunner, Progress
 from llmops.evals.runs import RunInfo, get_run
 from llmops.releases import resolve_ref_or_file
 from llmops.store.models import EvalRun
+from llmops.types import JSONDict
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Check:
     value: float | None = None
     threshold: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return dict(self.__dict__)
 
 
@@ -63,7 +63,7 @@ class GateReport:
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "passed": self.passed,
             "candidate": {

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.cases import Case
@@ -23,6 +22,7 @@ from llmops.store.models import (
     live_filter,
 )
 from llmops.text import detect_lang
+from llmops.types import JSONDict
 
 
 def _normal_ids(trace_ids: Iterable[str]) -> list[str]:
@@ -91,7 +91,7 @@ def add_from_traces(
             t = traces[tid]
             fbs = feedback.get(tid, [])
             comments = [f.comment for f in fbs if f.comment]
-            meta: dict[str, Any] = {"trace_output": (t.output or "")[:4000]}
+            meta: JSONDict = {"trace_output": (t.output or "")[:4000]}
             if t.release_id:
                 meta["release_id"] = t.release_id
             if comments:
@@ -133,7 +133,7 @@ class TraceCandidate:
     thumbs_down: int
     guard_events: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["started_at"] = self.started_at.isoformat()
         return d
@@ -154,7 +154,7 @@ def candidate_traces(
     """Chat traces (never evaluation traces) matching ``q``, newest first, paged in SQL."""
     q = q or TraceQuery()
     down = Feedback.score < 0.5
-    conds: list[Any] = [live_filter(Trace.session_id)]
+    conds: list[ColumnElement[bool]] = [live_filter(Trace.session_id)]
     if q.feedback in ("up", "down"):
         good = down if q.feedback == "down" else Feedback.score >= 0.5
         conds.append(exists().where(Feedback.trace_id == Trace.id, good))

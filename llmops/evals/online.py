@@ -30,6 +30,8 @@ from llmops.store.models import GuardEvent, Span, Trace, TraceScore, is_live, ut
 from llmops.store.sql import insert as dialect_insert
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
     from llmops.config import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class OnlineEvaluator:
         *,
         rate: float,
         evaluators: Sequence[str],
-        embeddings: Any = None,
+        embeddings: Embeddings | None = None,
         interval_s: float = 5.0,
         settle_s: float = 120.0,
         lookback_s: float = 3600.0,
@@ -104,7 +106,7 @@ class OnlineEvaluator:
 
     @classmethod
     def from_settings(
-        cls, s: Settings, db: Database, embeddings: Any = None, **kwargs: Any
+        cls, s: Settings, db: Database, embeddings: Embeddings | None = None, **kwargs: Any
     ) -> OnlineEvaluator:
         """The worker the settings describe (``LLMOPS_ONLINE_EVAL_*``); ``kwargs`` override."""
         names = [n.strip() for n in s.online_eval_evaluators.split(",") if n.strip()]

@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from llmops.errors import InvalidInputError
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
+    from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.embeddings import Embeddings
+
+    from llmops.chat import Turn
 
 # modules whose evaluators register themselves when imported (loaded on first look-up)
 BUILTIN_MODULES = ("llmops.evals.evaluators", "llmops.evals.judge", "llmops.redteam.fairness")
@@ -84,10 +88,10 @@ class EvalInput:
     violations: list[dict[str, str]] = field(default_factory=list)
     latency_ms: float | None = None
     cost: float = 0.0
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONDict = field(default_factory=dict)
     # LangChain callbacks for model calls an evaluator makes (the runner passes a handler
     # bound to the item's trace, so a judge's call shows up as a span with its tokens)
-    callbacks: list[Any] = field(default_factory=list)
+    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
 
 
 class EvalContext:
@@ -99,9 +103,9 @@ class EvalContext:
         *,
         embeddings: Embeddings | None = None,
         judge: Judge | None = None,
-        params: dict[str, dict[str, Any]] | None = None,
+        params: dict[str, JSONDict] | None = None,
         cache_size: int = 4096,
-        ask: Callable[[str], Any] | None = None,
+        ask: Callable[[str], Turn] | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.judge = judge

@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import func, select, update
 
@@ -51,9 +52,15 @@ from llmops.store.sql import insert as dialect_insert
 from llmops.tracing.ids import new_span_id
 from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.tracer import RecordSink, Tracer
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
-    from llmops.chat import ChatService, Guards
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+
+    from llmops.chat import ChatService, Guards, Turn
+    from llmops.evals.registry import Judge
     from llmops.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,10 +68,26 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
+class ResultValues(TypedDict):
+    """One item's ``eval_results`` row, as the runner inserts it."""
+
+    run_id: str
+    item_id: int
+    trace_id: str
+    output: str
+    scores: dict[str, float | None]
+    explanations: dict[str, str | None]
+    status: str
+    error: str | None
+    latency_ms: float
+    cost: float
+    created_at: datetime
+
+
 # -- capture -----------------------------------------------------------------------------------
 @dataclass
 class Captured:
-    docs: list[Any] = field(default_factory=list)
+    docs: list[Document] = field(default_factory=list)
     trace: TraceRecord | None = None
     root_span_id: str | None = None
 
@@ -109,8 +132,8 @@ class EvalRunner:
         chat: ChatService,
         sink: CaptureSink,
         *,
-        embeddings: Any = None,
-        judge: Any = None,
+        embeddings: Embeddings | None = None,
+        judge: Judge | None = None,
         default_concurrency: int = 4,
     ) -> None:
         self.chat = chat
@@ -122,7 +145,7 @@ class EvalRunner:
 
     @classmethod
     def from_runtime(
-        cls, rt: Runtime, *, judge: Any = None, guards: Guards | None = None
+        cls, rt: Runtime, *, judge: Judge | None = None, guards: Guards | None = None
     ) -> EvalRunner:
         """A runner over the runtime's store, knowledge base, guards and span writer."""
         from llmops.chat import ChatService
@@ -150,12 +173,12 @@ class EvalRunner:
         )
 
     def context(
-        self, params: dict[str, dict[str, Any]] | None = None, run: RunInfo | None = None
+        self, params: dict[str, JSONDict] | None = None, run: RunInfo | None = None
     ) -> EvalContext:
         return EvalContext(embeddings=self.embeddings, judge=self.judge, params=params,
                            ask=lambda question: self._ask(run, question))  # fmt: skip
 
-    def _ask(self, run: RunInfo | None, question: str) -> Any:
+    def _ask(self, run: RunInfo | None, question: str) -> Turn:
         """Another question to the run's release, as evaluation traffic of the run."""
         if run is None:
             raise InvalidInputError("Evaluators ask the release questions only during a run.")
@@ -173,7 +196,7 @@ class EvalRunner:
         *,
         evaluators: list[str] | None = None,
         concurrency: int | None = None,
-        params: dict[str, dict[str, Any]] | None = None,
+        params: dict[str, JSONDict] | None = None,
         name: str = "",
         actor: Actor | str = "system",
     ) -> RunInfo:
@@ -188,7 +211,7 @@ class EvalRunner:
         if not 1 <= workers <= 64:
             raise InvalidInputError(f"Concurrency must be between 1 and 64, not {workers}.")
         rubrics = {e.name: r for e in chosen if (r := rubric_for(e.name))}
-        config: dict[str, Any] = {
+        config: JSONDict = {
             "concurrency": workers,
             "params": params or {},
             "release_name": rel.name,
@@ -279,12 +302,12 @@ class EvalRunner:
         chat pipeline (a bug or the store going away): they are not recorded, so a resume
         retries them."""
         workers = int(run.config.get("concurrency") or self.default_concurrency)
-        pending: list[dict[str, Any]] = []
+        pending: list[ResultValues] = []
         failures: list[str] = []
         last_write = last_poll = time.monotonic()
         queue = iter(todo)
 
-        def collect(fut: Future[dict[str, Any]]) -> None:
+        def collect(fut: Future[ResultValues]) -> None:
             exc = fut.exception()
             if exc is not None:
                 log.error("evaluation item failed: %s: %s", type(exc).__name__, exc)
@@ -294,7 +317,7 @@ class EvalRunner:
                 state.done += 1
 
         with ThreadPoolExecutor(workers, thread_name_prefix=f"eval-{run.id[-6:]}") as pool:
-            running: set[Future[dict[str, Any]]] = set()
+            running: set[Future[ResultValues]] = set()
             try:
                 while True:
                     while not cancel.is_set() and len(running) < 2 * workers:
@@ -333,7 +356,7 @@ class EvalRunner:
         evaluators: list[Evaluator],
         ctx: EvalContext,
         tags: list[str],
-    ) -> dict[str, Any]:
+    ) -> ResultValues:
         """Answer one item through the chat pipeline and score it."""
         t0 = time.perf_counter()
         turn = self.chat.ask(
@@ -357,7 +380,7 @@ class EvalRunner:
             start_ns=time.time_ns(),
             attributes={"llmops.eval.run_id": run.id, "llmops.eval.item_id": item.id},
         )
-        callbacks: list[Any] = []
+        callbacks: list[BaseCallbackHandler] = []
         if any("judge" in e.needs for e in evaluators):
             from llmops.tracing.handler import TracingCallbackHandler
 
@@ -408,7 +431,7 @@ class EvalRunner:
         }
 
     # -- store ------------------------------------------------------------------------------
-    def _write(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+    def _write(self, run_id: str, rows: list[ResultValues]) -> None:
         """Insert results (a result already recorded — a concurrent resume — is kept) and
         beat the heart, in one transaction."""
         stmt = dialect_insert(self.db.dialect)(EvalResult).on_conflict_do_nothing(

@@ -4,10 +4,10 @@ its per-item results (the runner, ``llmops.evals.runner``, executes them)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.evals.evaluators import error_of
@@ -21,6 +21,7 @@ from llmops.store.models import (
     EvalRun,
     utcnow,
 )
+from llmops.types import JSONDict
 
 TERMINAL = ("completed", "cancelled", "failed")
 STALE_AFTER = timedelta(seconds=60)  # a "running" run without a heartbeat for this long died
@@ -36,10 +37,10 @@ class RunInfo:
     release_id: str
     status: str
     evaluators: list[str]
-    config: dict[str, Any]
+    config: JSONDict
     total_items: int
     done_items: int
-    metrics: dict[str, Any]
+    metrics: JSONDict
     error: str | None
     created_at: str
     started_at: str | None
@@ -68,11 +69,11 @@ class RunInfo:
     def first_error(self, evaluator: str) -> str | None:
         return ((self.metrics.get("scores") or {}).get(evaluator) or {}).get("first_error")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -153,7 +154,7 @@ def cancel_run(db: Database, run_id: str, *, actor: Actor | str = "system") -> N
             row.ended_at = utcnow()
 
 
-def aggregate(db: Database, run_id: str) -> dict[str, Any]:
+def aggregate(db: Database, run_id: str) -> JSONDict:
     """Per-evaluator means with 95% bootstrap intervals, per language, latency and cost.
 
     Per evaluator: ``n`` scored items, ``not_applicable`` ones, and ``errors`` (items it
@@ -240,7 +241,7 @@ class ResultRow:
     trace_id: str | None
     errors: dict[str, str] = field(default_factory=dict)  # evaluator → why it failed
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -283,7 +284,7 @@ def list_results(
         return rows, int(total or 0)
 
 
-def _result_row(r: Any) -> ResultRow:
+def _result_row(r: Row[*tuple[Any, ...]]) -> ResultRow:
     scores = dict(r.scores or {})
     explanations = dict(r.explanations or {})
     errors = {n: e for n, v in scores.items() if (e := error_of(v, explanations.get(n)))}

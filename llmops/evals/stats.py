@@ -7,11 +7,12 @@ Bootstrap resampling uses a fixed seed, so the same scores always give the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
+
+from llmops.types import JSONDict
 
 RESAMPLES = 2000
 SEED = 20240601
@@ -25,7 +26,7 @@ class Interval:
     high: float | None
     n: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -86,7 +87,7 @@ class Paired:
         intervals are too optimistic, so the exact sign test decides."""
         return self.p_bootstrap if self.n >= MIN_BOOTSTRAP else self.p_sign
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "p_value": self.p_value}
 
 
@@ -157,7 +158,7 @@ class Difference:
     n_a: int
     n_b: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -238,7 +239,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
 
 
 # -- agreement between raters (human review) ------------------------------------------------------
-def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     """Cohen's kappa of two raters over the same items (None when undefined: no items, or
     chance agreement is total)."""
     if len(a) != len(b):

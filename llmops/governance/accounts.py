@@ -29,6 +29,7 @@ from llmops.errors import InvalidInputError, NotFoundError
 from llmops.governance.roles import Actor, Capability, Role, parse_role, require
 from llmops.store.db import Database
 from llmops.store.models import Account, AuditLog, utcnow
+from llmops.types import JSONDict
 
 BOOTSTRAP = "admin"  # the account the legacy admin password signs in as
 MAX_NAME = 200
@@ -52,7 +53,7 @@ class AccountInfo:
     def enabled(self) -> bool:
         return self.disabled_at is None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "username": self.username,
             "role": self.role,

@@ -22,6 +22,7 @@ from sqlalchemy import Select, func, or_, select
 from llmops.errors import InvalidInputError
 from llmops.store.db import Database
 from llmops.store.models import AuditLog
+from llmops.types import JSONDict
 
 FORMATS = ("csv", "jsonl")
 CSV_COLUMNS = ("id", "at", "actor", "action", "target", "details")
@@ -46,7 +47,7 @@ class AuditRow:
     target: str | None
     details: dict[str, Any] | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "id": self.id,
             "at": self.at.isoformat(),

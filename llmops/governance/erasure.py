@@ -46,6 +46,7 @@ from llmops.store.db import Database
 from llmops.store.models import is_live
 from llmops.store.sql import CHUNK, chunks, in_list, live_sql, run_in, write_tx
 from llmops.store.sql import mark as sql_mark
+from llmops.types import JSONDict
 
 ERASED = "[erased]"
 ACTION = "erasure"
@@ -100,7 +101,7 @@ class ErasureReport:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "kind": self.kind,
             "subject_hash": self.subject_hash,

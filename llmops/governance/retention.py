@@ -44,6 +44,7 @@ from llmops.monitoring.rollups import feedback_rollup_sql, prune_minutes
 from llmops.store.db import Database
 from llmops.store.models import EVAL_SESSION_PREFIX
 from llmops.store.sql import mark, run_in, write_tx
+from llmops.types import JSONDict
 
 KINDS = ("traces", "eval_traces", "feedback", "guard_events", "audit_log")
 ACTION = "retention.apply"
@@ -81,7 +82,7 @@ class RetentionReport:
     def total(self) -> int:
         return sum(k.rows for k in self.kinds.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "dry_run": self.dry_run,
             "total": self.total,

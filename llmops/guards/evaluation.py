@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import InvalidInputError
+from llmops.types import JSONDict
 
 # validators that judge a text alone; grounding and prompt leak need a context: not here
 CONTEXT_FREE = ("prompt_injection", "toxicity", "pii", "person_names", "secrets")
@@ -51,7 +52,7 @@ class Counts:
     fn: int = 0
     tn: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         p = self.tp / (self.tp + self.fp) if self.tp + self.fp else None
         r = self.tp / (self.tp + self.fn) if self.tp + self.fn else None
         fpr = self.fp / (self.fp + self.tn) if self.fp + self.tn else None
@@ -77,7 +78,7 @@ class EvalReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "dataset": self.dataset,
             "cases": self.cases,

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 
 from llmops.store.db import Database
 from llmops.store.models import GuardEvalRun, GuardEvent, Trace, live_filter
+from llmops.types import JSONDict
 
 
 def time_bucket(column: Any, unit: str, dialect: str) -> Any:
@@ -136,7 +137,7 @@ class EventRow:
     excerpt: str | None
     release_id: str | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         return d

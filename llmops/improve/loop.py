@@ -24,6 +24,7 @@ from llmops.governance.roles import Actor, Capability, require
 from llmops.releases import core, deploy
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, Improvement, ImprovementEvent, utcnow
+from llmops.types import JSONDict
 
 EVIDENCE_KINDS = ("gap", "thumbs_down", "review", "eval_run", "note")
 STEPS = ("evidence", "dataset", "candidate", "evaluated", "canary", "promoted", "abandoned")
@@ -49,7 +50,7 @@ class Record:
     created_by: str
     updated_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat(timespec="seconds")
         d["updated_at"] = self.updated_at.isoformat(timespec="seconds")
@@ -280,7 +281,7 @@ class Step:
     step: str
     details: dict[str, Any]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "at": self.at.isoformat(timespec="seconds")}
 
 

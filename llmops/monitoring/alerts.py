@@ -22,7 +22,7 @@ import operator
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -30,12 +30,14 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.governance.roles import Actor, Capability, require
 from llmops.monitoring.metrics import METRICS, Stats, format_value, window
 from llmops.store.db import Database
 from llmops.store.models import AlertEvent, AlertRule, AuditLog, utcnow
+from llmops.types import JSONDict, JSONValue
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ class RuleSpec(BaseModel):
 
     @field_validator("release_id", "model", "webhook_url", mode="before")
     @classmethod
-    def _blank_is_none(cls, v: Any) -> Any:
+    def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("webhook_url")
@@ -183,7 +185,7 @@ class Rule:
             f"{scope}"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("state_since", "last_checked_at"):
             d[key] = d[key].isoformat() if d[key] else None
@@ -199,7 +201,7 @@ def _rule(row: AlertRule) -> Rule:
     )  # fmt: skip
 
 
-def _audit(s: Any, actor: str, action: str, target: int, **details: Any) -> None:
+def _audit(s: Session, actor: str, action: str, target: int, **details: JSONValue) -> None:
     s.add(AuditLog(actor=actor, action=action, target=str(target), details=details or None))
 
 
@@ -295,7 +297,7 @@ class Evaluation:
             params["model"] = self.rule.model
         return params
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "rule": self.rule.as_dict(),
             "value": self.value,
@@ -403,7 +405,7 @@ def _record_delivery(db: Database, rule_id: int, ev: Evaluation) -> None:
             last.delivery, last.delivery_error = ev.delivery, ev.delivery_error
 
 
-def payload(ev: Evaluation, console_url: str | None = None) -> dict[str, Any]:
+def payload(ev: Evaluation, console_url: str | None = None) -> JSONDict:
     """What a webhook receives: ``text`` for chat tools (Slack, Mattermost, Teams via
     connectors), ``alert`` for anything else."""
     path = ev.traces_path()
@@ -429,7 +431,9 @@ def payload(ev: Evaluation, console_url: str | None = None) -> dict[str, Any]:
     }
 
 
-def send_webhook(url: str, body: dict[str, Any], timeout_s: float = 3.0) -> tuple[str, str | None]:
+def send_webhook(
+    url: str, body: Mapping[str, JSONValue], timeout_s: float = 3.0
+) -> tuple[str, str | None]:
     """POST ``body`` as JSON; ("sent", None) on a 2xx answer, else ("failed", why)."""
     data = json.dumps(body, ensure_ascii=False).encode()
     req = urllib.request.Request(
@@ -467,7 +471,7 @@ class HistoryRow:
     window_start: datetime
     window_end: datetime
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("at", "window_start", "window_end"):
             d[key] = d[key].isoformat()

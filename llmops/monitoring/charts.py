@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import altair as alt
 
 from llmops.monitoring.metrics import GRAIN_SECONDS, METRICS, Stats, format_value
+from llmops.types import JSONDict
 
 KPIS = (
     "traces", "error_rate", "latency_p50", "latency_p95", "latency_p99",
@@ -24,7 +25,7 @@ NEUTRAL = {"traces", "tokens", "input_tokens", "output_tokens", "feedback"}
 PICK = "pick"
 
 
-def kpi(metric: str, now: Stats, before: Stats) -> dict[str, Any]:
+def kpi(metric: str, now: Stats, before: Stats) -> JSONDict:
     """A tile: value, change vs the previous period, and which direction is bad."""
     m = METRICS[metric]
     value, prev = now.value(metric), before.value(metric)

@@ -17,9 +17,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import aliased
 
 from llmops.errors import InvalidInputError
@@ -28,10 +28,22 @@ from llmops.llm.prompts import DEFAULT_SYSTEM_PROMPT
 from llmops.monitoring.metrics import analytic_session
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, Feedback, Release, Trace
+from llmops.types import JSONDict
 
 CHUNK = 1000
 KINDS = ("feedback", "finetune")
 FORMATS = ("csv", "jsonl")
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+class ChatExample(TypedDict):
+    """One fine-tuning example in OpenAI's chat format."""
+
+    messages: list[ChatMessage]
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class FeedbackFilter:
     down_only: bool = False
     has_comment: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         for key in ("since", "until"):
             d[key] = d[key].isoformat() if d[key] else None
@@ -72,16 +84,16 @@ class FeedbackRow:
     def thumb(self) -> str:
         return "up" if self.score >= 0.5 else "down"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         d["thumb"] = self.thumb
         return d
 
 
-def _conditions(f: FeedbackFilter, *, newest_first: bool = False) -> list[Any]:
+def _conditions(f: FeedbackFilter, *, newest_first: bool = False) -> list[ColumnElement[bool]]:
     fb, t = Feedback, Trace
-    conds: list[Any] = []
+    conds: list[ColumnElement[bool]] = []
     if f.since is not None:
         conds.append(fb.created_at >= f.since)
     if f.until is not None:
@@ -177,9 +189,7 @@ def iter_feedback(db: Database, f: FeedbackFilter, *, chunk: int = CHUNK) -> Ite
         after = rows[-1].id
 
 
-def iter_finetune(
-    db: Database, f: FeedbackFilter, *, chunk: int = CHUNK
-) -> Iterator[dict[str, Any]]:
+def iter_finetune(db: Database, f: FeedbackFilter, *, chunk: int = CHUNK) -> Iterator[ChatExample]:
     """Conversations rated up and never down, without errors, as OpenAI chat examples."""
     if f.down_only:
         raise InvalidInputError("Fine-tuning data is built from thumbs-up answers, not down.")
@@ -209,15 +219,21 @@ def iter_finetune(
             rows = s.execute(stmt).all()
             missing = {r[2] for r in rows} - set(prompts)
             if missing:
-                for rid, config in s.execute(
+                for release_id, config in s.execute(
                     select(Release.id, Release.config).where(Release.id.in_(missing))
                 ):
-                    prompts[rid] = str((config or {}).get("system_prompt") or "")
+                    prompts[release_id] = str((config or {}).get("system_prompt") or "")
         if not rows:
             return
         for fid, tid, rid, question, answer in rows:
             after = fid
-            if tid in seen or not (question or "").strip() or not (answer or "").strip():
+            if (
+                tid in seen
+                or not question
+                or not question.strip()
+                or not answer
+                or not answer.strip()
+            ):
                 continue
             seen.add(tid)
             yield {

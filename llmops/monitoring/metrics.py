@@ -39,8 +39,9 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, SQLColumnExpression
 
 from llmops.errors import InvalidInputError
 from llmops.monitoring.histogram import QUANTILES, bin_value
@@ -55,6 +56,7 @@ from llmops.store.models import (
     live_filter,
 )
 from llmops.store.sql import epoch as epoch_of
+from llmops.types import JSONDict
 
 GROUPS = ("none", "release", "model")
 GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -248,8 +250,8 @@ class Stats:
     def samples(self, metric: str) -> int:
         return int(getattr(self, METRICS[metric].sample))
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def as_dict(self) -> JSONDict:
+        out: JSONDict = {
             "bucket": self.bucket.isoformat() if self.bucket else None,
             "group": self.group,
         }
@@ -272,7 +274,7 @@ _COUNTS = (
 _FLOATS = {"latency_sum", "ttft_sum", "cost", "score_sum"}
 
 
-def _num(name: str, value: Any) -> float | int:
+def _num(name: str, value: float | None) -> float | int:
     if value is None:
         return 0.0 if name in _FLOATS else 0
     return float(value) if name in _FLOATS else int(value)
@@ -291,7 +293,9 @@ def analytic_session(db: Database) -> Iterator[Session]:
         yield s
 
 
-def _group_expr(group: str, release: Any, model: Any) -> ColumnElement[Any]:
+def _group_expr(
+    group: str, release: SQLColumnExpression[str | None], model: SQLColumnExpression[str | None]
+) -> ColumnElement[Any]:
     if group not in GROUPS:
         raise InvalidInputError(f"Unknown grouping {group!r}; use none, release or model.")
     if group == "release":
@@ -301,7 +305,7 @@ def _group_expr(group: str, release: Any, model: Any) -> ColumnElement[Any]:
     return literal_column("''")
 
 
-def _keys(*exprs: Any) -> list[Any]:
+def _keys(*exprs: ColumnElement[Any]) -> list[ColumnElement[Any]]:
     """The non-constant expressions, for GROUP BY (grouping by a literal is not portable)."""
     return [e for e in exprs if not getattr(e, "is_literal", False)]
 
@@ -314,7 +318,7 @@ class _Query:
         self.bucketed = bucketed
         self.cells: dict[tuple[int, str], Stats] = {}
 
-    def cell(self, b: Any, g: Any) -> Stats:
+    def cell(self, b: float | None, g: str | None) -> Stats:
         key = (int(b or 0), str(g or ""))
         stats = self.cells.get(key)
         if stats is None:
@@ -322,13 +326,13 @@ class _Query:
             stats = self.cells[key] = Stats(bucket=bucket, group=key[1])
         return stats
 
-    def add(self, rows: Iterable[Any], names: tuple[str, ...]) -> None:
+    def add(self, rows: Iterable[Row[Any]], names: tuple[str, ...]) -> None:
         for row in rows:
             stats = self.cell(row.b, row.g)
             for name in names:
                 setattr(stats, name, getattr(stats, name) + _num(name, getattr(row, name)))
 
-    def add_percentiles(self, rows: Iterable[Any], from_bins: bool) -> None:
+    def add_percentiles(self, rows: Iterable[Row[Any]], from_bins: bool) -> None:
         for row in rows:
             stats = self.cell(row.b, row.g)
             target = stats.latency if row.metric == "latency" else stats.ttft

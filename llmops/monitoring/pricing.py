@@ -21,7 +21,6 @@ import bisect
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -29,11 +28,12 @@ from llmops.errors import InvalidInputError
 from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, ModelPrice, Release, utcnow
+from llmops.types import JSONDict
 
 MAX_PRICE = 10_000.0  # USD per million tokens; anything above is a typo
 
 
-def _text(value: Any) -> str:
+def _text(value: datetime | str) -> str:
     """A timestamp as the writer stores it (naive UTC text), so it compares as a string."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
@@ -45,7 +45,7 @@ def _text(value: Any) -> str:
 class PriceBook:
     """Every price version, by model, searchable by time (loaded once per written batch)."""
 
-    def __init__(self, rows: list[tuple[str, Any, float, float]]) -> None:
+    def __init__(self, rows: list[tuple[str, datetime | str, float, float]]) -> None:
         self._by_model: dict[str, tuple[list[str], list[tuple[float, float]]]] = {}
         for model, start, price_in, price_out in sorted(rows, key=lambda r: (r[0], _text(r[1]))):
             starts, prices = self._by_model.setdefault(model, ([], []))
@@ -55,7 +55,7 @@ class PriceBook:
     def __bool__(self) -> bool:
         return bool(self._by_model)
 
-    def price(self, model: str | None, at: Any) -> tuple[float, float] | None:
+    def price(self, model: str | None, at: datetime | str) -> tuple[float, float] | None:
         """(input, output) USD per million tokens in force for ``model`` at ``at``."""
         entry = self._by_model.get(model or "")
         if entry is None:
@@ -65,7 +65,7 @@ class PriceBook:
         return prices[i] if i >= 0 else None
 
     def cost(
-        self, model: str | None, at: Any, input_tokens: int, output_tokens: int
+        self, model: str | None, at: datetime | str, input_tokens: int, output_tokens: int
     ) -> float | None:
         price = self.price(model, at)
         if price is None:
@@ -91,7 +91,7 @@ class Price:
     created_at: datetime
     created_by: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = dict(self.__dict__)
         d["effective_from"] = self.effective_from.isoformat()
         d["created_at"] = self.created_at.isoformat()

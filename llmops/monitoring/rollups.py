@@ -67,7 +67,7 @@ def index_of(columns: Sequence[str]) -> _Ix:
 _MINUTES: dict[str, int] = {}
 
 
-def minute_epoch(ts: Any) -> int:
+def minute_epoch(ts: datetime | str) -> int:
     """Epoch seconds of the UTC minute holding ``ts`` (text as the writer stores it, or a
     datetime). Text is cut at the minute and cached: a batch shares a handful of minutes."""
     if isinstance(ts, datetime):
@@ -159,7 +159,9 @@ class Pending:
         if violating:
             c[10] += 1
 
-    def add_violation(self, started_at: Any, release: str | None, model: str | None) -> None:
+    def add_violation(
+        self, started_at: datetime | str, release: str | None, model: str | None
+    ) -> None:
         self._cell((minute_epoch(started_at), release or "", model or ""))[10] += 1
 
     def rows(

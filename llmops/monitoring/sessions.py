@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, distinct, func, select
+from sqlalchemy.orm import Session
 
 from llmops.store.db import Database
 from llmops.store.models import Feedback, GuardEvent, Trace, live_filter
@@ -57,8 +57,11 @@ class Turn:
 
 
 def _conds(
-    column: Any, since: datetime | None, until: datetime | None, where: Sequence[Any]
-) -> list[Any]:
+    column: SQLColumnExpression[str | None],
+    since: datetime | None,
+    until: datetime | None,
+    where: Sequence[ColumnElement[bool]],
+) -> list[ColumnElement[bool]]:
     conds = [column.is_not(None), live_filter(Trace.session_id), *where]
     if since is not None:
         conds.append(Trace.started_at >= since)
@@ -68,10 +71,10 @@ def _conds(
 
 
 def _aggregate(
-    s: Any,
-    column: Any,
-    other: Any,
-    conds: list[Any],
+    s: Session,
+    column: SQLColumnExpression[str | None],
+    other: SQLColumnExpression[str | None],
+    conds: list[ColumnElement[bool]],
     keys: list[str] | None,
     limit: int,
     offset: int,
@@ -127,7 +130,9 @@ def _aggregate(
     return list(groups.values()), more
 
 
-def _recent(s: Any, column: Any, conds: list[Any], want: int) -> list[str]:
+def _recent(
+    s: Session, column: SQLColumnExpression[str | None], conds: list[ColumnElement[bool]], want: int
+) -> list[str]:
     """The ``want`` most recently active sessions (or users): a walk down
     ``ix_traces_started_at`` in chunks, keeping each id the first time it appears (its last
     turn in the range), so the cost follows the page asked for, not the size of the range."""
@@ -143,7 +148,8 @@ def _recent(s: Any, column: Any, conds: list[Any], want: int) -> list[str]:
             )
         rows = s.execute(stmt.order_by(Trace.started_at.desc(), Trace.id.desc()).limit(chunk)).all()
         for key, _, _ in rows:
-            seen.setdefault(key, None)
+            if key is not None:  # never: the conditions skip a missing id
+                seen.setdefault(key, None)
         if len(rows) < chunk:
             break
         cursor = (rows[-1][1], rows[-1][2])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from llmops import cliutil as cli
 from llmops.errors import InvalidInputError, NotFoundError
 from llmops.store.db import Database
+from llmops.types import JSONDict
 
 kb_app = typer.Typer(help="Manage the knowledge base.", no_args_is_help=True)
 
@@ -40,7 +41,7 @@ class SourceRow:
     ingested_at: datetime
     ingested_by: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "source": self.source,
             "title": self.title,

@@ -38,6 +38,7 @@ from llmops.store.models import (
 )
 from llmops.store.sql import epoch as epoch_of
 from llmops.text import detect_lang, terms
+from llmops.types import JSONDict
 
 HASH_DIMS = 512
 THRESHOLD = 0.55  # cosine of the joint vector to join a cluster (bench/gaps.py)
@@ -342,7 +343,7 @@ class Gap:
     releases: dict[str, int] = field(default_factory=dict)
     status: str = "open"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["first_at"] = self.first_at.isoformat(timespec="seconds")
         d["last_at"] = self.last_at.isoformat(timespec="seconds")
@@ -396,7 +397,7 @@ def gaps(
             .group_by(g.cluster_id, day)
         ):
             idx = int(d) - first_day
-            if 0 <= idx < days:
+            if cid is not None and 0 <= idx < days:
                 per_day[cid][idx] = int(n)
         releases: dict[int, dict[str, int]] = {i: {} for i in ids}
         for cid, rel, n in s.execute(

@@ -37,6 +37,7 @@ from llmops.store.db import Database
 from llmops.store.models import Document as DocumentRow
 from llmops.store.models import utcnow
 from llmops.text import detect_lang, index_terms, split_sentences
+from llmops.types import JSONDict
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class IngestReport:
     chunks: int = 0
     version: str | None = None  # the version this made, if it changed anything
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "added": self.added,
             "updated": self.updated,

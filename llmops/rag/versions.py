@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, delete, func, select
 
@@ -22,6 +21,7 @@ from llmops.errors import InvalidInputError, NotFoundError
 from llmops.governance.roles import Actor, Capability, require
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, KbVersion, KbVersionDoc, Release
+from llmops.types import JSONDict
 
 PREFIX = "kb-"
 # The author of the throw-away versions a red-team scan plants test documents in
@@ -189,7 +189,7 @@ class VersionRow:
     published: bool
     releases: list[str]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "created_at": self.created_at.isoformat(timespec="seconds")}
 
 

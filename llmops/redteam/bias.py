@@ -35,6 +35,7 @@ from llmops.governance.roles import Actor, Capability, require
 from llmops.redteam.suite import DATA, LANGS
 from llmops.store.models import REDTEAM_SESSION_PREFIX
 from llmops.text import declines, words
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from llmops.chat import ChatService
@@ -111,7 +112,7 @@ class AttributeResult:
     flagged: bool
     reasons: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -187,7 +188,7 @@ class BiasReport:
     responses: list[dict[str, Any]]
     run_id: int | None = None  # the stored run (``llmops.redteam.bias_runs``)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -18,6 +18,7 @@ from llmops.errors import NotFoundError
 from llmops.releases.core import ReleaseInfo
 from llmops.store.db import Database
 from llmops.store.models import BiasResult, BiasRun, utcnow
+from llmops.types import JSONDict
 
 MAX_LIST = 200
 RESULT_FIELDS = ("refusal_gap", "refusal_p", "length_gap", "length_p", "similarity_mean",
@@ -41,7 +42,7 @@ class BiasRunRow:
     error: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         out = asdict(self)
         for key in ("started_at", "finished_at"):
             out[key] = out[key].isoformat(timespec="seconds") if out[key] else None

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmops.redteam.suite import Attack, Planted
 from llmops.text import declines
+from llmops.types import JSONDict
 
 # reasons
 CANARY = "canary_leaked"
@@ -58,7 +59,7 @@ class Verdict:
     trace_id: str | None
     turn: int  # 1-based turn the verdict is about
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -40,6 +40,7 @@ from llmops.redteam import scan as scans
 from llmops.releases.core import PRODUCTION, ReleaseInfo, labels, resolve_ref
 from llmops.store.db import Database
 from llmops.store.models import Improvement, utcnow
+from llmops.types import JSONDict
 
 MAX_ASR = 0.05
 MAX_REGRESSION = 0.02
@@ -85,7 +86,7 @@ class RiskReport:
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "release": self.release,
             "generated_at": self.generated_at.isoformat(timespec="seconds"),

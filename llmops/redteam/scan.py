@@ -31,6 +31,7 @@ from llmops.redteam.plant import planted_version
 from llmops.releases.core import PRODUCTION, ReleaseInfo, resolve_ref
 from llmops.store.db import Database
 from llmops.store.models import REDTEAM_SESSION_PREFIX, RedteamFinding, RedteamScan, utcnow
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from llmops.chat import ChatService
@@ -76,7 +77,7 @@ class Finding:
     trace_ids: list[str] = field(default_factory=list)
     latency_ms: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -313,7 +314,7 @@ class ScanRow:
     total: int = 0
     done: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         out = asdict(self)
         for key in ("started_at", "finished_at"):
             out[key] = out[key].isoformat(timespec="seconds") if out[key] else None
@@ -461,7 +462,7 @@ class GateResult:
     failures: list[dict[str, Any]]
     report: ScanReport
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {"passed": self.passed, "max_asr": self.max_asr, "failures": self.failures,
                 "scan": self.report.as_dict(successes_only=True)}  # fmt: skip
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.errors import InvalidInputError
+from llmops.types import JSONDict
 
 DATA = Path(__file__).parent / "data"
 LANGS = ("en", "es")
@@ -80,7 +81,7 @@ class Attack:
     def owasp(self) -> str:
         return CATEGORIES[self.category][1]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         out = asdict(self)
         out["turns"] = list(self.turns)
         out["owasp"] = self.owasp

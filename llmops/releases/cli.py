@@ -12,12 +12,13 @@ import json
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from llmops import cliutil as cli
 from llmops.errors import InvalidInputError
+from llmops.types import JSONDict, JSONValue
 
 release_app = typer.Typer(
     help="Releases: create, compare, promote, roll back, canary.", no_args_is_help=True
@@ -117,7 +118,7 @@ def diff(
         typer.echo(prompt.rstrip("\n"))
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
+def parse_assignment(text: str) -> tuple[str, JSONValue]:
     """``model.temperature=0.2`` → ("model.temperature", 0.2). The value is JSON when it
     parses (numbers, true/false, null, quoted strings), else the text itself; ``@FILE``
     reads the value from a file (a system prompt)."""
@@ -133,7 +134,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         return path, raw
 
 
-def apply_assignments(config: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+def apply_assignments(config: JSONDict, assignments: list[str]) -> JSONDict:
     """A copy of ``config`` with each ``FIELD=VALUE`` set (dotted paths into sections)."""
     from llmops.releases.diff import flatten
 
@@ -153,7 +154,7 @@ def apply_assignments(config: dict[str, Any], assignments: list[str]) -> dict[st
     return out
 
 
-def _parse(path: Path, text: str) -> Any:
+def _parse(path: Path, text: str) -> object:
     if path.suffix == ".toml":
         return tomllib.loads(text)
     if path.suffix in (".yaml", ".yml"):
@@ -163,7 +164,7 @@ def _parse(path: Path, text: str) -> Any:
     return json.loads(text)
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path) -> JSONDict:
     text = path.read_text(encoding="utf-8")
     try:
         data = _parse(path, text)
@@ -315,7 +316,7 @@ def canary(
         if stop:
             running = core.labels(rt.db).canary
             deploy.stop_canary(rt.db, actor=cli.actor(), note=note)
-            result: dict[str, Any] = {"canary": None, "stopped": running}
+            result: JSONDict = {"canary": None, "stopped": running}
             message = f"canary {running} stopped; production serves everyone"
         else:
             if weight is None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import case, distinct, func, select
 
@@ -23,6 +22,7 @@ from llmops.evals.stats import Difference, quantile_difference, two_proportions,
 from llmops.releases.core import labels
 from llmops.store.db import Database
 from llmops.store.models import Feedback, GuardEvent, Release, Trace, TraceScore, live_filter
+from llmops.types import JSONDict
 
 SAMPLE = 20_000
 ALPHA = 0.05
@@ -65,7 +65,7 @@ class Arm:
     costs: list[float] = field(default_factory=list)
     scores: dict[str, list[float]] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JSONDict:
         return {
             "release_id": self.release_id,
             "name": self.name,
@@ -92,7 +92,7 @@ class MetricDiff:
     worse: bool | None  # the canary is worse (None: no difference could be measured)
     significant: bool
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -109,7 +109,7 @@ class Comparison:
     def metric(self, key: str) -> MetricDiff | None:
         return next((m for m in self.metrics if m.key == key), None)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "since": self.since.isoformat(timespec="seconds"),
             "until": self.until.isoformat(timespec="seconds"),

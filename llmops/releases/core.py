@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -28,6 +27,7 @@ from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.assign import in_canary
 from llmops.store.db import Database
 from llmops.store.models import AuditLog, LabelEvent, Release, ReleaseLabel, utcnow
+from llmops.types import JSONDict, JSONValue
 
 PRODUCTION = "production"
 CANARY = "canary"
@@ -142,7 +142,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"]) or "config", e["msg"]) for e in exc.errors()]
 
 
-def parse_config(data: Any) -> ReleaseConfig:
+def parse_config(data: object) -> ReleaseConfig:
     """A release configuration from user input, or one ``InvalidInputError`` naming every
     field that is wrong."""
     try:
@@ -152,7 +152,7 @@ def parse_config(data: Any) -> ReleaseConfig:
         raise InvalidInputError(f"Invalid release configuration: {problems}.") from None
 
 
-def config_problems(data: Any) -> list[tuple[str, str]]:
+def config_problems(data: object) -> list[tuple[str, str]]:
     """Every wrong field of a configuration as (dotted path, message); [] when it is valid
     (a form shows each next to its field)."""
     try:
@@ -189,7 +189,7 @@ def _info(row: Release, label: str | None = None) -> ReleaseInfo:
     )
 
 
-def _config_fields(data: dict[str, Any]) -> dict[str, Any]:
+def _config_fields(data: JSONDict) -> JSONDict:
     """A stored configuration as model objects, without re-validating it: a release stays
     servable even if a rule added later would reject it."""
     out = dict(data)
@@ -463,7 +463,7 @@ class ReleaseRow:
     labels: list[str]
     traffic_share: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**self.__dict__, "created_at": self.created_at.isoformat(timespec="seconds")}
 
 
@@ -516,7 +516,7 @@ class LabelMove:
     actor: str
     note: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**self.__dict__, "at": self.at.isoformat(timespec="seconds")}
 
 
@@ -536,6 +536,8 @@ def history(db: Database, *, limit: int = 50, offset: int = 0) -> list[LabelMove
         ]  # fmt: skip
 
 
-def audit(db: Database, actor: str, action: str, target: str | None = None, **details: Any) -> None:
+def audit(
+    db: Database, actor: str, action: str, target: str | None = None, **details: JSONValue
+) -> None:
     with db.session() as s:
         s.add(AuditLog(actor=actor, action=action, target=target, details=details or None))

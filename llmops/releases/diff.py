@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from llmops.releases.core import ReleaseConfig
+from llmops.types import JSONDict, JSONValue
 
 
 @dataclass
 class FieldChange:
     path: str  # dotted: model.name, retrieval.k, system_prompt
-    a: Any
-    b: Any
+    a: JSONValue
+    b: JSONValue
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def flatten(data: JSONDict, prefix: str = "") -> JSONDict:
+    out: JSONDict = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):

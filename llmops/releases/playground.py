@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmops.errors import InvalidInputError
 from llmops.governance.roles import Actor, Capability, require
 from llmops.releases.core import ReleaseConfig, ReleaseInfo
 from llmops.store.models import PLAYGROUND_SESSION_PREFIX, Trace
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from llmops.chat import ChatService
@@ -33,15 +34,15 @@ class Attempt:
     answer: str
     status: str
     blocked: bool
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    violations: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[JSONDict] = field(default_factory=list)  # Citation fields
+    violations: list[JSONDict] = field(default_factory=list)  # Violation fields
     trace_id: str = ""
     latency_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

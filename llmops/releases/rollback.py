@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select, update
 
@@ -28,11 +28,26 @@ from llmops.releases.compare import SPECS, Comparison, MetricDiff, compare, form
 from llmops.releases.core import CANARY, _event, labels
 from llmops.store.db import Database
 from llmops.store.models import LabelEvent, ReleaseLabel, RollbackEvent, RollbackRule, utcnow
+from llmops.types import JSONDict
 
 log = logging.getLogger(__name__)
 
 KINDS = ("worse", "limit")
-DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+
+
+class RuleSpec(TypedDict):
+    """A rule as ``add_rule`` takes it (``DEFAULT_RULES``)."""
+
+    name: str
+    metric: str
+    kind: str
+    threshold: float
+    p_value: float
+    min_samples: int
+    window_minutes: int
+
+
+DEFAULT_RULES: tuple[RuleSpec, ...] = (
     {"name": "Error rate worse than production", "metric": "error_rate", "kind": "worse",
      "threshold": 0.02, "p_value": 0.05, "min_samples": 20, "window_minutes": 60},
     {"name": "Guard violation rate worse than production", "metric": "violation_rate",
@@ -71,7 +86,7 @@ class Rule:
             f"last {self.window_minutes} min)"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "description": self.describe()}
 
 
@@ -307,7 +322,7 @@ def _notify(
 ) -> str:
     from llmops.monitoring.alerts import send_webhook
 
-    body = {
+    body: JSONDict = {
         "event": "canary.rollback",
         "release_id": canary_id,
         "rule": rule.as_dict(),
@@ -343,7 +358,7 @@ class RollbackRow:
     message: str
     delivery: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "at": self.at.isoformat(timespec="seconds")}
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import Any
 
 from sqlalchemy import select
 
@@ -22,6 +21,7 @@ from llmops.evals.stats import cohen_kappa, fleiss_kappa
 from llmops.review.queues import VERDICTS, reviewed
 from llmops.store.db import Database
 from llmops.store.models import EvalResult, TraceScore
+from llmops.types import JSONDict
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ReviewerAgreement:
     fleiss_items: int
     pairs: list[PairAgreement]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -71,7 +71,7 @@ class EvaluatorAgreement:
     accuracy: float
     kappa: float | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 
@@ -90,12 +90,12 @@ def evaluators(
             .where(TraceScore.trace_id.in_(ids))
         ):  # fmt: skip
             scores.setdefault(name, {})[tid] = float(value)
-        for tid, values in s.execute(
+        for run_tid, values in s.execute(
             select(EvalResult.trace_id, EvalResult.scores).where(EvalResult.trace_id.in_(ids))
         ):
             for name, value in (values or {}).items():
                 if isinstance(value, int | float):
-                    scores.setdefault(name, {}).setdefault(tid or "", float(value))
+                    scores.setdefault(name, {}).setdefault(run_tid or "", float(value))
     out = []
     for name, by_trace in scores.items():
         pairs = [(human[t], v >= threshold) for t, v in by_trace.items() if t in human]

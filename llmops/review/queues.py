@@ -35,6 +35,7 @@ from llmops.store.models import (
     TraceScore,
     live_filter,
 )
+from llmops.types import JSONDict
 
 VERDICTS = ("correct", "partly", "wrong")
 MAX_ITEMS = 5000
@@ -119,7 +120,7 @@ class Queue:
     items: int = 0
     done: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {**asdict(self), "created_at": self.created_at.isoformat(timespec="seconds")}
 
 
@@ -218,7 +219,7 @@ class Task:
     locked_until: datetime | None = None
     verdicts: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["locked_until"] = self.locked_until.isoformat() if self.locked_until else None
         return d
@@ -368,7 +369,7 @@ class Progress:
     by_reviewer: dict[str, int]
     verdicts: dict[str, int]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

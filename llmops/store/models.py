@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SQLColumnExpression,
     String,
     Text,
     TypeDecorator,
@@ -30,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from llmops.types import JSONDict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -79,7 +83,7 @@ class Release(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config: Mapped[JSONDict] = mapped_column(JSON)
     config_hash: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="system")
@@ -178,7 +182,7 @@ def is_live(session_id: str | None) -> bool:
     return not (session_id or "").startswith(NON_LIVE_PREFIXES)
 
 
-def live_filter(column: Any) -> Any:
+def live_filter(column: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
     """The SQL form of ``is_live`` on a session-id column."""
     return or_(column.is_(None), and_(*(~column.startswith(p) for p in NON_LIVE_PREFIXES)))
 
@@ -214,7 +218,7 @@ class Trace(Base):
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str] | None] = mapped_column(JSON)
-    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attributes: Mapped[JSONDict | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_traces_started_at", "started_at"),
@@ -244,7 +248,7 @@ class Span(Base):
     error: Mapped[str | None] = mapped_column(Text)
     input: Mapped[str | None] = mapped_column(Text)
     output: Mapped[str | None] = mapped_column(Text)
-    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attributes: Mapped[JSONDict | None] = mapped_column(JSON)
 
 
 class Feedback(Base):
@@ -377,7 +381,7 @@ class ReviewQueue(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    filter: Mapped[dict[str, Any]] = mapped_column(JSON)
+    filter: Mapped[JSONDict] = mapped_column(JSON)
     reviewers_per_item: Mapped[int] = mapped_column(Integer, default=1)
     lock_minutes: Mapped[int] = mapped_column(Integer, default=15)
     status: Mapped[str] = mapped_column(String(10), default="open")
@@ -437,12 +441,12 @@ class Improvement(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="evidence")
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence: Mapped[JSONDict] = mapped_column(JSON)
     dataset: Mapped[str | None] = mapped_column(String(200))
     regression_dataset: Mapped[str | None] = mapped_column(String(200))
     candidate_release_id: Mapped[str | None] = mapped_column(String(32))
     baseline_release_id: Mapped[str | None] = mapped_column(String(32))
-    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    gate: Mapped[JSONDict | None] = mapped_column(JSON)
     gate_passed: Mapped[bool | None] = mapped_column(Boolean)
     decision: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -464,7 +468,7 @@ class ImprovementEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     step: Mapped[str] = mapped_column(String(30))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    details: Mapped[JSONDict | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_improvement_events_improvement_at", "improvement_id", "at"),)
 
@@ -479,7 +483,7 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(500))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    details: Mapped[JSONDict | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_audit_log_at", "at"),
@@ -563,7 +567,7 @@ class GuardEvalRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dataset: Mapped[str] = mapped_column(String(500))
     cases: Mapped[int] = mapped_column(Integer)
-    results: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[JSONDict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -600,7 +604,7 @@ class DatasetItem(Base):
     must_include: Mapped[list[str] | None] = mapped_column(JSON)
     lang: Mapped[str | None] = mapped_column(String(10))
     tags: Mapped[list[str] | None] = mapped_column(JSON)
-    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    meta: Mapped[JSONDict | None] = mapped_column(JSON)
     origin_trace_id: Mapped[str | None] = mapped_column(String(32))
     added_in: Mapped[int] = mapped_column(Integer, default=1)
     removed_in: Mapped[int | None] = mapped_column(Integer)
@@ -624,10 +628,10 @@ class EvalRun(Base):
     release_id: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     evaluators: Mapped[list[str] | None] = mapped_column(JSON)
-    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    config: Mapped[JSONDict | None] = mapped_column(JSON)
     total_items: Mapped[int] = mapped_column(Integer, default=0)
     done_items: Mapped[int] = mapped_column(Integer, default=0)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[JSONDict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -653,8 +657,8 @@ class EvalResult(Base):
     item_id: Mapped[int] = mapped_column(Integer)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     output: Mapped[str | None] = mapped_column(Text)
-    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    explanations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    scores: Mapped[JSONDict | None] = mapped_column(JSON)
+    explanations: Mapped[JSONDict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[float | None] = mapped_column(Float)
@@ -833,7 +837,7 @@ class RedteamScan(Base):
     attacks: Mapped[int] = mapped_column(Integer, default=0)
     successes: Mapped[int] = mapped_column(Integer, default=0)
     attack_success_rate: Mapped[float | None] = mapped_column(Float)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # by category / language
+    summary: Mapped[JSONDict | None] = mapped_column(JSON)  # by category / language
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -925,7 +929,7 @@ class BiasResult(Base):
     length_p: Mapped[float | None] = mapped_column(Float)
     similarity_mean: Mapped[float | None] = mapped_column(Float)
     similarity_min: Mapped[float | None] = mapped_column(Float)
-    groups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    groups: Mapped[JSONDict] = mapped_column(JSON, default=dict)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     trace_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # the probes' traces
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
-from sqlalchemy import Select, String, and_, cast, exists, func, or_, select
+from sqlalchemy import Select, SQLColumnExpression, String, and_, cast, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from llmops.errors import NotFoundError
 from llmops.store.db import Database
-from llmops.store.models import Feedback, Span, Trace
+from llmops.store.models import Base, Feedback, Span, Trace
+from llmops.types import JSONDict
 
 FEEDBACK_CHOICES = ("up", "down", "none")
 
@@ -42,7 +44,7 @@ class TraceFilter:
 
 
 # the Traces list's sortable columns (each with the id as a tie-breaker)
-SORTS = {
+SORTS: dict[str, SQLColumnExpression[Any]] = {
     "time": Trace.started_at,
     "latency": Trace.latency_ms,
     "cost": Trace.cost,
@@ -69,21 +71,33 @@ class TraceSummary:
     thumbs_up: int
     thumbs_down: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         d = asdict(self)
         d["started_at"] = self.started_at.isoformat()
         return d
 
 
+class Score(TypedDict):
+    """One evaluator score of a trace, from online evaluation or an evaluation run."""
+
+    name: str
+    value: float
+    explanation: str | None
+    source: str
+    run_id: str | None
+    created_at: str
+
+
 @dataclass
 class TraceDetail:
-    trace: dict[str, Any]
-    spans: list[dict[str, Any]] = field(default_factory=list)
-    feedback: list[dict[str, Any]] = field(default_factory=list)
+    # rows as dicts of column name → value (timestamps as ISO text)
+    trace: JSONDict
+    spans: list[JSONDict] = field(default_factory=list)
+    feedback: list[JSONDict] = field(default_factory=list)
     # evaluator scores: online evaluation (trace_scores) and evaluation runs (eval_results)
-    scores: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return {
             "trace": self.trace,
             "spans": self.spans,
@@ -92,7 +106,10 @@ class TraceDetail:
         }
 
 
-def _apply(stmt: Select[Any], f: TraceFilter) -> Any:
+_Stmt = TypeVar("_Stmt", bound=Select)
+
+
+def _apply(stmt: _Stmt, f: TraceFilter) -> _Stmt:
     conds = []
     if f.since is not None:
         conds.append(Trace.started_at >= f.since)
@@ -162,7 +179,7 @@ def list_traces(
         .where(Feedback.trace_id == Trace.id, Feedback.score < 0.5)
         .scalar_subquery()
     )
-    stmt: Any = select(
+    stmt = select(
         Trace.id,
         Trace.started_at,
         Trace.session_id,
@@ -195,7 +212,7 @@ def count_traces(db: Database, f: TraceFilter | None = None) -> int:
         return int(s.scalar(stmt) or 0)
 
 
-def _row(obj: Any) -> dict[str, Any]:
+def _row(obj: Base) -> JSONDict:
     out = {}
     for col in obj.__table__.columns:
         value = getattr(obj, col.key)
@@ -220,11 +237,11 @@ def get_trace(db: Database, trace_id: str) -> TraceDetail:
         )
 
 
-def _scores(s: Any, trace_id: str) -> list[dict[str, Any]]:
+def _scores(s: Session, trace_id: str) -> list[Score]:
     """A trace's evaluator scores (both lookups use an index on trace_id)."""
     from llmops.store.models import EvalResult, TraceScore
 
-    out = [
+    out: list[Score] = [
         {"name": r.name, "value": r.value, "explanation": r.explanation, "source": r.source,
          "run_id": None, "created_at": r.created_at.isoformat()}
         for r in s.scalars(
@@ -242,7 +259,7 @@ def _scores(s: Any, trace_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def trace_violations(db: Database, trace_id: str) -> list[dict[str, Any]]:
+def trace_violations(db: Database, trace_id: str) -> list[JSONDict]:
     """The guard events of one trace, in order (``ix_guard_events_trace_id``)."""
     from llmops.store.models import GuardEvent
 

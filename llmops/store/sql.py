@@ -12,9 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, cast, extract, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    SQLColumnExpression,
+    cast,
+    extract,
+    func,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -70,7 +79,7 @@ def in_list(dialect: str, n: int) -> str:
 
 
 def run_in(
-    conn: Connection, dialect: str, sql: str, ids: Iterable[Any], *, fetch: bool = True
+    conn: Connection, dialect: str, sql: str, ids: Iterable[str | int], *, fetch: bool = True
 ) -> tuple[list[Any], int]:
     """Run ``sql`` (one ``{in_}`` placeholder) over ``ids`` in chunks: the rows and the
     number of rows the statements changed.
@@ -102,7 +111,7 @@ def epoch_sql(column: str, dialect: str) -> str:
     return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
 
 
-def epoch(column: Any, dialect: str) -> Any:
+def epoch(column: SQLColumnExpression[datetime], dialect: str) -> ColumnElement[int]:
     """``epoch_sql`` as a SQLAlchemy expression."""
     if dialect == "sqlite":
         return cast(func.strftime("%s", column), BigInteger)

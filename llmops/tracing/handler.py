@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -33,14 +34,25 @@ from llmops.tracing.runs import (
     user_metadata,
 )
 
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+
 __all__ = ["Sink", "TracingCallbackHandler", "error_status"]
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Record], None]
 
-# A chain run in progress is a plain list (cheapest to build): these are its slots.
-_START, _PARENT, _TRACE, _SERIALIZED, _NAME, _INPUTS, _METADATA, _TAGS = range(8)
+
+@dataclass(slots=True)
+class _TraceUsage:
+    """What the model runs of one trace used (an unbound handler serves many traces)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str | None = None
 
 
 class TracingCallbackHandler(BaseCallbackHandler):
@@ -64,12 +76,12 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self.sink = sink
         self.trace_id = trace_id
         self.root_span_id = root_span_id
-        # run id (as int) → a SpanRecord (models, retrievers, tools) or a list (chains)
-        self._runs: dict[int, Any] = {}
+        # run id (as int) → a SpanRecord (models, retrievers, tools) or a RunRecord (chains)
+        self._runs: dict[int, SpanRecord | RunRecord] = {}
         # top-level runs of an unbound handler: their config's (metadata, tags)
         self._roots: dict[int, tuple[dict[str, Any] | None, list[str] | None]] = {}
         # unbound: tokens and last model per trace, so one handler can serve many traces
-        self._usage: dict[str, list[Any]] = {}
+        self._usage: dict[str, _TraceUsage] = {}
         self.input_tokens = 0
         self.output_tokens = 0
         self.first_token_ns: int | None = None
@@ -82,7 +94,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None,
         name: str,
         kind: str,
-        inputs: Any,
+        inputs: object,
         attributes: dict[str, Any] | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -90,7 +102,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
         parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
         parent_id: str | None
         if parent is not None and parent_run_id is not None:
-            trace_id = parent[_TRACE] if type(parent) is list else parent.trace_id
+            trace_id = parent.trace_id
             parent_id = span_id_for_int(parent_run_id.int)
         elif self.trace_id is not None:
             trace_id, parent_id = self.trace_id, self.root_span_id
@@ -111,12 +123,12 @@ class TracingCallbackHandler(BaseCallbackHandler):
     def _end(
         self,
         run_id: UUID,
-        output: Any = None,
+        output: object = None,
         error: BaseException | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
         span = self._runs.pop(run_id.int, None)
-        if span is None:
+        if not isinstance(span, SpanRecord):
             return
         span.end_ns = time.time_ns()
         span.output = output
@@ -128,7 +140,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
             span.attributes.update(attributes)
         if span.parent_id is None and self.trace_id is None:
             metadata, tags = self._roots.pop(run_id.int, (None, None))
-            input_tokens, output_tokens, model = self._usage.pop(span.trace_id, (0, 0, None))
+            usage = self._usage.pop(span.trace_id, None) or _TraceUsage()
             session_id, user_id = session_and_user(metadata)
             kept = user_metadata(metadata)
             if session_id:
@@ -148,9 +160,9 @@ class TracingCallbackHandler(BaseCallbackHandler):
                     input=span.input,
                     output=span.output,
                     error=span.error,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    model=model,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    model=usage.model,
                     tags=list(tags) if tags else None,
                     attributes={"metadata": kept} if kept else {},
                 )
@@ -166,11 +178,12 @@ class TracingCallbackHandler(BaseCallbackHandler):
 
     # -- chains, prompts, parsers -----------------------------------------------------------
     # Chains are most of a trace's runs. Their callbacks only timestamp and queue: the span
-    # (name, kind, ids, rendering) is built in the writer's thread from the RunRecord.
+    # (name, kind, ids, rendering) is built in the writer's thread from the RunRecord, which
+    # is made when the run starts and handed on as it is when it ends.
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
-        inputs: Any,
+        inputs: object,
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
@@ -180,54 +193,49 @@ class TracingCallbackHandler(BaseCallbackHandler):
             runs = self._runs
             parent = runs.get(parent_run_id.int) if parent_run_id is not None else None
             if parent is not None and parent_run_id is not None:
-                trace_id = parent[_TRACE] if type(parent) is list else parent.trace_id
+                trace_id = parent.trace_id
                 parent_int: int | None = parent_run_id.int
             else:
                 trace_id, parent_int = self.trace_id or new_trace_id(), None
-            runs[run_id.int] = [
-                time.time_ns(), parent_int, trace_id, serialized, kwargs.get("name"), inputs,
+            runs[run_id.int] = RunRecord(
+                trace_id, run_id.int, parent_int, self.root_span_id, serialized,
+                kwargs.get("name"), time.time_ns(), 0, inputs, None, None,
                 kwargs.get("metadata"), kwargs.get("tags"),
-            ]  # fmt: skip
-        except Exception:
-            log.exception("tracing callback failed")
-
-    def _end_chain(self, run_id: UUID, outputs: Any, error: BaseException | None) -> None:
-        try:
-            run = self._runs.pop(run_id.int, None)
-            if run is None:
-                return
-            if run[_PARENT] is None and self.trace_id is None:
-                self._end_unbound_chain(run_id, run, outputs, error)
-                return
-            self.sink(
-                RunRecord(
-                    run[_TRACE], run_id.int, run[_PARENT], self.root_span_id, run[_SERIALIZED],
-                    run[_NAME], run[_START], time.time_ns(), run[_INPUTS], outputs, error,
-                    run[_METADATA],
-                )
             )  # fmt: skip
         except Exception:
             log.exception("tracing callback failed")
 
-    def _end_unbound_chain(
-        self, run_id: UUID, run: list[Any], outputs: Any, error: BaseException | None
-    ) -> None:
+    def _end_chain(self, run_id: UUID, outputs: object, error: BaseException | None) -> None:
+        try:
+            run = self._runs.pop(run_id.int, None)
+            if not isinstance(run, RunRecord):
+                return
+            run.end_ns = time.time_ns()
+            run.outputs = outputs
+            run.error = error
+            if run.parent is None and self.trace_id is None:
+                self._end_unbound_chain(run_id, run)
+                return
+            self.sink(run)
+        except Exception:
+            log.exception("tracing callback failed")
+
+    def _end_unbound_chain(self, run_id: UUID, run: RunRecord) -> None:
         """A top-level chain of an unbound handler: its span and its trace row, at once."""
-        serialized, name, metadata = run[_SERIALIZED], run[_NAME], run[_METADATA]
-        name = name or run_name(serialized, {}, "chain")
+        name = run.name or run_name(run.serialized, {}, "chain")
         self._runs[run_id.int] = SpanRecord(
-            trace_id=run[_TRACE],
+            trace_id=run.trace_id,
             span_id=span_id_for_run(run_id),
             parent_id=None,
             name=name,
-            kind=chain_kind(serialized, name, metadata),
-            start_ns=run[_START],
-            input=run[_INPUTS],
+            kind=chain_kind(run.serialized, name, run.metadata),
+            start_ns=run.start_ns,
+            input=run.inputs,
         )
-        self._roots[run_id.int] = (metadata, run[_TAGS])
-        self._end(run_id, outputs, error=error)
+        self._roots[run_id.int] = (run.metadata, run.tags)
+        self._end(run_id, run.outputs, error=run.error)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: object, *, run_id: UUID, **kwargs: Any) -> None:
         self._end_chain(run_id, outputs, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -257,7 +265,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
-        messages: list[list[Any]],
+        messages: list[list[BaseMessage]],
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
@@ -294,7 +302,11 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self, token: Any, *, run_id: UUID, **kwargs: Any
     ) -> None:
         span = self._runs.get(run_id.int)
-        if span is not None and "llmops.first_token_ns" not in span.attributes and token:
+        if (
+            isinstance(span, SpanRecord)
+            and "llmops.first_token_ns" not in span.attributes
+            and token
+        ):
             now = time.time_ns()
             span.attributes["llmops.first_token_ns"] = now
             span.attributes["gen_ai.response.time_to_first_token_ms"] = round(
@@ -303,15 +315,15 @@ class TracingCallbackHandler(BaseCallbackHandler):
             if self.first_token_ns is None:
                 self.first_token_ns = now
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._llm_end(run_id, response)
         except Exception:
             log.exception("tracing callback failed")
 
-    def _llm_end(self, run_id: UUID, response: Any) -> None:
+    def _llm_end(self, run_id: UUID, response: LLMResult) -> None:
         attrs: dict[str, Any] = {}
-        output: Any = None
+        output: object = None
         generations = getattr(response, "generations", None) or []
         first = generations[0][0] if generations and generations[0] else None
         if first is not None:
@@ -337,15 +349,18 @@ class TracingCallbackHandler(BaseCallbackHandler):
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         span = self._runs.get(run_id.int)
-        if span is not None:
+        if isinstance(span, SpanRecord):
             model = attrs.get("gen_ai.response.model") or span.attributes.get(
                 "gen_ai.request.model"
             )
             if self.trace_id is None:  # unbound: counted for this run's own trace
-                usage = self._usage.setdefault(span.trace_id, [0, 0, None])
-                usage[0] += input_tokens
-                usage[1] += output_tokens
-                usage[2] = str(model) if model else usage[2]
+                trace_usage = self._usage.get(span.trace_id)
+                if trace_usage is None:
+                    trace_usage = self._usage[span.trace_id] = _TraceUsage()
+                trace_usage.input_tokens += input_tokens
+                trace_usage.output_tokens += output_tokens
+                if model:
+                    trace_usage.model = str(model)
             elif model:
                 self.models.append(str(model))
         self._end(run_id, output, attributes=attrs)
@@ -376,7 +391,9 @@ class TracingCallbackHandler(BaseCallbackHandler):
 
         self._guard(go)
 
-    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+    def on_retriever_end(
+        self, documents: Sequence[Document], *, run_id: UUID, **kwargs: Any
+    ) -> None:
         def go() -> None:
             docs = [
                 {
@@ -422,7 +439,7 @@ class TracingCallbackHandler(BaseCallbackHandler):
 
         self._guard(go)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_tool_end(self, output: object, *, run_id: UUID, **kwargs: Any) -> None:
         self._guard(lambda: self._end(run_id, output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

@@ -11,7 +11,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, func, select
 
@@ -19,6 +18,7 @@ from llmops.store.db import Database
 from llmops.store.migrate import current_revision, head_revision
 from llmops.store.models import Quarantine, TracingIncident
 from llmops.tracing.writer import COLUMNS, KINDS, SpanWriter, unavailable
+from llmops.types import JSONDict
 
 
 @dataclass
@@ -114,14 +114,14 @@ class DoctorReport:
     head: str | None
     losses_24h: dict[str, int]
     losses_total: dict[str, int]
-    recent_quarantine: list[dict[str, Any]]
+    recent_quarantine: list[JSONDict]
     spool_dir: str
     spool_files: int
     spool_bytes: int
     spool_oldest: str | None
     problems: list[str]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

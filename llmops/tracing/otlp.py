@@ -42,6 +42,7 @@ from sqlalchemy import insert
 
 from llmops.store.models import TracingIncident
 from llmops.tracing.otlp_spans import SpanBuilder
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -97,7 +98,7 @@ class ExportStats:
     last_error: str | None
     healthy: bool
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONDict:
         return asdict(self)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from llmops.store.models import traffic_kind
+from llmops.types import JSONDict
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -41,7 +43,7 @@ _OPENINFERENCE = {
 }
 
 
-def _ns(value: Any) -> int | None:
+def _ns(value: object) -> int | None:
     """Epoch nanoseconds of a stored timestamp (naive UTC text or a datetime)."""
     if value is None:
         return None
@@ -51,7 +53,7 @@ def _ns(value: Any) -> int | None:
     return ((dt - _EPOCH) // _US) * 1000
 
 
-def _attr_value(value: Any) -> Any:
+def _attr_value(value: object) -> Any:
     """An OpenTelemetry attribute value: primitives and homogeneous lists of them as they
     are, anything else as JSON text; None is left out."""
     if value is None or isinstance(value, str | bool | int | float):
@@ -63,12 +65,12 @@ def _attr_value(value: Any) -> Any:
     return orjson.dumps(value, default=str).decode()
 
 
-def _attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+def _attributes(attrs: Mapping[str, object]) -> dict[str, Any]:
     out = {k: _attr_value(v) for k, v in attrs.items()}
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _json(doc: Any) -> dict[str, Any]:
+def _json(doc: JSONDict | str | bytes | None) -> JSONDict:
     if not doc:
         return {}
     if isinstance(doc, dict):

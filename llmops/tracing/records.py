@@ -24,8 +24,8 @@ class SpanRecord:
     end_ns: int | None = None
     status: str = "ok"
     error: str | None = None
-    input: Any = None
-    output: Any = None
+    input: object = None
+    output: object = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,19 +44,21 @@ class TraceRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
-    input: Any = None
-    output: Any = None
+    input: object = None
+    output: object = None
     error: str | None = None
     tags: list[str] | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class RunRecord:
-    """A finished chain run as the handler saw it: ids, timing and the raw callback payload.
+    """A chain run as the handler saw it: ids, timing and the raw callback payload.
 
     Chains (sequences, lambdas, prompts, parsers) are most of a trace's runs, so their hot
-    path only timestamps and queues; the name, kind and span ids are worked out in the
-    writer's thread (``SpanWriter`` turns this into a span row).
+    path only timestamps and queues: the handler builds this record when the run starts,
+    fills ``end_ns``, ``outputs`` and ``error`` when it ends and hands it on; the name, kind
+    and span ids are worked out in the writer's thread (``SpanWriter`` turns this into a
+    span row).
     """
 
     __slots__ = (
@@ -71,6 +73,7 @@ class RunRecord:
         "run",
         "serialized",
         "start_ns",
+        "tags",
         "trace_id",
     )
 
@@ -84,10 +87,11 @@ class RunRecord:
         name: str | None,
         start_ns: int,
         end_ns: int,
-        inputs: Any,
-        outputs: Any,
+        inputs: object,
+        outputs: object,
         error: BaseException | None,
         metadata: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.run = run  # the run id as an int; the span id is derived from it
@@ -101,6 +105,7 @@ class RunRecord:
         self.outputs = outputs
         self.error = error
         self.metadata = metadata  # the run's config metadata (LangGraph / agent kinds)
+        self.tags = tags  # the run's config tags (a top-level run's become its trace's)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from llmops.types import JSONValue
 
 MAX_TEXT = 16_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -51,7 +52,7 @@ def fit_id(text: str | None, limit: int) -> str | None:
     return f"{text[: limit - 17]}~{digest}"
 
 
-def _message_text(msg: Any) -> str:
+def _message_text(msg: object) -> str:
     content = getattr(msg, "content", "")
     if not isinstance(content, str):
         content = json.dumps(content, default=str, ensure_ascii=False)
@@ -59,7 +60,7 @@ def _message_text(msg: Any) -> str:
     return f"{role}: {content}"
 
 
-def to_jsonable(obj: Any, depth: int = 0) -> Any:
+def to_jsonable(obj: object, depth: int = 0) -> JSONValue:
     """A JSON-safe view of ``obj`` (messages, documents, pydantic models, containers)."""
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
@@ -86,7 +87,7 @@ def to_jsonable(obj: Any, depth: int = 0) -> Any:
     return repr(obj)[:500]
 
 
-def to_text(obj: Any, limit: int = MAX_TEXT) -> str | None:
+def to_text(obj: object, limit: int = MAX_TEXT) -> str | None:
     """Readable text for an input or output, truncated to ``limit`` characters."""
     if obj is None:
         return None

@@ -19,6 +19,7 @@ failing it: the span is ``ok``, with ``langgraph.control_flow`` naming the excep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # what a run ends with when LangGraph pauses or redirects it (langgraph.errors.GraphBubbleUp)
@@ -102,7 +103,7 @@ def error_text(error: BaseException | None) -> str | None:
     return f"{type(error).__name__}: {error}"
 
 
-def error_attributes(error: BaseException | None) -> dict[str, Any] | None:
+def error_attributes(error: BaseException | None) -> dict[str, str] | None:
     """``error.type``, or ``langgraph.control_flow`` for a pause or hand-over."""
     if error is None:
         return None
@@ -118,7 +119,7 @@ SESSION_KEYS = ("session_id", "thread_id", "conversation_id", "langfuse_session_
 USER_KEYS = ("user_id", "langfuse_user_id")
 
 
-def session_and_user(metadata: dict[str, Any] | None) -> tuple[str | None, str | None]:
+def session_and_user(metadata: Mapping[str, object] | None) -> tuple[str | None, str | None]:
     """The session and user a run's config metadata names (first key present wins)."""
     if not metadata:
         return None, None
@@ -130,7 +131,7 @@ def session_and_user(metadata: dict[str, Any] | None) -> tuple[str | None, str |
     )
 
 
-def user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+def user_metadata(metadata: Mapping[str, object] | None) -> dict[str, object] | None:
     """The metadata worth keeping on a trace: the caller's own keys. LangChain's (``ls_*``)
     and LangGraph's per-step keys are dropped, and so are the user keys (the user is stored
     once, as the trace's user, where it is hashed)."""

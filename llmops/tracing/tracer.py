@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from llmops.tracing.handler import TracingCallbackHandler
 from llmops.tracing.ids import new_span_id, new_trace_id
@@ -45,16 +45,27 @@ class SpanHandle:
     def span_id(self) -> str:
         return self.record.span_id
 
-    def set_output(self, output: Any) -> None:
+    def set_output(self, output: object) -> None:
         self.record.output = output
 
-    def set_attribute(self, key: str, value: Any) -> None:
+    def set_attribute(self, key: str, value: object) -> None:
         self.record.attributes[key] = value
 
     def set_status(self, status: str, error: str | None = None) -> None:
         self.record.status = status
         if error is not None:
             self.record.error = error
+
+
+class TraceOptions(TypedDict, total=False):
+    """``TraceContext``'s keyword arguments (``Tracer.start_trace`` passes them on)."""
+
+    input: object
+    session_id: str | None
+    user_id: str | None
+    release_id: str | None
+    tags: list[str] | None
+    attributes: dict[str, Any] | None
 
 
 class TraceContext:
@@ -65,7 +76,7 @@ class TraceContext:
         sink: RecordSink,
         name: str,
         *,
-        input: Any = None,
+        input: object = None,
         session_id: str | None = None,
         user_id: str | None = None,
         release_id: str | None = None,
@@ -123,7 +134,7 @@ class TraceContext:
         name: str,
         kind: str,
         *,
-        input: Any = None,
+        input: object = None,
         attributes: dict[str, Any] | None = None,
     ) -> Iterator[SpanHandle]:
         """Record a manual child span of the root; exceptions are recorded and re-raised."""
@@ -151,7 +162,7 @@ class TraceContext:
     def finish(
         self,
         *,
-        output: Any = None,
+        output: object = None,
         status: str = "ok",
         error: str | None = None,
         model: str | None = None,
@@ -197,7 +208,7 @@ class Tracer:
     def __init__(self, sink: RecordSink | None = None) -> None:
         self.sink: RecordSink = sink or NullSink()
 
-    def start_trace(self, name: str = "chat", **kwargs: Any) -> TraceContext:
+    def start_trace(self, name: str = "chat", **kwargs: Unpack[TraceOptions]) -> TraceContext:
         return TraceContext(self.sink, name, **kwargs)
 
     def handler(self) -> TracingCallbackHandler:
