@@ -131,8 +131,9 @@ class PiiScanner:
         found = []
         for start, end in _windows(text):
             window = text[start:end]
-            if _PRESIDIO.search(window):  # else none of its recognizers can match
-                for r in self.engine.analyze(text=window, language="en"):
+            entities = [e for e, gate in _PRESIDIO.items() if gate.search(window)]
+            if entities:
+                for r in self.engine.analyze(text=window, language="en", entities=entities):
                     label = LABELS.get(r.entity_type)
                     if label is None or r.score < MIN_SCORE.get(label, 0.5):
                         continue
@@ -197,11 +198,17 @@ def _cued(text: str, start: int, cue: re.Pattern[str], window: int) -> bool:
     return bool(cue.search(text[max(0, start - window) : start].lower()))
 
 
-# What each of the Presidio recognizers we run needs before it can match (their patterns:
-# an e-mail has an @; a card 13+ digits and an SSN 9, both with at most one "-", " " or "."
-# between two digits; an IPv4 address three dots between digits; an IPv6 one two colons with
-# only hex digits between). A window without any of these is not given to Presidio at all.
-_PRESIDIO = re.compile(r"@|\d(?:[- .]?\d){8}|\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]*:")
+# What each of the Presidio recognizers we run needs before it can match (from their
+# patterns): an e-mail address an @; a card 13+ digits and an SSN 9, with at most one "-",
+# " " (or "." for an SSN) between two digits; an IPv4 address three dots between digits, an
+# IPv6 one two colons with only hex digits between. A window is analysed only for the
+# entities it can hold, and not at all when it can hold none.
+_PRESIDIO = {
+    "EMAIL_ADDRESS": re.compile(r"@"),
+    "CREDIT_CARD": re.compile(r"\d(?:[- ]?\d){12}"),
+    "US_SSN": re.compile(r"\d(?:[- .]?\d){8}"),
+    "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]*:"),
+}
 
 
 @lru_cache(maxsize=1)
@@ -318,6 +325,11 @@ def _phones(text: str) -> list[Entity]:
 
     floors, idd = _phone_tables()
     candidates = _Candidates(text)
+    chain = []  # the candidates a pass visits until it finds a match (the same for all)
+    index = 0
+    while (found := candidates.at(index)) is not None:
+        chain.append(found)
+        index = found[0] + len(found[1])
     known: dict[int, tuple[int, int] | None] = {}
     spans: set[tuple[int, int]] = set()
     for region in PHONE_REGIONS:
@@ -329,6 +341,8 @@ def _phones(text: str) -> list[Entity]:
             international = "+" in value or "＋" in value or prefix.match(digits)
             return size >= (_FEWEST_DIGITS if international else floor)
 
+        if not any(worth(value, size, digits) for _, value, size, digits in chain):
+            continue  # nothing this region could parse: its pass would find nothing
         spans.update(_matcher_pass(candidates, region, Leniency.VALID, worth, known))
     kept = [
         (a, b)
