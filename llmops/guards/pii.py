@@ -122,6 +122,20 @@ class PiiScanner:
                     self._engine = self._build()
         return self._engine
 
+    def _presidio(self, text: str, entities: list[str]) -> list[Any]:
+        """What ``AnalyzerEngine.analyze(text, entities=entities)`` returns, without its
+        per-call machinery (an empty NLP document, context enhancement that has no tokens
+        to work with, deep copies): the recognizers of those entities, then its
+        de-duplication. Its score floor (0) is below ours (``MIN_SCORE``)."""
+        from presidio_analyzer import EntityRecognizer
+
+        results: list[Any] = []
+        for recognizer in self.engine.registry.recognizers:
+            wanted = [e for e in recognizer.supported_entities if e in entities]
+            if wanted:
+                results += recognizer.analyze(text=text, entities=wanted, nlp_artifacts=None) or []
+        return EntityRecognizer.remove_duplicates([r for r in results if r.score > 0])
+
     def find(self, text: str, *, overlapping: bool = False) -> list[Entity]:
         """Entities in ``text``, in text order. Where two overlap, the higher-scoring (then
         longer) one is kept, unless ``overlapping``: redaction merges them instead, so a
@@ -133,7 +147,7 @@ class PiiScanner:
             window = text[start:end]
             entities = [e for e, gate in _PRESIDIO.items() if gate.search(window)]
             if entities:
-                for r in self.engine.analyze(text=window, language="en", entities=entities):
+                for r in self._presidio(window, entities):
                     label = LABELS.get(r.entity_type)
                     if label is None or r.score < MIN_SCORE.get(label, 0.5):
                         continue

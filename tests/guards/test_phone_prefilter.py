@@ -95,16 +95,16 @@ def test_a_phone_in_a_long_text_is_redacted(number: str) -> None:
 
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
-    """Every call that reaches Presidio's analyzer or libphonenumber's matcher."""
+    """Every call that reaches Presidio's recognizers or libphonenumber's matcher."""
     from phonenumbers import PhoneNumberMatcher
 
     calls: dict[str, list[object]] = {"presidio": [], "phonenumbers": []}
-    engine = pii.PiiScanner().engine
-    analyze = engine.analyze
+    scanner = pii.PiiScanner()
+    presidio = scanner._presidio
 
-    def spy_analyze(*args: object, **kwargs: object) -> object:
-        calls["presidio"].append(kwargs.get("entities"))
-        return analyze(*args, **kwargs)
+    def spy_presidio(text: str, entities: list[str]) -> list[object]:
+        calls["presidio"].append(entities)
+        return presidio(text, entities)
 
     extract = PhoneNumberMatcher._extract_match
 
@@ -112,10 +112,8 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
         calls["phonenumbers"].append(candidate)
         return extract(self, candidate, offset)
 
-    monkeypatch.setattr(engine, "analyze", spy_analyze)
+    monkeypatch.setattr(scanner, "_presidio", spy_presidio)
     monkeypatch.setattr(PhoneNumberMatcher, "_extract_match", spy_extract)
-    scanner = pii.PiiScanner()
-    scanner._engine = engine
     monkeypatch.setattr(pii, "scanner", lambda: scanner)
     return calls
 
