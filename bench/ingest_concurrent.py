@@ -48,18 +48,19 @@ TOPICS = (
 )
 
 
-def question(i: int) -> str:
+def question(i: int, ticket: str = "Ticket") -> str:
     """A different question each turn (the redactor's cache never answers); one in five
     carries an e-mail address and a phone number."""
-    text = f"Ticket {i}: {TOPICS[i % len(TOPICS)]}? Thanks, team {i % 97}."
+    text = f"{ticket} {i}: {TOPICS[i % len(TOPICS)]}? Thanks, team {i % 97}."
     if i % 5 == 0:
         text += f" Reach me at user{i}@example.com or +1 415 555 {i % 10000:04d}."
     return text
 
 
-def synthetic_turn(i: int) -> list[Record]:
-    """A turn's records as the handler would hand them over, built without LangChain."""
-    q = question(i)
+def synthetic_turn(i: int, ticket: str = "Case") -> list[Record]:
+    """A turn's records as the handler would hand them over, built without LangChain (its
+    questions say "Case" where the chat's say "Ticket": different texts, same shape)."""
+    q = question(i, ticket)
     answer = f"Here is what the manual says about {q[:60]}"
     tid, root = new_trace_id(), new_span_id()
     t0 = time.time_ns()
@@ -177,7 +178,7 @@ def run_concurrent(
 
     def flood_loop() -> None:
         while not stop_flood.is_set():
-            for rec in synthetic_turn(10_000_000 + flooded[0]):
+            for rec in synthetic_turn(flooded[0]):
                 writer.submit(rec)
             flooded[0] += 1
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest_concurrent import synthetic_turn  # noqa: E402
-from llmops.guards import pii  # noqa: E402
-from llmops.redaction import _redact, redact  # noqa: E402
-from llmops.store.db import Database  # noqa: E402
-from llmops.tracing.records import SpanRecord, TraceRecord  # noqa: E402
-from llmops.tracing.render import to_text  # noqa: E402
-from llmops.tracing.writer import SpanWriter  # noqa: E402
+from bench.ingest_concurrent import synthetic_turn
+from llmops.guards import pii
+from llmops.redaction import _redact, redact
+from llmops.store.db import Database
+from llmops.tracing.records import SpanRecord, TraceRecord
+from llmops.tracing.render import to_text
+from llmops.tracing.writer import SpanWriter
 
 
 def _cpu_us(fn, items) -> float:  # type: ignore[no-untyped-def]

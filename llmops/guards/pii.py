@@ -1,10 +1,12 @@
 """PII detection and redaction with Presidio's pattern recognizers, no NLP model.
 
 Presidio's ``NoOpNlpEngine`` runs its checksum-validated pattern recognizers without loading a
-spaCy model (which would have to come from a hub): e-mail, phone numbers (Spanish, US, UK and
-other European and Latin American formats), credit cards (Luhn), IP addresses and US SSN.
-Everything is analysed as "en" because the recognizers are language-independent patterns;
-Spanish context words are added to the ones that use context.
+spaCy model (which would have to come from a hub): e-mail, credit cards (Luhn), IP addresses
+and US SSN, each only on text that can hold its entity (``_PRESIDIO``). Everything is analysed
+as "en" because the recognizers are language-independent patterns. Phone numbers (Spanish,
+US, UK and other European and Latin American formats, ``PHONE_REGIONS``) are what Presidio's
+phone recognizer found, found for a fraction of its cost by libphonenumber's matcher
+(``_phones``).
 
 IBANs and Spanish DNI/NIE are ours: Presidio's recognizers miss a lowercase IBAN
 ("es91 2100 0418 …", "de8937…") and a DNI/NIE written with a space or a dash ("12345678 Z",
@@ -50,9 +52,9 @@ MIN_SCORE = {"PHONE": 0.4, "US_SSN": 0.3, "IP_ADDRESS": 0.5}
 PHONE_REGIONS = ("ES", "US", "GB", "DE", "FR", "IT", "PT", "MX", "AR", "CO", "CL", "PE", "IN")
 _QUICK = re.compile(r"[@\d]")  # every supported entity contains a digit or an @
 # Where an entity could be: an @, six or more digits in a run (separators allowed), an
-# IPv4/IPv6-looking group. Presidio (its phone matcher above all) costs ~1.5 ms per 1,000
-# characters, so long texts are analysed only in windows around these candidates; a text
-# without any (most knowledge-base passages) is not analysed at all.
+# IPv4/IPv6-looking group. Presidio and libphonenumber cost ~0.5 ms a text with a candidate,
+# so long texts are analysed only in windows around these candidates; a text without any
+# (most knowledge-base passages) is not analysed at all.
 # A digit run inside a longer word (a hex hash, an id) is not one: at most one letter may
 # lead or trail it (Spanish NIE X1234567L, DNI 12345678Z); a NIE's letter may be set off by
 # separators ("X.1234567.L").
@@ -234,14 +236,19 @@ def _phone_tables() -> tuple[dict[str, int], dict[str, re.Pattern[str]]]:
     import phonenumbers
     from phonenumbers import PhoneMetadata
 
+    def lengths(region: str) -> tuple[int, ...]:
+        meta = PhoneMetadata.metadata_for_region(region)
+        desc = None if meta is None else meta.general_desc
+        return tuple((desc.possible_length if desc is not None else None) or (1,))
+
     floors: dict[str, int] = {}
     idd: dict[str, re.Pattern[str]] = {}
     for region in PHONE_REGIONS:
         meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None or meta.country_code is None:  # a region libphonenumber lacks
+            raise ValueError(f"no phone metadata for {region}")
         shortest = min(
-            min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length or (1,))
-            for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[meta.country_code]
-            if PhoneMetadata.metadata_for_region(r) is not None
+            min(lengths(r)) for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[meta.country_code]
         )
         floors[region] = max(1, shortest - (1 if meta.national_prefix_transform_rule else 0))
         idd[region] = re.compile(meta.international_prefix or r"(?!)")
@@ -263,7 +270,10 @@ class _Candidates:
     def at(self, index: int) -> tuple[int, str, int, str] | None:
         if index not in self._at:
             from phonenumbers import normalize_digits_only
-            from phonenumbers.phonenumbermatcher import _PATTERN, _SECOND_NUMBER_START_PATTERN
+            from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]
+                _PATTERN,
+                _SECOND_NUMBER_START_PATTERN,
+            )
 
             m = _PATTERN.search(self.text, index)
             if m is None:
