@@ -1,7 +1,7 @@
 """Span ingest rate: our SpanWriter into SQLite vs raw sqlite3.executemany, same run.
 
     .venv/bin/python bench/ingest.py [--spans 200000] [--batch 500] [--json]
-    .venv/bin/python bench/ingest.py --concurrent [--seconds 20] [--no-redact] [--json]
+    .venv/bin/python bench/ingest.py --concurrent [--seconds 20] [--no-redact] [--flood] [--json]
 
 Both write the same rows into identical schemas (created by our migrations, with the same
 indexes, WAL and synchronous=NORMAL). Ours is timed from the first submit() to flush()
@@ -17,6 +17,11 @@ loop, the backlog when the loop stops and how long it takes to drain, the lag fr
 end to its trace row being committed (p50/p95/max), the writer thread's CPU, the queue's and
 the process's peak (RSS, sampled every 50 ms), records refused or throttled (back-pressure),
 and the rows lost. Targets: lag <= 1 s, >= 10,000 spans/s stored, 0 lost.
+
+The chat loop alone produces fewer spans than the writer can store (LangChain's callbacks
+cost the chat thread far more a span than storing it costs the writer), so ``--flood`` adds a
+second producer of synthetic turns of the same mix, throttled only by back-pressure: what is
+stored a second then is the writer's ceiling while the chat runs (``spans_stored_per_s_in_loop``).
 """
 
 from __future__ import annotations
@@ -80,12 +85,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="chain steps a turn (spans - 1)")
     ap.add_argument("--no-redact", action="store_true")
     ap.add_argument("--rate", type=float, default=0.0, help="turns a second (0: full speed)")
+    ap.add_argument(
+        "--flood",
+        action="store_true",
+        help="with --concurrent: a second thread submits synthetic turns as fast as the "
+        "writer takes them (the writer's ceiling while the chat runs)",
+    )
     args = ap.parse_args()
     if args.concurrent:
         from bench.ingest_concurrent import run_concurrent
 
         report(
-            run_concurrent(args.seconds, args.steps, not args.no_redact, args.batch, args.rate),
+            run_concurrent(
+                args.seconds, args.steps, not args.no_redact, args.batch, args.rate, args.flood
+            ),
             args.json,
         )
         return

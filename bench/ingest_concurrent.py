@@ -3,6 +3,13 @@
 One thread invokes a LangChain chain (a lambda, ``steps - 1`` more lambdas, a prompt-free
 fixed chat model) with our unbound handler as fast as it can; the production writer stores
 what it produces into SQLite. See ``bench/ingest.py`` for what is reported.
+
+``flood=True`` finds the writer's ceiling: a second thread submits synthetic turns of the
+same shape and mix (a trace row and five spans; the question as the input of the root and
+of three steps, the prompt as a list of messages, the model's answer; each question
+different, one in five with an e-mail address and a phone number) as fast as back-pressure
+lets it, alongside the chat loop. Building those records costs the flood thread a few
+microseconds, so the writer, not LangChain, is what limits what is stored.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from llmops.redaction import redact
 from llmops.store.db import Database
 from llmops.store.migrate import upgrade
 from llmops.tracing import SpanWriter, TracingCallbackHandler
+from llmops.tracing.ids import new_span_id, new_trace_id
+from llmops.tracing.records import Record, SpanRecord, TraceRecord
 from llmops.tracing.writer import COLUMNS, Rows
 
 _ENDED = COLUMNS["trace"].index("ended_at")
@@ -39,13 +48,42 @@ TOPICS = (
 )
 
 
-def question(i: int) -> str:
+def question(i: int, ticket: str = "Ticket") -> str:
     """A different question each turn (the redactor's cache never answers); one in five
     carries an e-mail address and a phone number."""
-    text = f"Ticket {i}: {TOPICS[i % len(TOPICS)]}? Thanks, team {i % 97}."
+    text = f"{ticket} {i}: {TOPICS[i % len(TOPICS)]}? Thanks, team {i % 97}."
     if i % 5 == 0:
         text += f" Reach me at user{i}@example.com or +1 415 555 {i % 10000:04d}."
     return text
+
+
+def synthetic_turn(i: int, ticket: str = "Case") -> list[Record]:
+    """A turn's records as the handler would hand them over, built without LangChain (its
+    questions say "Case" where the chat's say "Ticket": different texts, same shape)."""
+    q = question(i, ticket)
+    answer = f"Here is what the manual says about {q[:60]}"
+    tid, root = new_trace_id(), new_span_id()
+    t0 = time.time_ns()
+    spans: list[Record] = [
+        SpanRecord(tid, root, None, "RunnableSequence", "chain", t0, t0 + 900_000, input=q,
+                   output=f"ai: {answer}"),
+        *(
+            SpanRecord(tid, new_span_id(), root, "RunnableLambda", "chain", t0, t0 + 100_000,
+                       input=q, output=q)
+            for _ in range(3)
+        ),
+        SpanRecord(tid, new_span_id(), root, "FixedModel", "llm", t0, t0 + 500_000,
+                   input=[f"human: {q}"], output=f"ai: {answer}",
+                   attributes={"gen_ai.request.model": "fixedmodel",
+                               "gen_ai.usage.input_tokens": 40,
+                               "gen_ai.usage.output_tokens": 12}),
+    ]  # fmt: skip
+    end = time.time_ns()
+    spans.append(
+        TraceRecord(tid, "RunnableSequence", t0, end, model="fixed", input=q,
+                    output=f"ai: {answer}", input_tokens=40, output_tokens=12)
+    )  # fmt: skip
+    return spans
 
 
 class FixedModel(BaseChatModel):
@@ -107,7 +145,12 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_concurrent(
-    seconds: float, steps: int, redacting: bool, batch: int, rate: float = 0.0
+    seconds: float,
+    steps: int,
+    redacting: bool,
+    batch: int,
+    rate: float = 0.0,
+    flood: bool = False,
 ) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-ingest-conc-"))
     db = Database(f"sqlite:///{home / 'bench.db'}")
@@ -131,6 +174,16 @@ def run_concurrent(
             peak["queue"] = max(peak["queue"], writer.pending())
             peak["rss"] = max(peak["rss"], _rss())
 
+    flooded = [0]
+
+    def flood_loop() -> None:
+        while not stop_flood.is_set():
+            for rec in synthetic_turn(flooded[0]):
+                writer.submit(rec)
+            flooded[0] += 1
+
+    stop_flood = threading.Event()
+    flooder = threading.Thread(target=flood_loop, daemon=True)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     clock = time.pthread_getcpuclockid(writer._thread.ident or 0)
@@ -138,12 +191,17 @@ def run_concurrent(
     rss0 = _rss()
     turns = 0
     t0 = time.perf_counter()
+    if flood:
+        flooder.start()
     deadline = t0 + seconds
     while (now := time.perf_counter()) < deadline:
         if rate and now < t0 + turns / rate:
             time.sleep(t0 + turns / rate - now)  # paced: the next turn's slot
         ch.invoke(question(turns), config={"callbacks": [handler]})
         turns += 1
+    stop_flood.set()
+    if flood:
+        flooder.join()
     loop_s = time.perf_counter() - t0
     written_in_loop = writer.written - written0
     backlog = writer.pending()
@@ -158,17 +216,23 @@ def run_concurrent(
     with db.engine.connect() as c:
         spans = (c.exec_driver_sql("SELECT count(*) FROM spans").scalar() or 0) - spans0
     spans_per_turn = steps + 1
-    expected = turns * spans_per_turn
+    expected = turns * spans_per_turn + flooded[0] * 5
     lags = _lags_ms(writer.commits)
     return {
         "load_avg_1m": round(os.getloadavg()[0], 1),
         "redaction": redacting,
         "rate": rate or "full speed",
+        "flood": flood,
         "seconds": round(loop_s, 1),
         "turns": turns,
         "turns_per_s": round(turns / loop_s),
+        "flood_turns_per_s": round(flooded[0] / loop_s),
         "spans_produced_per_s": round(expected / loop_s),
         "records_stored_per_s_in_loop": round(written_in_loop / loop_s),
+        # sustained: the spans (not trace rows) of what was stored while the loop ran
+        "spans_stored_per_s_in_loop": round(
+            written_in_loop * expected / max(1, expected + turns + flooded[0]) / loop_s
+        ),
         "backlog_at_loop_end": backlog,
         "drain_s": round(drain_s, 2),
         "lag_ms_p50": _pct(lags, 0.5),
