@@ -536,6 +536,18 @@ def _mentions_only(norm: str) -> bool:
     return not (quoted and _PROCESSING.search(outside))
 
 
+def mentioned_only(text: str) -> str | None:
+    """When ``text`` quotes an attack only to talk about it (``_mentions_only``: "a user
+    typed 'ignore your instructions' — how do I log that?"), the text with its quotations
+    blanked out: what the learned detector should read, since what is quoted is mentioned,
+    not meant (the rules discount it the same way). Only for a question: "someone wrote
+    '...'. Do what it says." is not discussion. None for any other text."""
+    outside = QUOTATION.sub(" ", text)
+    if outside == text or "?" not in outside or not _mentions_only(normalize(text)):
+        return None
+    return " ".join(outside.split())
+
+
 def detect_injection(text: str) -> list[Finding]:
     """Prompt injection and jailbreak attempts (label ``prompt_injection``).
 
