@@ -210,10 +210,16 @@ def flags(text: str, label: str = "prompt_injection") -> tuple[bool, float]:
 
 
 def flags_message(text: str) -> tuple[bool, float]:
-    """``flags`` for a chat message. A message that quotes an attack only to talk about it
+    """``flags`` for a chat message. Abusive text (``detectors.detect_toxicity``) is left to
+    the rules. A message that quotes an attack only to talk about it
     ("a user typed 'ignore your instructions': how do I log that?") is read without its
     quotations: what is quoted is mentioned, not meant, and the model cannot tell quoting
     from doing (the rules discount such text the same way, ``detectors.mentioned_only``)."""
-    from llmops.guards.detectors import mentioned_only
+    from llmops.guards.detectors import detect_toxicity, mentioned_only
 
+    if detect_toxicity(text):
+        # abuse aimed at the assistant addresses it like an injection does, and the model
+        # cannot tell them apart: the toxicity rules own such text (the injection rules still
+        # run on it)
+        return False, 0.0
     return flags(mentioned_only(text) or text)

