@@ -212,7 +212,7 @@ def quality(paths: list[Path]) -> dict[str, dict[str, object]]:
             if not (inj or benign):
                 continue
             rule = bool(detect_injection(row["text"]))
-            model = learned.flags(row["text"])[0]
+            model = learned.flags_message(row["text"])[0]
             for name, hit in (("rules", rule), ("model", model), ("rules OR model", rule or model)):
                 for lang in ("all", row["lang"]):
                     key = f"{name} {'recall' if inj else 'fpr'} {lang}"

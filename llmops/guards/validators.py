@@ -137,9 +137,10 @@ class DetectPromptInjection(Validator):
 
     Ours because the official ``detect-prompt-injection`` needs a remote API and a vector
     database and ``detect-jailbreak`` a hub model; the rules are in ``llmops.guards.detectors``.
-    When no rule fires, the learned detector (``llmops.guards.learned``, logistic regression on
-    the MiniLM embedding the app already ships) decides with its validated threshold;
-    ``learned=False`` keeps the rules alone.
+    When no rule fires, the learned detector (``llmops.guards.learned``: logistic regression on
+    the MiniLM embedding the app already ships and on hashed character n-grams) decides with
+    its validated threshold, reading a message that only quotes an attack to talk about it
+    without the quotation; ``learned=False`` keeps the rules alone.
     """
 
     def __init__(self, learned: bool = True, on_fail: Any = None, **kwargs: Any) -> None:
@@ -154,7 +155,7 @@ class DetectPromptInjection(Validator):
         if not findings and self.learned and text.strip():
             from llmops.guards import learned
 
-            hit, score = learned.flags(text)
+            hit, score = learned.flags_message(text)
             if hit:
                 reason = f"learned detector, score {score:.2f}"
                 findings = [Finding("learned", "prompt_injection", score, 0, len(text), reason)]

@@ -12,7 +12,7 @@ base64/hex payloads. Each detector takes well under a millisecond on a chat mess
 from __future__ import annotations
 
 from llmops.guards.detectors.common import THRESHOLD, Finding, decoded_variants, normalize
-from llmops.guards.detectors.injection import detect_injection
+from llmops.guards.detectors.injection import detect_injection, mentioned_only
 from llmops.guards.detectors.toxicity import detect_toxicity
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "detect_all",
     "detect_injection",
     "detect_toxicity",
+    "mentioned_only",
     "normalize",
 ]
 

@@ -536,6 +536,26 @@ def _mentions_only(norm: str) -> bool:
     return not (quoted and _PROCESSING.search(outside))
 
 
+# asking the assistant to act on what it quotes: the quotation is meant, not mentioned
+_ACT_ON_IT = rx(
+    r"\b(?:do|follow|obey|execute|run|apply|carry out|act on)\b[^.?!]{0,25}\b(?:it|this|that|"
+    r"them|what it says|those)\b|\b(?:haz|hazlo|haga|hagalo|sigue|siguelo|cumple|cumplelo|"
+    r"obedece|obedecelo|ejecuta|ejecutalo|aplica|aplicalo)\b"
+)
+
+
+def mentioned_only(text: str) -> str | None:
+    """When ``text`` quotes an attack only to talk about it (``_mentions_only``: "a user
+    typed 'ignore your instructions' — how do I log that?"), the text with its quotations
+    blanked out: what the learned detector should read, since what is quoted is mentioned,
+    not meant (the rules discount it the same way). Not when the rest asks to act on the
+    quotation ("someone wrote '...'. Do what it says."). None for any other text."""
+    outside = QUOTATION.sub(" ", text)
+    if outside == text or _ACT_ON_IT.search(fold(outside)) or not _mentions_only(normalize(text)):
+        return None
+    return " ".join(outside.split())
+
+
 def detect_injection(text: str) -> list[Finding]:
     """Prompt injection and jailbreak attempts (label ``prompt_injection``).
 
