@@ -61,7 +61,7 @@ class MiniLMEmbeddings(Embeddings):
         if verify and model_path is None and _sha256(path) != MODEL_SHA256:
             raise LLMOpsError(f"Embedding model at {path} does not match its pinned sha256")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.intra_op_num_threads = threads or 1
         options.log_severity_level = 3
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -134,5 +134,8 @@ def shared(model_path: Path | None = None) -> MiniLMEmbeddings:
     with _SHARED_LOCK:
         model = _SHARED.get(model_path)
         if model is None:
-            model = _SHARED[model_path] = MiniLMEmbeddings(model_path)
+            from llmops.config import get_settings
+
+            threads = get_settings().embedding_threads
+            model = _SHARED[model_path] = MiniLMEmbeddings(model_path, threads=threads)
         return model

@@ -53,3 +53,22 @@ def test_a_chat_turn_embeds_the_message_once(
     turn = chat_service.respond(question, session_id="embed-once").collect()
     assert turn.answer
     assert seen.count(question) == 1, seen  # the guard's detector and retrieval: one embedding
+
+
+def test_the_shared_model_runs_on_the_configured_number_of_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmops import config
+
+    def threads(model: emb.MiniLMEmbeddings) -> int:
+        return int(model._session.get_session_options().intra_op_num_threads)
+
+    assert threads(emb.MiniLMEmbeddings(verify=False)) == 1  # a short query: one thread
+    assert threads(emb.MiniLMEmbeddings(verify=False, threads=2)) == 2
+    monkeypatch.setattr(emb, "_SHARED", {})
+    monkeypatch.setenv("LLMOPS_EMBEDDING_THREADS", "3")
+    config.get_settings.cache_clear()
+    try:
+        assert threads(emb.shared()) == 3
+    finally:
+        config.get_settings.cache_clear()
