@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 import timeit
-import types
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +41,9 @@ from llmops.tracing.handler import TracingCallbackHandler
 
 
 def _handler_at(ref: str) -> Any:
-    root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(
-        ["git", "show", f"{ref}:llmops/tracing/handler.py"],
-        cwd=root, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    module = types.ModuleType("llmops.tracing._handler_at_ref")
-    sys.modules[module.__name__] = module  # a dataclass in it looks its module up
-    exec(compile(source, f"{ref}:llmops/tracing/handler.py", "exec"), module.__dict__)
-    return module.TracingCallbackHandler
+    from bench.tracing_overhead import _handler_at as at_ref
+
+    return at_ref(ref)
 
 
 @dataclass(slots=True)

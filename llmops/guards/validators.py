@@ -13,7 +13,8 @@ that need a hub model or a remote API do not run offline (../shared/notes/offlin
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from guardrails.validator_base import (
     ErrorSpan,
@@ -26,6 +27,9 @@ from guardrails.validator_base import (
 
 from llmops.guards import pii, secrets
 from llmops.text import declines, split_sentences, terms
+
+if TYPE_CHECKING:
+    from llmops.guards.detectors import Finding
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 
@@ -148,17 +152,14 @@ class DetectPromptInjection(Validator):
         self.learned = learned
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        from llmops.guards.detectors import Finding, detect_injection
+        from llmops.guards.detectors import detect_injection
 
         text = str(value)
         findings = detect_injection(text)
         if not findings and self.learned and text.strip():
             from llmops.guards import learned
 
-            hit, score = learned.flags_message(text)
-            if hit:
-                reason = f"learned detector, score {score:.2f}"
-                findings = [Finding("learned", "prompt_injection", score, 0, len(text), reason)]
+            findings = _learned(text, "prompt_injection", "learned detector", learned.flags_message)
         return _findings_result(findings, "prompt_injection", "Prompt injection attempt", metadata)
 
 
@@ -180,18 +181,29 @@ class DetectToxicity(Validator):
         self.learned = learned
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        from llmops.guards.detectors import Finding, detect_toxicity
+        from llmops.guards.detectors import detect_toxicity
 
         text = str(value)
         findings = detect_toxicity(text)
         if not findings and self.learned and text.strip():
             from llmops.guards import learned_toxicity
 
-            hit, score = learned_toxicity.flags(text)
-            if hit:
-                reason = f"learned word model, score {score:.2f}"
-                findings = [Finding("learned", "toxicity", score, 0, len(text), reason)]
+            findings = _learned(text, "toxicity", "learned word model", learned_toxicity.flags)
         return _findings_result(findings, "toxicity", "Abusive language", metadata)
+
+
+def _learned(
+    text: str, label: str, model: str, flags: Callable[[str], tuple[bool, float]]
+) -> list[Finding]:
+    """The learned model's verdict on a text no rule flagged, as a finding over the whole text."""
+    from llmops.guards.detectors import Finding
+
+    hit, score = flags(text)
+    return (
+        [Finding("learned", label, score, 0, len(text), f"{model}, score {score:.2f}")]
+        if hit
+        else []
+    )
 
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
