@@ -217,6 +217,8 @@ def flags_message(text: str) -> tuple[bool, float]:
     from doing (the rules discount such text the same way, ``detectors.mentioned_only``)."""
     from llmops.guards.detectors import detect_toxicity, mentioned_only
 
+    if len(text.split()) < detector().min_words:
+        return False, 0.0  # left to the rules (``flags``), before the toxicity rules run
     if detect_toxicity(text):
         # abuse aimed at the assistant addresses it like an injection does, and the model
         # cannot tell them apart: the toxicity rules own such text (the injection rules still
