@@ -91,13 +91,25 @@ def main() -> None:
         help="with --concurrent: a second thread submits synthetic turns as fast as the "
         "writer takes them (the writer's ceiling while the chat runs)",
     )
+    ap.add_argument(
+        "--redact-process",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="with --concurrent: the writer's redaction process (SpanWriter redact_process)",
+    )
     args = ap.parse_args()
     if args.concurrent:
         from bench.ingest_concurrent import run_concurrent
 
         report(
             run_concurrent(
-                args.seconds, args.steps, not args.no_redact, args.batch, args.rate, args.flood
+                args.seconds,
+                args.steps,
+                not args.no_redact,
+                args.batch,
+                args.rate,
+                args.flood,
+                args.redact_process,
             ),
             args.json,
         )

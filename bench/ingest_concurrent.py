@@ -123,9 +123,18 @@ class TimedWriter(SpanWriter):
             self.commits.append((time.time_ns(), [r[_ENDED] for r in traces]))
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * _PAGE
+def _rss(pid: int | str = "self") -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except OSError:  # a redaction process that just went
+        return 0
+
+
+def _process_cpu(writer: SpanWriter) -> float:
+    """CPU seconds the writer's redaction processes have used (as they reported them)."""
+    proc = writer._process
+    return writer.process_cpu_s + (proc.cpu_s if proc is not None else 0.0)
 
 
 def _lags_ms(commits: list[tuple[int, list[str]]]) -> list[float]:
@@ -151,11 +160,18 @@ def run_concurrent(
     batch: int,
     rate: float = 0.0,
     flood: bool = False,
+    redact_process: str = "auto",
 ) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="llmops-bench-ingest-conc-"))
     db = Database(f"sqlite:///{home / 'bench.db'}")
     upgrade(db)
-    writer = TimedWriter(db, home / "spool", batch_size=batch, redact=redact if redacting else None)
+    writer = TimedWriter(
+        db,
+        home / "spool",
+        batch_size=batch,
+        redact=redact if redacting else None,
+        redact_process=redact_process,
+    )
     ch = chain(steps)
     handler = TracingCallbackHandler(writer.submit)
     for i in range(200):  # warm-up (imports, caches), not counted
@@ -166,13 +182,16 @@ def run_concurrent(
     with db.engine.connect() as c:
         spans0 = c.exec_driver_sql("SELECT count(*) FROM spans").scalar() or 0
 
-    peak = {"queue": 0, "rss": _rss()}
+    peak = {"queue": 0, "rss": _rss(), "process_rss": 0}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.05):
             peak["queue"] = max(peak["queue"], writer.pending())
             peak["rss"] = max(peak["rss"], _rss())
+            proc = writer._process
+            if proc is not None:
+                peak["process_rss"] = max(peak["process_rss"], _rss(proc.pid))
 
     flooded = [0]
 
@@ -188,6 +207,8 @@ def run_concurrent(
     sampler.start()
     clock = time.pthread_getcpuclockid(writer._thread.ident or 0)
     cpu0 = time.clock_gettime(clock)
+    process_cpu0 = _process_cpu(writer)
+    process_batches0 = writer.process_batches
     rss0 = _rss()
     turns = 0
     t0 = time.perf_counter()
@@ -209,6 +230,7 @@ def run_concurrent(
     flushed = writer.flush(600)
     drain_s = time.perf_counter() - t1
     cpu_s = time.clock_gettime(clock) - cpu0
+    process_cpu_s = _process_cpu(writer) - process_cpu0
     stop.set()
     sampler.join()
     stats = writer.stats()
@@ -241,6 +263,13 @@ def run_concurrent(
         "lag_mean_ms": round(statistics.fmean(lags), 1) if lags else None,
         "writer_cpu_s": round(cpu_s, 2),
         "writer_cpu_us_per_record": round(cpu_s * 1e6 / max(1, stats.written - written0), 1),
+        "redact_process": redact_process,
+        "process_batches": writer.process_batches - process_batches0,
+        "process_cpu_s": round(process_cpu_s, 2),
+        "process_cpu_us_per_record": round(
+            process_cpu_s * 1e6 / max(1, stats.written - written0), 1
+        ),
+        "process_rss_mb_peak": round(peak["process_rss"] / 2**20),
         "peak_pending": peak["queue"],
         "rss_mb_start": round(rss0 / 2**20),
         "rss_mb_peak": round(peak["rss"] / 2**20),

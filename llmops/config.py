@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         description="Rendered records kept in memory while neither the store nor the spool "
         "can take them (disk full); beyond it they are dropped, counted and logged.",
     )
+    trace_redact_process: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Where the span writer redacts: 'auto' moves redaction to a process of "
+        "its own once the writer stays a batch behind (sustained load), 'on' from the start, "
+        "'off' always in the writer's thread. The process is an optimisation: without it "
+        "(or when it fails) the thread redacts, the same way.",
+    )
     spool_dir_override: Path | None = Field(
         None,
         alias="LLMOPS_SPOOL_DIR",

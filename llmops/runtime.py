@@ -53,6 +53,7 @@ class Runtime:
             queue_max=self.settings.trace_queue_max,
             queue_high=self.settings.trace_queue_high,
             hold_max=self.settings.trace_hold_max,
+            redact_process=self.settings.trace_redact_process,
             exporter=otlp.from_settings(self.settings, self.db),
         )
         self.tracer = Tracer(self.writer)

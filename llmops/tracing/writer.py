@@ -69,6 +69,18 @@ from llmops.tracing.records import (
     SpanRecord,
     TraceRecord,
 )
+from llmops.tracing.redact_process import RedactProcess, RedactProcessError, reference
+from llmops.tracing.redaction_jobs import (
+    REDACTION_FAILED,
+    TEXT,
+    VALUE,
+    Job,
+    Redactor,
+    plain,
+    redact_jobs,
+    redact_once,
+    redact_strings,
+)
 from llmops.tracing.render import (
     MAX_TEXT,
     fit,
@@ -82,7 +94,6 @@ from llmops.tracing.runs import chain_kind, error_attributes, error_status, erro
 
 log = logging.getLogger(__name__)
 
-Redactor = Callable[[str], str]
 Row = tuple[Any, ...] | list[Any]
 Rows = dict[str, list[Row]]
 KINDS = ("trace", "span", "event", "gap")
@@ -127,7 +138,6 @@ SPOOL_VERSION = 2
 _CHUNKS = (256, 64, 16, 4, 1)  # rows a multi-row INSERT on SQLite (see SpanWriter._insert)
 # bound parameters a statement: 32,766 since SQLite 3.32, 999 before
 _SQLITE_MAX_VARS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-REDACTION_FAILED = "<REDACTION FAILED: text not stored>"
 _EPOCH = datetime(1970, 1, 1)
 _last_second: tuple[int, str] = (-1, "")
 _PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -151,19 +161,6 @@ def _ts(ns: int | None) -> str | None:
 
 def _duration(start_ns: int, end_ns: int | None) -> float | None:
     return None if end_ns is None else round((end_ns - start_ns) / 1e6, 3)
-
-
-def _redact_strings(value: Any, redact: Redactor, depth: int = 0) -> Any:
-    """``value`` with every string inside it redacted (containers rebuilt, numbers kept)."""
-    if isinstance(value, str):
-        return redact(value)
-    if depth > 6 or isinstance(value, bool | int | float) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {k: _redact_strings(v, redact, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_strings(v, redact, depth + 1) for v in value]
-    return redact(to_text(value) or "")
 
 
 def _json_default(obj: Any) -> Any:
@@ -315,6 +312,8 @@ class SpanWriter:
         start: bool = True,
         maintain_rollups: bool = True,
         exporter: StoredBatchSink | None = None,
+        redact_process: str = "auto",
+        redact_timeout_s: float = 10.0,
     ) -> None:
         self.db = db
         self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
@@ -327,6 +326,24 @@ class SpanWriter:
         self.retry_interval_s = retry_interval_s
         self.redact = self._failsafe(redact) if redact is not None else None
         self.redaction_failures = 0
+        # Redaction in a process of its own (llmops.tracing.redact_process): "on" from the
+        # start, "auto" once the writer stays a batch behind, "off" never; only for a
+        # redactor another interpreter can import (not a lambda or a closure).
+        if redact_process not in ("auto", "on", "off"):
+            raise ValueError(f"redact_process: 'auto', 'on' or 'off', not {redact_process!r}")
+        self._process_ref = None if redact is None or redact_process == "off" else reference(redact)
+        self.redact_process = redact_process
+        self.redact_timeout_s = redact_timeout_s
+        self._process: RedactProcess | None = None
+        self._process_retry_at = 0.0
+        self._process_failures = 0
+        self._behind = 0  # consecutive batches taken with another batch's worth still queued
+        self.process_batches = 0  # batches redacted by a process (all its lives)
+        self.process_cpu_s = 0.0  # CPU those processes reported
+        # two-pass rendering (a process redacts): the jobs rendering asks for, then answers
+        self._jobs: list[Job] | None = None
+        self._answers: Iterator[Any] | None = None
+        self._trace: str = ""
         self.user_ids = user_ids
         self.queue_max = queue_max
         # back-pressure above this many queued records (never above the bound itself)
@@ -472,6 +489,11 @@ class SpanWriter:
             self._wake.set()
             other = threading.current_thread() is not self._thread
             if not flushed:
+                # a batch at a stuck redaction process comes back to the writer's thread
+                # (which redacts it itself) when the process is gone
+                proc = self._process
+                if proc is not None:
+                    proc.proc.kill()
                 self._spool_remaining()
             if self._thread.is_alive() and other:
                 self._thread.join(timeout if flushed else min(timeout, 2.0))
@@ -486,11 +508,14 @@ class SpanWriter:
                 self._held.clear()
                 self._held_n = 0
             _WRITERS.discard(self)
+            self._stop_process()
             if self.exporter is not None:
                 self.exporter.close(timeout)
 
     # -- background thread ------------------------------------------------------------------
     def _loop(self) -> None:
+        if self.redact_process == "on":
+            self._ready_process()  # starts it: it loads while the spool is replayed
         self._replay_spool()
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval_s)
@@ -515,20 +540,164 @@ class SpanWriter:
                 self._replay_spool()
         if self._held and (self._healthy or time.monotonic() >= self._retry_at):
             self._release_held()
-        while self._queue:
-            self._busy = True
-            try:
+        if self._process is not None:
+            self._ready_process()  # a starting process is heard from, a dead one noticed
+        # With a redaction process, batch N+1 is rendered and handed to it before batch N
+        # (redacted meanwhile) is stored: the process redacts while this thread stores.
+        pending: _Handed | None = None
+        try:
+            while self._queue:
+                self._busy = True
                 batch: list[Record] = []
                 while self._queue and len(batch) < self.batch_size:
                     batch.append(self._queue.popleft())
-                rows = self._render(batch)
-                self._inflight = rows
-                self._store_or_spool(rows)
-                self._inflight = None
+                handed = self._hand_over(batch)
+                if pending is not None:
+                    done = pending
+                    pending = None
+                    self._finish(done)
+                if handed is None:
+                    self._render_and_store(batch)
+                else:
+                    pending = handed
+        finally:
+            try:
+                if pending is not None:
+                    self._finish(pending)
             finally:
                 self._busy = False
         if self._healthy:
             self._report_losses()
+
+    def _render_and_store(self, batch: list[Record]) -> None:
+        rows = self._render(batch)
+        self._inflight = rows
+        self._store_or_spool(rows)
+        self._inflight = None
+
+    # -- the redaction process --------------------------------------------------------------
+    def _ready_process(self) -> RedactProcess | None:
+        """The redaction process when it is ready for a batch; starts one when it is due."""
+        proc = self._process
+        if proc is not None:
+            try:
+                return proc if proc.ready() else None
+            except RedactProcessError as exc:
+                self._process_failed(exc)
+                return None
+        if self._process_ref is None or time.monotonic() < self._process_retry_at:
+            return None
+        self._behind = self._behind + 1 if len(self._queue) >= self.batch_size else 0
+        if self.redact_process == "on" or self._behind >= _BEHIND_BATCHES:
+            try:
+                self._process = RedactProcess(self._process_ref, timeout_s=self.redact_timeout_s)
+                log.info("span writer: redacting in process %d", self._process.pid)
+            except OSError as exc:
+                self._process_failed(exc)
+        return None
+
+    def _process_failed(self, exc: BaseException) -> None:
+        """The process is gone or wrong: redact here, try a new one later (backing off)."""
+        self._process_failures += 1
+        wait = min(300.0, 5.0 * 2 ** min(self._process_failures - 1, 6))
+        self._process_retry_at = time.monotonic() + wait
+        self._behind = 0
+        log.warning(
+            "span writer: redaction process failed (%s); redacting in this thread, a new "
+            "process in %.0f s",
+            exc,
+            wait,
+        )
+        self._stop_process()
+
+    def _stop_process(self) -> None:
+        proc, self._process = self._process, None
+        if proc is not None:
+            self.process_cpu_s += proc.cpu_s
+            try:
+                proc.close()
+            except Exception:
+                log.exception("span writer: could not stop the redaction process")
+
+    def _hand_over(self, batch: list[Record]) -> _Handed | None:
+        """Render ``batch`` far enough to know what it needs redacted and send that to the
+        redaction process; None when there is no process ready (render it here)."""
+        redact = self.redact
+        proc = self._ready_process() if redact is not None else None
+        if redact is None or proc is None:
+            return None
+        records, jobs, counts = self._collect(batch)
+        try:
+            return _Handed(records, jobs, counts, redact, proc.send(jobs))
+        except RedactProcessError as exc:
+            self._process_failed(exc)
+            return _Handed(records, jobs, counts, redact, None)
+
+    def _finish(self, handed: _Handed) -> None:
+        """Store a handed-over batch with the process's answers (or, if they do not come,
+        with this thread's: ``redact_jobs`` is what the process runs)."""
+        answers: list[Any] | None = None
+        proc = self._process
+        if handed.seq is not None and proc is not None:
+            try:
+                answers, failures = proc.receive(handed.seq, len(handed.jobs))
+                self.process_batches += 1
+                if failures:
+                    self.redaction_failures += failures
+                    log.error(
+                        "span writer: redaction failed on %d texts; they are not stored",
+                        failures,
+                    )
+            except RedactProcessError as exc:
+                self._process_failed(exc)
+        if answers is None:
+            answers = redact_jobs(handed.jobs, handed.redact)
+        self._render_and_store_answered(handed, answers)
+
+    def _collect(self, batch: list[Record]) -> tuple[list[Record], list[Job], list[int]]:
+        """First pass: the redaction jobs of each record, in the order rendering asks for
+        them (a record that cannot be rendered is quarantined here and left out)."""
+        records: list[Record] = []
+        counts: list[int] = []
+        jobs: list[Job] = []
+        self._jobs = jobs
+        try:
+            for rec in batch:
+                self._trace = rec.id if isinstance(rec, TraceRecord) else rec.trace_id
+                mark = len(jobs)
+                try:
+                    self._render_one(rec)
+                except Exception as exc:  # noqa: BLE001 - one record never stops the batch
+                    del jobs[mark:]
+                    self._quarantine_unrenderable(rec, exc)
+                    continue
+                records.append(rec)
+                counts.append(len(jobs) - mark)
+        finally:
+            self._jobs = None
+        return records, jobs, counts
+
+    def _render_and_store_answered(self, handed: _Handed, answers: list[Any]) -> None:
+        """Second pass: each record rendered again, its redaction jobs answered in order."""
+        rows = _empty()
+        pos = 0
+        try:
+            for rec, count in zip(handed.records, handed.counts, strict=True):
+                mine = answers[pos : pos + count]
+                pos += count
+                self._answers = iter(mine)
+                try:
+                    kind, row = self._render_one(rec)
+                    if next(self._answers, _END) is not _END:
+                        raise RuntimeError("rendering asked for fewer redactions than before")
+                    rows[kind].append(row)
+                except Exception as exc:  # noqa: BLE001 - one record never stops the batch
+                    self._quarantine_unrenderable(rec, exc)
+        finally:
+            self._answers = None
+        self._inflight = rows
+        self._store_or_spool(rows)
+        self._inflight = None
 
     # -- rendering (off the hot path) -------------------------------------------------------
     def _failsafe(self, redact: Redactor) -> Redactor:
@@ -557,32 +726,25 @@ class SpanWriter:
             text = value if value.isascii() and "\x00" not in value else sanitize(value)
         else:
             text = sanitize(to_text(value) or "")
-        return self._redact_once(text) if self.redact is not None else text
+        return text if self.redact is None else self._redact_once(text, self.redact)
 
-    def _redact_once(self, text: str) -> str:
-        """``text`` redacted, reusing what this trace's texts became: a turn's question is
-        in the input and output of most of its spans and inside the model's prompt, and
-        scanning it (Presidio's phone matcher above all) is most of the writer's cost. A
-        text of this trace that the redactor changed is replaced by its redacted form where
-        it stands on its own in ``text`` (``_substitute``), and the result is scanned again,
-        cheaply: what was found is a placeholder now."""
-        redact = self.redact
-        if redact is None:
+    def _redact_once(self, text: str, redact: Redactor) -> str:
+        """``text`` redacted once for its trace (``redaction_jobs.redact_once``); in a
+        two-pass rendering, noted as a job (first pass) or answered (second)."""
+        if self._jobs is not None:
+            self._jobs.append((TEXT, self._trace, text))
             return text
-        known = self._known
-        if known is None:
-            return redact(text)
-        done = known.get(text)
-        if done is not None:
-            return done
-        source = text
-        for original, redacted in known.items():
-            if original in source:
-                source = _substitute(source, original, redacted)
-        out = redact(source)
-        if out != text and len(text) >= _ONCE_MIN and len(known) < _ONCE_MAX:
-            known[text] = out
-        return out
+        if self._answers is not None:
+            return str(next(self._answers))
+        return redact_once(text, self._known, redact)
+
+    def _redact_value(self, value: Any, redact: Redactor) -> Any:
+        if self._jobs is not None:
+            self._jobs.append((VALUE, self._trace, plain(value)))
+            return value
+        if self._answers is not None:
+            return next(self._answers)
+        return redact_strings(value, redact)
 
     def _clean_attrs(self, attrs: dict[str, Any] | None) -> str | None:
         """Attributes as a JSON document (one C-level dump; objects fall back to repr).
@@ -593,7 +755,7 @@ class SpanWriter:
         if not attrs:
             return None
         if self.redact is not None:
-            attrs = _redact_strings(attrs, self.redact)
+            attrs = self._redact_value(attrs, self.redact)
         try:
             doc = orjson.dumps(attrs, default=_json_default).decode()
             return doc if doc.isascii() and "\\u0000" not in doc else sanitize_json(doc)
@@ -1028,31 +1190,20 @@ class SpanWriter:
                     self._losses[kind] += n
 
 
-_ONCE_MIN = 16  # shorter texts are not worth remembering (and match too easily)
-_ONCE_MAX = 16  # texts remembered a trace (each is looked for in the trace's later texts)
-_EDGE = frozenset("\n\r\t\"'[]{}<>`|")
+_BEHIND_BATCHES = 3  # "auto": batches in a row taken with a batch's worth still queued
+_END = object()
 
 
-def _substitute(text: str, original: str, redacted: str) -> str:
-    """``text`` with each occurrence of ``original`` that stands on its own replaced by
-    ``redacted``: at the start of ``text`` or after a line break, a quote, a bracket or a
-    role prefix ("human: "), and before the end, a line break, a quote or a bracket. Any
-    other occurrence (followed by a word, a digit, a separator of numbers) is left to the
-    full scan: an entity may run across its edge ("... ask Ana" + " López")."""
-    out: list[str] = []
-    pos, size, end = 0, len(original), len(text)
-    while (at := text.find(original, pos)) >= 0:
-        stop = at + size
-        alone_before = at == 0 or text[at - 1] in _EDGE or text[at - 2 : at] == ": "
-        if not (alone_before and (stop == end or text[stop] in _EDGE)):
-            out.append(text[pos : at + 1])
-            pos = at + 1
-            continue
-        out.append(text[pos:at])
-        out.append(redacted)
-        pos = stop
-    out.append(text[pos:])
-    return "".join(out)
+@dataclass(frozen=True, slots=True)
+class _Handed:
+    """A batch whose redaction jobs went to the redaction process (``seq``; None when the
+    sending failed and this thread answers them)."""
+
+    records: list[Record]
+    jobs: list[Job]
+    counts: list[int]  # jobs a record, in order
+    redact: Redactor  # the writer's (fail-closed) redactor, for answering here
+    seq: int | None
 
 
 def _group(items: Iterable[tuple[str, Row]]) -> Rows:

@@ -16,7 +16,8 @@ from llmops.redaction import redact
 from llmops.store.db import Database
 from llmops.tracing.ids import new_span_id, new_trace_id
 from llmops.tracing.records import GapRecord, Record, RunRecord, SpanRecord, TraceRecord
-from llmops.tracing.writer import COLUMNS, TABLES, SpanWriter, _substitute
+from llmops.tracing.redaction_jobs import substitute as _substitute
+from llmops.tracing.writer import COLUMNS, TABLES, SpanWriter
 
 
 def _rows(db: Database, kind: str) -> list[tuple[Any, ...]]:
