@@ -1,7 +1,8 @@
 """Span ingest rate: our SpanWriter into SQLite vs raw sqlite3.executemany, same run.
 
     .venv/bin/python bench/ingest.py [--spans 200000] [--batch 500] [--json]
-    .venv/bin/python bench/ingest.py --concurrent [--seconds 20] [--no-redact] [--flood] [--json]
+    .venv/bin/python bench/ingest.py --concurrent [--seconds 20] [--no-redact] [--flood]
+        [--redact-process auto|on|off] [--json]
 
 Both write the same rows into identical schemas (created by our migrations, with the same
 indexes, WAL and synchronous=NORMAL). Ours is timed from the first submit() to flush()
@@ -22,6 +23,10 @@ The chat loop alone produces fewer spans than the writer can store (LangChain's 
 cost the chat thread far more a span than storing it costs the writer), so ``--flood`` adds a
 second producer of synthetic turns of the same mix, throttled only by back-pressure: what is
 stored a second then is the writer's ceiling while the chat runs (``spans_stored_per_s_in_loop``).
+
+``--redact-process auto|on|off`` is the writer's ``redact_process`` (``auto``, production's
+default, moves redaction to a process of its own once the writer stays behind); the
+process's CPU (as it reports it) and peak RSS are reported beside the writer thread's.
 """
 
 from __future__ import annotations

@@ -608,13 +608,17 @@ class SpanWriter:
             exc,
             wait,
         )
-        self._stop_process()
+        self._stop_process(kill=True)
 
-    def _stop_process(self) -> None:
+    def _stop_process(self, *, kill: bool = False) -> None:
+        """Stop the redaction process: it exits when its pipe closes; a failed one is
+        killed first (it may be hung)."""
         proc, self._process = self._process, None
         if proc is not None:
             self.process_cpu_s += proc.cpu_s
             try:
+                if kill:
+                    proc.proc.kill()
                 proc.close()
             except Exception:
                 log.exception("span writer: could not stop the redaction process")
