@@ -236,6 +236,9 @@ class WriterStats:
     spool_files: int
     last_write_at: str | None = None  # UTC, when this process last stored a batch
     throttled: int = 0  # records whose submit waited for the writer (back-pressure)
+    redaction_failures: int = 0  # texts stored as REDACTION_FAILED
+    redaction_process: int | None = None  # the redaction process's pid, while it runs
+    redaction_process_failures: int = 0  # processes given up on (killed, hung, garbled)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -439,6 +442,9 @@ class SpanWriter:
             healthy=self._healthy,
             spool_files=len(self.spool_files()),
             throttled=self.throttled,
+            redaction_failures=self.redaction_failures,
+            redaction_process=None if (proc := self._process) is None else proc.pid,
+            redaction_process_failures=self._process_failures,
             last_write_at=None
             if self.last_write_ns is None
             else datetime.fromtimestamp(self.last_write_ns / 1e9, UTC).isoformat(
