@@ -63,7 +63,8 @@ def _dataset_texts() -> Iterator[str]:
 
 def _test_literals() -> Iterator[str]:
     """Every string constant of the guard, privacy and tracing tests (their cases)."""
-    paths = sorted((ROOT / "tests" / "guards").glob("*.py")) + [
+    paths = [
+        *sorted((ROOT / "tests" / "guards").glob("*.py")),
         ROOT / "tests" / "test_privacy.py",
         ROOT / "tests" / "test_no_pii_stored.py",
     ]
