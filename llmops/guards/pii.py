@@ -66,6 +66,19 @@ _CANDIDATE = re.compile(
     r"\b[XYZxyz]\W{1,3}\d{7,8}|"
     r"\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{0,4}){2,7}\b"
 )
+# What every match of ``_CANDIDATE`` holds, tested first: ``_CANDIDATE`` is an alternation
+# behind look-behinds, which the regex engine tries at every position of a text (~15 µs for a
+# 100-character one), while these start with a character class or a literal it skips ahead
+# to. A necessary condition, branch by branch: an "@"; a digit run (six digits, each at most
+# two separators after the last; a NIE's seven or eight digits are one); an IBAN's start
+# (its two check digits, then two groups of four); an IPv4 address ("." between four digit
+# groups); an IPv6 one (two colons with at most four hex digits between). A text matching
+# none has no candidate. ``tests/guards/test_redaction_prefilters.py`` holds it to
+# ``_CANDIDATE``.
+_MAY_CANDIDATE = re.compile(
+    r"\d(?:(?:[ .\-()/]{0,2}\d){5}|\d(?:[ \-]?[A-Za-z0-9]{4}){2}|\.\d{1,3}\.\d{1,3}\.\d)"
+)
+_MAY_IPV6 = re.compile(r":[0-9a-fA-F]{0,4}:")
 _DECIMAL = re.compile(r"[A-Za-z]?\d{1,4}[.,]\d{4,}")  # 0.7342156: a score, not an identifier
 _WINDOW = 80  # characters of context kept on each side of a candidate
 _WHOLE = 600  # texts up to this long are analysed whole
@@ -77,6 +90,10 @@ _PHONE_CUE = re.compile(
     r"tel[eé]fono|tlf|tfno|m[oó]vil|celular|ll[aá]ma(?:me|nos)?(?: al)?|ll[aá]meme(?: al)?|"
     r"contacto|whats)\b[^\d\n]{0,12}?(\+?\(?\d[\d ().\-]{4,18}\d)"
 )
+# What a number ``_PHONE_CUE`` keeps holds (tested first, as ``_MAY_CANDIDATE``): six digits or
+# more, with only " ().-" between them, at most 18 characters apart (the number is a digit,
+# 4-18 of those characters, a digit). Most texts have no such run, and skip the cue search.
+_MAY_CUED_PHONE = re.compile(r"\d(?:[ ().\-]{0,18}\d){5}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class PiiScanner:
         found = []
         for start, end in _windows(text):
             window = text[start:end]
+            candidates = _Candidates(window)  # libphonenumber's, for both phone passes
             entities = [e for e, gate in _PRESIDIO.items() if gate.search(window)]
             if entities:
                 for r in self._presidio(window, entities):
@@ -137,9 +155,9 @@ class PiiScanner:
                     found.append(Entity(label, start + r.start, start + r.end, float(r.score)))
             found += [
                 Entity(e.label, start + e.start, start + e.end, e.score)
-                for e in _phones(window) + _own(window)
+                for e in _phones(window, candidates) + _own(window, candidates)
             ]
-        for m in _PHONE_CUE.finditer(text):
+        for m in _PHONE_CUE.finditer(text) if _MAY_CUED_PHONE.search(text) else ():
             digits = sum(c.isdigit() for c in m.group(1))
             if 6 <= digits <= 15:
                 found.append(Entity("PHONE", m.start(1), m.end(1), 0.45))
@@ -196,14 +214,17 @@ def _cued(text: str, start: int, cue: re.Pattern[str], window: int) -> bool:
 
 
 # What each of the Presidio recognizers we run needs before it can match (from their
-# patterns): an e-mail address an @; a card 13+ digits and an SSN 9, with at most one "-",
-# " " (or "." for an SSN) between two digits; an IPv4 address three dots between digits, an
-# IPv6 one two colons with only hex digits between. A window is analysed only for the
-# entities it can hold, and not at all when it can hold none.
+# patterns): an e-mail address an @; a card 13+ digits, with at most one "-" or " " between
+# two digits; an SSN 9 digits in one of its patterns' groupings (5-4 or 3-6 with a "-",
+# 3-2-4 with "-", " " or ".", or 9 in a row; its patterns take ASCII digits, a subset of
+# ``\d``); an IPv4 address three dots between digits, an IPv6 one two colons with only hex
+# digits between. A window is analysed only for the entities it can hold, and not at all when
+# it can hold none. ``tests/guards/test_redaction_prefilters.py`` holds each to its
+# recognizer.
 _PRESIDIO = {
     "EMAIL_ADDRESS": re.compile(r"@"),
     "CREDIT_CARD": re.compile(r"\d(?:[- ]?\d){12}"),
-    "US_SSN": re.compile(r"\d(?:[- .]?\d){8}"),
+    "US_SSN": re.compile(r"\d{3}(?:\d{6}|\d{2}-\d{4}|-\d{6}|[- .]\d{2}[- .]\d{4})"),
     "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]*:"),
 }
 
@@ -239,6 +260,19 @@ def _phone_tables() -> tuple[dict[str, int], dict[str, re.Pattern[str]]]:
 _FEWEST_DIGITS = 3  # no valid number in any region has fewer (written in any format)
 
 
+@lru_cache(maxsize=1)
+def _matcher_parts() -> tuple[Any, Any, Callable[[str], str]]:
+    """libphonenumber's candidate pattern, its cut before a second number, and its digit
+    normalisation (imported once: an import statement in ``_Candidates.at`` cost ~2 µs a call)."""
+    from phonenumbers import normalize_digits_only
+    from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]
+        _PATTERN,
+        _SECOND_NUMBER_START_PATTERN,
+    )
+
+    return _PATTERN, _SECOND_NUMBER_START_PATTERN, normalize_digits_only
+
+
 class _Candidates:
     """libphonenumber's candidate numbers in a text, found once and shared by every region's
     pass (``PhoneNumberMatcher._find``: its pattern from a position, cut before a second
@@ -250,12 +284,7 @@ class _Candidates:
 
     def at(self, index: int) -> tuple[int, str, int, str] | None:
         if index not in self._at:
-            from phonenumbers import normalize_digits_only
-            from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]
-                _PATTERN,
-                _SECOND_NUMBER_START_PATTERN,
-            )
-
+            _PATTERN, _SECOND_NUMBER_START_PATTERN, normalize_digits_only = _matcher_parts()
             m = _PATTERN.search(self.text, index)
             if m is None:
                 self._at[index] = None
@@ -305,7 +334,7 @@ def _matcher_pass(
     return spans
 
 
-def _phones(text: str) -> list[Entity]:
+def _phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """Phone numbers exactly as Presidio's ``PhoneRecognizer`` finds them for
     ``PHONE_REGIONS`` (libphonenumber's matcher with VALID leniency, once a region), at a
     fraction of the cost. That recognizer ran the whole matcher 13 times, parsing every
@@ -319,7 +348,8 @@ def _phones(text: str) -> list[Entity]:
       apart from the one digit Argentina's rule inserts, which the floor allows for;
     - a candidate written with "+" that parses whole in the first region is the same number,
       with the same span, in every region (the region is only used for numbers without a
-      country code), so the other twelve reuse it.
+      country code), so the other twelve reuse it; a region none of whose other candidates
+      it could parse is not walked at all (its pass would find only those numbers again).
 
     Matches are the union over the regions, a match inside a longer one dropped (as Presidio
     does); score 0.4 (Presidio's; its context words never apply without an NLP model).
@@ -329,7 +359,7 @@ def _phones(text: str) -> list[Entity]:
     from phonenumbers import Leniency
 
     floors, idd = _phone_tables()
-    candidates = _Candidates(text)
+    candidates = _Candidates(text) if candidates is None else candidates
     chain = []  # the candidates a pass visits until it finds a match (the same for all)
     index = 0
     while (found := candidates.at(index)) is not None:
@@ -346,8 +376,13 @@ def _phones(text: str) -> list[Entity]:
             international = "+" in value or "＋" in value or prefix.match(digits)
             return size >= (_FEWEST_DIGITS if international else floor)
 
-        if not any(worth(value, size, digits) for _, value, size, digits in chain):
-            continue  # nothing this region could parse: its pass would find nothing
+        # nothing this region could parse but numbers matched whole in an earlier region
+        # (``known``): its pass would walk the chain (such a match ends where the chain steps
+        # to) and find only those again
+        if not any(
+            worth(value, size, digits) for start, value, size, digits in chain if start not in known
+        ):
+            continue
         spans.update(_matcher_pass(candidates, region, Leniency.VALID, worth, known))
     kept = [
         (a, b)
@@ -361,7 +396,7 @@ def _phones(text: str) -> list[Entity]:
 _INTERNATIONAL = re.compile(r"(?:\+|(?<!\d)00)[1-9]")
 
 
-def _international_phones(text: str) -> list[Entity]:
+def _international_phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """Numbers written with a country code ("+44 7911 522258", "0034 612 345 678") that
     libphonenumber finds *possible* for that country. Presidio asks for *valid* ones, and its
     number ranges are finer than what people type: it missed such numbers or masked only
@@ -377,16 +412,18 @@ def _international_phones(text: str) -> list[Entity]:
 
     return [
         Entity("PHONE", a, b, 0.4)
-        for a, b in _matcher_pass(_Candidates(text), "ES", Leniency.POSSIBLE, worth)
+        for a, b in _matcher_pass(
+            _Candidates(text) if candidates is None else candidates, "ES", Leniency.POSSIBLE, worth
+        )
         if text[a:b].lstrip("( ").startswith(("+", "00"))
     ]
 
 
-def _own(text: str) -> list[Entity]:
+def _own(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """IBANs and Spanish DNI/NIE with a valid checksum, any case, the usual separators;
-    phone numbers with a country code."""
+    phone numbers with a country code (``candidates``: libphonenumber's in ``text``)."""
     r = _own_rules()
-    found = _international_phones(text)
+    found = _international_phones(text, candidates)
     for m in r.iban.finditer(text):
         end = _iban_end(text, m.start(), m.end(), r)
         if end is not None:
@@ -497,6 +534,8 @@ def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
 def _windows(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` worth analysing: all of a short text, else merged windows around
     every candidate (nothing when there is no candidate)."""
+    if "@" not in text and not _MAY_CANDIDATE.search(text) and not _MAY_IPV6.search(text):
+        return []  # no candidate can be there (``_MAY_CANDIDATE``)
     spans = [
         (max(0, m.start() - _WINDOW), m.end() + _WINDOW)
         for m in _CANDIDATE.finditer(text)
