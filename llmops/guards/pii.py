@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -94,6 +94,12 @@ _PHONE_CUE = re.compile(
 # more, with only " ().-" between them, at most 18 characters apart (the number is a digit,
 # 4-18 of those characters, a digit). Most texts have no such run, and skip the cue search.
 _MAY_CUED_PHONE = re.compile(r"\d(?:[ ().\-]{0,18}\d){5}")
+# Any match of ``_PHONE_CUE``, kept or not, holds its number pattern, which starts at most
+# _CUE_REACH characters after the match does (the longest cue, "calling me on", 13; up to 12
+# characters; "+("), so none starts before the first such number minus _CUE_REACH: the search
+# starts there, and finds the same matches.
+_CUED_NUMBER = re.compile(r"\d[\d ().\-]{4,18}\d")
+_CUE_REACH = 27
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ class PiiScanner:
                 Entity(e.label, start + e.start, start + e.end, e.score)
                 for e in _phones(window, candidates) + _own(window, candidates)
             ]
-        for m in _PHONE_CUE.finditer(text) if _MAY_CUED_PHONE.search(text) else ():
+        for m in _cued_phones(text):
             digits = sum(c.isdigit() for c in m.group(1))
             if 6 <= digits <= 15:
                 found.append(Entity("PHONE", m.start(1), m.end(1), 0.45))
@@ -170,6 +176,16 @@ class PiiScanner:
         for e in sorted(entities, key=lambda e: e.start, reverse=True):
             text = f"{text[: e.start]}<{e.label}>{text[e.end :]}"
         return text
+
+
+def _cued_phones(text: str) -> Iterable[re.Match[str]]:
+    """``_PHONE_CUE``'s matches in ``text`` (searched only from where one can start)."""
+    if not _MAY_CUED_PHONE.search(text):
+        return ()
+    first = _CUED_NUMBER.search(text)
+    if first is None:
+        return ()
+    return _PHONE_CUE.finditer(text, max(0, first.start() - _CUE_REACH))
 
 
 @dataclass(frozen=True)
@@ -258,6 +274,10 @@ def _phone_tables() -> tuple[dict[str, int], dict[str, re.Pattern[str]]]:
 
 
 _FEWEST_DIGITS = 3  # no valid number in any region has fewer (written in any format)
+_DIGIT = re.compile(r"\d")
+# the most characters libphonenumber's candidate pattern takes before its first digit: two
+# leading "(" or "+", each followed by up to four punctuation characters
+_LEAD = 10
 
 
 @lru_cache(maxsize=1)
@@ -285,7 +305,14 @@ class _Candidates:
     def at(self, index: int) -> tuple[int, str, int, str] | None:
         if index not in self._at:
             _PATTERN, _SECOND_NUMBER_START_PATTERN, normalize_digits_only = _matcher_parts()
-            m = _PATTERN.search(self.text, index)
+            # The pattern is tried at every position (its optional lead defeats the regex
+            # engine's skip-ahead); a match holds a digit at most _LEAD characters after its
+            # start, so none starts before the next digit's position minus _LEAD.
+            digit = _DIGIT.search(self.text, index)
+            if digit is None:
+                self._at[index] = None
+                return None
+            m = _PATTERN.search(self.text, max(index, digit.start() - _LEAD))
             if m is None:
                 self._at[index] = None
             else:
@@ -294,7 +321,7 @@ class _Candidates:
                 if second:
                     value = value[: second.start()]
                 digits = normalize_digits_only(value)
-                size = len(digits) + sum(c.isalpha() for c in value)
+                size = len(digits) + sum(map(str.isalpha, value))
                 self._at[index] = (m.start(), value, size, digits)
         return self._at[index]
 
@@ -354,7 +381,7 @@ def _phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     Matches are the union over the regions, a match inside a longer one dropped (as Presidio
     does); score 0.4 (Presidio's; its context words never apply without an NLP model).
     ``tests/guards/test_phone_prefilter.py`` holds it to Presidio's recognizer."""
-    if sum(c.isdigit() for c in text) < _FEWEST_DIGITS:
+    if sum(map(str.isdigit, text)) < _FEWEST_DIGITS:
         return []
     from phonenumbers import Leniency
 
@@ -534,17 +561,21 @@ def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
 def _windows(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` worth analysing: all of a short text, else merged windows around
     every candidate (nothing when there is no candidate)."""
-    if "@" not in text and not _MAY_CANDIDATE.search(text) and not _MAY_IPV6.search(text):
+    short = len(text) <= _WHOLE
+    if "@" in text:
+        if short:  # the "@" is a candidate, or inside one (no decimal holds an "@")
+            return [(0, len(text))]
+    elif not _MAY_CANDIDATE.search(text) and not _MAY_IPV6.search(text):
         return []  # no candidate can be there (``_MAY_CANDIDATE``)
-    spans = [
-        (max(0, m.start() - _WINDOW), m.end() + _WINDOW)
-        for m in _CANDIDATE.finditer(text)
-        if not _DECIMAL.fullmatch(m.group())
-    ]
+    spans = []
+    for m in _CANDIDATE.finditer(text):
+        if _DECIMAL.fullmatch(m.group()):
+            continue
+        if short:  # one candidate is enough: the whole text is analysed
+            return [(0, len(text))]
+        spans.append((max(0, m.start() - _WINDOW), m.end() + _WINDOW))
     if not spans:
         return []
-    if len(text) <= _WHOLE:
-        return [(0, len(text))]
     merged = [spans[0]]
     for a, b in spans[1:]:
         if a <= merged[-1][1]:
