@@ -214,7 +214,9 @@ def _ip(rnd: random.Random) -> str:
 
 def _email(rnd: random.Random) -> str:
     user = "".join(rnd.choice(string.ascii_letters + string.digits + "._+-") for _ in range(8))
-    domain = rnd.choice(["example.com", "mail.co.uk", "empresa.es", "x", "localhost", "a.b"])
+    domain = rnd.choice(
+        ["example.com", "mail.co.uk", "empresa.es", "x", "localhost", "a.b", "ex-ample.org", "a..b"]
+    )
     return f"{user}@{domain}"
 
 
@@ -240,7 +242,16 @@ def _secret(rnd: random.Random) -> str:
     return "".join(rnd.choice(alphabet + "!@#$%") for _ in range(rnd.randint(4, 16)))
 
 
-_VALUES = (_grouping, _grouping, _iban, _es_id, _card, _ip, _email, _secret)
+def _email_context(rnd: random.Random) -> str:
+    """An address glued to punctuation, quotes, other addresses, tabs and newlines."""
+    left = rnd.choice(["", " ", "(", "<", '"', "mailto:", "x", "@", "\t", "\n", "é", "_", "-", "."])
+    right = rnd.choice(["", " ", ")", ">", '"', ",", ".", "@", "\t", "\n", "ñ", "_", "-", ".com"])
+    middle = rnd.choice(["", "", ",", ";", "/", "@", " "])
+    second = _email(rnd) if rnd.random() < 0.3 else ""
+    return f"Contact{left}{_email(rnd)}{middle}{second}{right} please"
+
+
+_VALUES = (_grouping, _grouping, _iban, _es_id, _card, _ip, _email, _secret, _email_context)
 
 
 def _generated(rnd: random.Random, n: int) -> Iterator[str]:

@@ -123,6 +123,25 @@ def test_candidate_search_from_the_next_digit_finds_libphonenumbers_candidates()
             assert (found and found[0]) == (m and m.start()), (text, index)
 
 
+def test_e_mail_recognizer_on_the_runs_with_an_at_finds_what_it_finds_on_the_text() -> None:
+    from llmops.guards.recognizers import remove_duplicates
+
+    (recognizer,) = [r for r in pii.scanner().engine.recognizers if r.entity == "EMAIL_ADDRESS"]
+    with_at = [t for t in _sample() if "@" in t]
+    assert len(with_at) > 100
+    for text in with_at:
+        runs = remove_duplicates(pii._at_runs(recognizer, text))
+        assert runs == recognizer.analyze(text), text
+
+
+def test_an_international_number_valid_whole_is_not_parsed_again() -> None:
+    for text in _sample():
+        if pii._INTERNATIONAL.search(text):
+            candidates = pii._Candidates(text)
+            pii._phones(text, candidates)  # fills ``candidates.valid``
+            assert pii._international_phones(text, candidates) == pii._international_phones(text)
+
+
 def _matcher_phones(text: str) -> list[tuple[int, int]]:
     """What ``pii._phones`` stands for: libphonenumber's matcher in every region, union, a
     match inside a longer one dropped."""
@@ -132,7 +151,9 @@ def _matcher_phones(text: str) -> list[tuple[int, int]]:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=Leniency.VALID)
     }
     return sorted(
-        (a, b) for a, b in spans if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in spans)
+        (a, b)
+        for a, b in spans
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in spans)
     )
 
 
