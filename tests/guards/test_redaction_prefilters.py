@@ -25,11 +25,44 @@ from llmops.guards import person_context, pii, secrets
 from tests.guards.redaction_corpus import texts
 
 
+# each branch of a candidate at its shortest, alone: what only that branch of a cheap test lets
+# through
+EDGES = (
+    "host 10.0.0.1 down",
+    "1.2.3.4",
+    "ip 0.0.0.0/8",
+    "fe80::1",
+    "a:b:c",
+    "::1",
+    "x@y",
+    "@",
+    "X-1234567-L",
+    "z.1234567.l",
+    "es91 2100 0418 4502 0005 1332",
+    "de89370400440532013000",
+    "GB82WEST12345698765432",
+    "GB82 WEST ABCD",
+    "ab12-cdef-ghij",
+    "12 34 56",
+    "(1)(2)(3)(4)(5)(6)",
+    "tel: 12.34.56",
+    "fax (1) 2-3-4-5-6",
+    "calling me on +(1) 2 3 4 5 6 7",
+    "SSN 123-45-6789",
+    "123456789",
+    "12345-6789",
+    "123-456789",
+    "123 45 6789",
+    "4111 1111 1111 1111",
+)
+
+
 @lru_cache(maxsize=1)
 def _sample() -> tuple[str, ...]:
-    """~600 corpus texts, and for each a random slice (a cut value, a cut cue)."""
+    """~600 corpus texts and the edge cases, and for each a random slice (a cut value, a cut
+    cue)."""
     rnd = random.Random(7)
-    chosen = texts(limit=600)
+    chosen = texts(limit=600) + list(EDGES)
     slices = []
     for text in chosen:
         a = rnd.randrange(len(text))
