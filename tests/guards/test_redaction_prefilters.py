@@ -24,7 +24,6 @@ from phonenumbers import Leniency
 from llmops.guards import person_context, pii, secrets
 from tests.guards.redaction_corpus import texts
 
-
 # each branch of a candidate at its shortest, alone: what only that branch of a cheap test lets
 # through
 EDGES = (
