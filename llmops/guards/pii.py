@@ -301,6 +301,7 @@ def _phone_tables() -> tuple[dict[str, int], dict[str, re.Pattern[str]]]:
 
 _FEWEST_DIGITS = 3  # no valid number in any region has fewer (written in any format)
 _DIGIT = re.compile(r"\d")
+_NOT_DIGITS = re.compile(r"[^0-9]")
 # the most characters libphonenumber's candidate pattern takes before its first digit: two
 # leading "(" or "+", each followed by up to four punctuation characters
 _LEAD = 10
@@ -348,7 +349,10 @@ class _Candidates:
                 second = _SECOND_NUMBER_START_PATTERN.search(value)
                 if second:
                     value = value[: second.start()]
-                digits = normalize_digits_only(value)
+                # libphonenumber's normalisation keeps an ASCII text's digits as they are
+                digits = (
+                    _NOT_DIGITS.sub("", value) if value.isascii() else normalize_digits_only(value)
+                )
                 size = len(digits) + sum(map(str.isalpha, value))
                 self._at[index] = (m.start(), value, size, digits)
         return self._at[index]
@@ -424,9 +428,16 @@ def _phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     while (found := candidates.at(index)) is not None:
         chain.append(found)
         index = found[0] + len(found[1])
+    # a candidate with fewer digits than every region's floor and than an international
+    # number's is worth no region's pass ("Ticket 95", "team 4")
+    least = min(_FEWEST_DIGITS, *floors.values())
+    chain = [found for found in chain if found[2] >= least]
     known: dict[int, tuple[int, int] | None] = {}
     spans: set[tuple[int, int]] = set()
     for region in PHONE_REGIONS:
+        pending = [found for found in chain if found[0] not in known]
+        if not pending:
+            break  # ``known`` only grows: no later region has one either
         floor, prefix = floors[region], idd[region]
 
         def worth(
@@ -438,9 +449,7 @@ def _phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
         # nothing this region could parse but numbers matched whole in an earlier region
         # (``known``): its pass would walk the chain (such a match ends where the chain steps
         # to) and find only those again
-        if not any(
-            worth(value, size, digits) for start, value, size, digits in chain if start not in known
-        ):
+        if not any(worth(value, size, digits) for _, value, size, digits in pending):
             continue
         spans.update(
             _matcher_pass(candidates, region, Leniency.VALID, worth, known, candidates.valid)

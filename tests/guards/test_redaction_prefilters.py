@@ -229,3 +229,10 @@ def test_the_look_back_for_an_opening_clause_answers_as_the_pattern() -> None:
             assert person_context._opens(r.opening, text, pos) == full, (text, pos)
             opened += full
     assert opened > 1000
+
+
+def test_ascii_digits_are_libphonenumbers_normalisation() -> None:
+    from phonenumbers import normalize_digits_only
+
+    ascii_chars = "".join(map(chr, range(128)))
+    assert pii._NOT_DIGITS.sub("", ascii_chars) == normalize_digits_only(ascii_chars)
