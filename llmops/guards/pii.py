@@ -477,8 +477,10 @@ def _international_phones(text: str, candidates: _Candidates | None = None) -> l
     A "+" candidate the VALID passes (``_phones``, same ``candidates``) matched whole is not
     parsed again: the matcher's POSSIBLE test of the whole candidate makes the same checks
     but the VALID-only ones and parses it to the same number (a "+" number's parse does not
-    depend on the region), then asks ``is_possible_number`` of it, asked here of that
-    number; only when that fails does the matcher go on to parse parts of it, as here."""
+    depend on the region; libphonenumber's candidate pattern takes a "+" only before the
+    first digit, where its parse starts), then asks ``is_possible_number`` of it, asked here
+    of that number; only when that fails does the matcher go on to parse parts of it, as
+    here."""
     if not _INTERNATIONAL.search(text):
         return []
     from phonenumbers import Leniency, is_possible_number
