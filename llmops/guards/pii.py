@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -66,6 +66,19 @@ _CANDIDATE = re.compile(
     r"\b[XYZxyz]\W{1,3}\d{7,8}|"
     r"\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{0,4}){2,7}\b"
 )
+# What every match of ``_CANDIDATE`` holds, tested first: ``_CANDIDATE`` is an alternation
+# behind look-behinds, which the regex engine tries at every position of a text (~15 µs for a
+# 100-character one), while these start with a character class or a literal it skips ahead
+# to. A necessary condition, branch by branch: an "@"; a digit run (six digits, each at most
+# two separators after the last; a NIE's seven or eight digits are one); an IBAN's start
+# (its two check digits, then two groups of four); an IPv4 address ("." between four digit
+# groups); an IPv6 one (two colons with at most four hex digits between). A text matching
+# none has no candidate. ``tests/guards/test_redaction_prefilters.py`` holds it to
+# ``_CANDIDATE``.
+_MAY_CANDIDATE = re.compile(
+    r"\d(?:(?:[ .\-()/]{0,2}\d){5}|\d(?:[ \-]?[A-Za-z0-9]{4}){2}|\.\d{1,3}\.\d{1,3}\.\d)"
+)
+_MAY_IPV6 = re.compile(r":[0-9a-fA-F]{0,4}:")
 _DECIMAL = re.compile(r"[A-Za-z]?\d{1,4}[.,]\d{4,}")  # 0.7342156: a score, not an identifier
 _WINDOW = 80  # characters of context kept on each side of a candidate
 _WHOLE = 600  # texts up to this long are analysed whole
@@ -77,6 +90,16 @@ _PHONE_CUE = re.compile(
     r"tel[eé]fono|tlf|tfno|m[oó]vil|celular|ll[aá]ma(?:me|nos)?(?: al)?|ll[aá]meme(?: al)?|"
     r"contacto|whats)\b[^\d\n]{0,12}?(\+?\(?\d[\d ().\-]{4,18}\d)"
 )
+# What a number ``_PHONE_CUE`` keeps holds (tested first, as ``_MAY_CANDIDATE``): six digits or
+# more, with only " ().-" between them, at most 18 characters apart (the number is a digit,
+# 4-18 of those characters, a digit). Most texts have no such run, and skip the cue search.
+_MAY_CUED_PHONE = re.compile(r"\d(?:[ ().\-]{0,18}\d){5}")
+# Any match of ``_PHONE_CUE``, kept or not, holds its number pattern, which starts at most
+# _CUE_REACH characters after the match does (the longest cue, "calling me on", 13; up to 12
+# characters; "+("), so none starts before the first such number minus _CUE_REACH: the search
+# starts there, and finds the same matches.
+_CUED_NUMBER = re.compile(r"\d[\d ().\-]{4,18}\d")
+_CUE_REACH = 27
 
 
 @dataclass(frozen=True)
@@ -115,7 +138,9 @@ class PiiScanner:
 
         results: list[Any] = []
         for recognizer in self.engine.recognizers:
-            if recognizer.entity in entities:
+            if recognizer.entity == "EMAIL_ADDRESS" and recognizer.entity in entities:
+                results += _at_runs(recognizer, text)
+            elif recognizer.entity in entities:
                 results += recognizer.analyze(text)
         return remove_duplicates(results)
 
@@ -128,6 +153,7 @@ class PiiScanner:
         found = []
         for start, end in _windows(text):
             window = text[start:end]
+            candidates = _Candidates(window)  # libphonenumber's, for both phone passes
             entities = [e for e, gate in _PRESIDIO.items() if gate.search(window)]
             if entities:
                 for r in self._presidio(window, entities):
@@ -137,9 +163,9 @@ class PiiScanner:
                     found.append(Entity(label, start + r.start, start + r.end, float(r.score)))
             found += [
                 Entity(e.label, start + e.start, start + e.end, e.score)
-                for e in _phones(window) + _own(window)
+                for e in _phones(window, candidates) + _own(window, candidates)
             ]
-        for m in _PHONE_CUE.finditer(text):
+        for m in _cued_phones(text):
             digits = sum(c.isdigit() for c in m.group(1))
             if 6 <= digits <= 15:
                 found.append(Entity("PHONE", m.start(1), m.end(1), 0.45))
@@ -152,6 +178,40 @@ class PiiScanner:
         for e in sorted(entities, key=lambda e: e.start, reverse=True):
             text = f"{text[: e.start]}<{e.label}>{text[e.end :]}"
         return text
+
+
+def _at_runs(recognizer: Any, text: str) -> list[Any]:
+    """The e-mail recognizer's results on ``text``, from only the runs of ``text`` between
+    spaces, tabs and newlines that hold an "@". Its pattern, tried at every word start,
+    cost ~25 µs on a 150-character message; a match is an "@" with the characters around
+    it, none of them a space, tab or newline, so it lies inside one such run, and finding it
+    there is finding it in the text: the pattern looks one character past a match at most
+    (its ``\b``), where a space, tab or newline reads as the run's edge does (no word
+    character), and a match in one run never moves where the search goes on in another. The
+    recognizer's de-duplication only drops a result inside another, so none across runs."""
+    from dataclasses import replace
+
+    found: list[Any] = []
+    at = text.find("@")
+    while at >= 0:
+        start = max(text.rfind(" ", 0, at), text.rfind("\t", 0, at), text.rfind("\n", 0, at)) + 1
+        end = min((i for i in (text.find(c, at) for c in " \t\n") if i >= 0), default=len(text))
+        found += [
+            replace(r, start=start + r.start, end=start + r.end)
+            for r in recognizer.analyze(text[start:end])
+        ]
+        at = text.find("@", end)
+    return found
+
+
+def _cued_phones(text: str) -> Iterable[re.Match[str]]:
+    """``_PHONE_CUE``'s matches in ``text`` (searched only from where one can start)."""
+    if not _MAY_CUED_PHONE.search(text):
+        return ()
+    first = _CUED_NUMBER.search(text)
+    if first is None:
+        return ()
+    return _PHONE_CUE.finditer(text, max(0, first.start() - _CUE_REACH))
 
 
 @dataclass(frozen=True)
@@ -196,14 +256,17 @@ def _cued(text: str, start: int, cue: re.Pattern[str], window: int) -> bool:
 
 
 # What each of the Presidio recognizers we run needs before it can match (from their
-# patterns): an e-mail address an @; a card 13+ digits and an SSN 9, with at most one "-",
-# " " (or "." for an SSN) between two digits; an IPv4 address three dots between digits, an
-# IPv6 one two colons with only hex digits between. A window is analysed only for the
-# entities it can hold, and not at all when it can hold none.
+# patterns): an e-mail address an @; a card 13+ digits, with at most one "-" or " " between
+# two digits; an SSN 9 digits in one of its patterns' groupings (5-4 or 3-6 with a "-",
+# 3-2-4 with "-", " " or ".", or 9 in a row; its patterns take ASCII digits, a subset of
+# ``\d``); an IPv4 address three dots between digits, an IPv6 one two colons with only hex
+# digits between. A window is analysed only for the entities it can hold, and not at all when
+# it can hold none. ``tests/guards/test_redaction_prefilters.py`` holds each to its
+# recognizer.
 _PRESIDIO = {
     "EMAIL_ADDRESS": re.compile(r"@"),
     "CREDIT_CARD": re.compile(r"\d(?:[- ]?\d){12}"),
-    "US_SSN": re.compile(r"\d(?:[- .]?\d){8}"),
+    "US_SSN": re.compile(r"\d{3}(?:\d{6}|\d{2}-\d{4}|-\d{6}|[- .]\d{2}[- .]\d{4})"),
     "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]*:"),
 }
 
@@ -237,6 +300,24 @@ def _phone_tables() -> tuple[dict[str, int], dict[str, re.Pattern[str]]]:
 
 
 _FEWEST_DIGITS = 3  # no valid number in any region has fewer (written in any format)
+_DIGIT = re.compile(r"\d")
+_NOT_DIGITS = re.compile(r"[^0-9]")
+# the most characters libphonenumber's candidate pattern takes before its first digit: two
+# leading "(" or "+", each followed by up to four punctuation characters
+_LEAD = 10
+
+
+@lru_cache(maxsize=1)
+def _matcher_parts() -> tuple[Any, Any, Callable[[str], str]]:
+    """libphonenumber's candidate pattern, its cut before a second number, and its digit
+    normalisation (imported once: an import statement in ``_Candidates.at`` cost ~2 µs a call)."""
+    from phonenumbers import normalize_digits_only
+    from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]
+        _PATTERN,
+        _SECOND_NUMBER_START_PATTERN,
+    )
+
+    return _PATTERN, _SECOND_NUMBER_START_PATTERN, normalize_digits_only
 
 
 class _Candidates:
@@ -247,16 +328,20 @@ class _Candidates:
     def __init__(self, text: str) -> None:
         self.text = text
         self._at: dict[int, tuple[int, str, int, str] | None] = {}
+        # "+" candidates the VALID passes matched whole: start -> (span, parsed number)
+        self.valid: dict[int, tuple[tuple[int, int], Any]] = {}
 
     def at(self, index: int) -> tuple[int, str, int, str] | None:
         if index not in self._at:
-            from phonenumbers import normalize_digits_only
-            from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]
-                _PATTERN,
-                _SECOND_NUMBER_START_PATTERN,
-            )
-
-            m = _PATTERN.search(self.text, index)
+            _PATTERN, _SECOND_NUMBER_START_PATTERN, normalize_digits_only = _matcher_parts()
+            # The pattern is tried at every position (its optional lead defeats the regex
+            # engine's skip-ahead); a match holds a digit at most _LEAD characters after its
+            # start, so none starts before the next digit's position minus _LEAD.
+            digit = _DIGIT.search(self.text, index)
+            if digit is None:
+                self._at[index] = None
+                return None
+            m = _PATTERN.search(self.text, max(index, digit.start() - _LEAD))
             if m is None:
                 self._at[index] = None
             else:
@@ -264,8 +349,11 @@ class _Candidates:
                 second = _SECOND_NUMBER_START_PATTERN.search(value)
                 if second:
                     value = value[: second.start()]
-                digits = normalize_digits_only(value)
-                size = len(digits) + sum(c.isalpha() for c in value)
+                # libphonenumber's normalisation keeps an ASCII text's digits as they are
+                digits = (
+                    _NOT_DIGITS.sub("", value) if value.isascii() else normalize_digits_only(value)
+                )
+                size = len(digits) + sum(map(str.isalpha, value))
                 self._at[index] = (m.start(), value, size, digits)
         return self._at[index]
 
@@ -276,11 +364,13 @@ def _matcher_pass(
     leniency: Any,
     worth: Callable[[str, int, str], bool],
     known: dict[int, tuple[int, int] | None] | None = None,
+    whole: dict[int, tuple[tuple[int, int], Any]] | None = None,
 ) -> list[tuple[int, int]]:
     """What ``PhoneNumberMatcher(text, region, leniency)`` yields, as (start, end), walking
     the candidates as it does (after a match, on from its end; else past the candidate) but
     testing only those ``worth(value, size, digits)`` says can match. ``known``: results of
-    "+" candidates that matched whole in an earlier region (the same in every region)."""
+    "+" candidates that matched whole in an earlier region (the same in every region);
+    ``whole`` gets the span and parsed number of each new one."""
     from phonenumbers import PhoneNumberMatcher
 
     matcher = PhoneNumberMatcher(candidates.text, region, leniency=leniency)
@@ -297,6 +387,8 @@ def _matcher_pass(
             span = None if match is None else (match.start, match.end)
             if known is not None and plus and span == (start, start + len(value)):
                 known[start] = span
+                if whole is not None and match is not None:
+                    whole[start] = (span, match.number)
         if span is not None:
             spans.append(span)
             index = span[1]
@@ -305,7 +397,7 @@ def _matcher_pass(
     return spans
 
 
-def _phones(text: str) -> list[Entity]:
+def _phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """Phone numbers exactly as Presidio's ``PhoneRecognizer`` finds them for
     ``PHONE_REGIONS`` (libphonenumber's matcher with VALID leniency, once a region), at a
     fraction of the cost. That recognizer ran the whole matcher 13 times, parsing every
@@ -319,25 +411,33 @@ def _phones(text: str) -> list[Entity]:
       apart from the one digit Argentina's rule inserts, which the floor allows for;
     - a candidate written with "+" that parses whole in the first region is the same number,
       with the same span, in every region (the region is only used for numbers without a
-      country code), so the other twelve reuse it.
+      country code), so the other twelve reuse it; a region none of whose other candidates
+      it could parse is not walked at all (its pass would find only those numbers again).
 
     Matches are the union over the regions, a match inside a longer one dropped (as Presidio
     does); score 0.4 (Presidio's; its context words never apply without an NLP model).
     ``tests/guards/test_phone_prefilter.py`` holds it to Presidio's recognizer."""
-    if sum(c.isdigit() for c in text) < _FEWEST_DIGITS:
+    if sum(map(str.isdigit, text)) < _FEWEST_DIGITS:
         return []
     from phonenumbers import Leniency
 
     floors, idd = _phone_tables()
-    candidates = _Candidates(text)
+    candidates = _Candidates(text) if candidates is None else candidates
     chain = []  # the candidates a pass visits until it finds a match (the same for all)
     index = 0
     while (found := candidates.at(index)) is not None:
         chain.append(found)
         index = found[0] + len(found[1])
+    # a candidate with fewer digits than every region's floor and than an international
+    # number's is worth no region's pass ("Ticket 95", "team 4")
+    least = min(_FEWEST_DIGITS, *floors.values())
+    chain = [found for found in chain if found[2] >= least]
     known: dict[int, tuple[int, int] | None] = {}
     spans: set[tuple[int, int]] = set()
     for region in PHONE_REGIONS:
+        pending = [found for found in chain if found[0] not in known]
+        if not pending:
+            break  # ``known`` only grows: no later region has one either
         floor, prefix = floors[region], idd[region]
 
         def worth(
@@ -346,9 +446,14 @@ def _phones(text: str) -> list[Entity]:
             international = "+" in value or "＋" in value or prefix.match(digits)
             return size >= (_FEWEST_DIGITS if international else floor)
 
-        if not any(worth(value, size, digits) for _, value, size, digits in chain):
-            continue  # nothing this region could parse: its pass would find nothing
-        spans.update(_matcher_pass(candidates, region, Leniency.VALID, worth, known))
+        # nothing this region could parse but numbers matched whole in an earlier region
+        # (``known``): its pass would walk the chain (such a match ends where the chain steps
+        # to) and find only those again
+        if not any(worth(value, size, digits) for _, value, size, digits in pending):
+            continue
+        spans.update(
+            _matcher_pass(candidates, region, Leniency.VALID, worth, known, candidates.valid)
+        )
     kept = [
         (a, b)
         for a, b in spans
@@ -361,32 +466,46 @@ def _phones(text: str) -> list[Entity]:
 _INTERNATIONAL = re.compile(r"(?:\+|(?<!\d)00)[1-9]")
 
 
-def _international_phones(text: str) -> list[Entity]:
+def _international_phones(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """Numbers written with a country code ("+44 7911 522258", "0034 612 345 678") that
     libphonenumber finds *possible* for that country. Presidio asks for *valid* ones, and its
     number ranges are finer than what people type: it missed such numbers or masked only
     their tail ("+44 7911 <PHONE>"). The "+" or "00" is evidence enough that it is a phone.
     Only candidates with a "+" or a "00" in them are parsed (no match can start with either
-    in one without)."""
+    in one without).
+
+    A "+" candidate the VALID passes (``_phones``, same ``candidates``) matched whole is not
+    parsed again: the matcher's POSSIBLE test of the whole candidate makes the same checks
+    but the VALID-only ones and parses it to the same number (a "+" number's parse does not
+    depend on the region; libphonenumber's candidate pattern takes a "+" only before the
+    first digit, where its parse starts), then asks ``is_possible_number`` of it, asked here
+    of that number; only when that fails does the matcher go on to parse parts of it, as
+    here."""
     if not _INTERNATIONAL.search(text):
         return []
-    from phonenumbers import Leniency
+    from phonenumbers import Leniency, is_possible_number
 
     def worth(value: str, size: int, digits: str) -> bool:
         return "+" in value or "＋" in value or "00" in digits
 
+    candidates = _Candidates(text) if candidates is None else candidates
+    possible: dict[int, tuple[int, int] | None] = {
+        start: span
+        for start, (span, number) in candidates.valid.items()
+        if is_possible_number(number)
+    }
     return [
         Entity("PHONE", a, b, 0.4)
-        for a, b in _matcher_pass(_Candidates(text), "ES", Leniency.POSSIBLE, worth)
+        for a, b in _matcher_pass(candidates, "ES", Leniency.POSSIBLE, worth, possible)
         if text[a:b].lstrip("( ").startswith(("+", "00"))
     ]
 
 
-def _own(text: str) -> list[Entity]:
+def _own(text: str, candidates: _Candidates | None = None) -> list[Entity]:
     """IBANs and Spanish DNI/NIE with a valid checksum, any case, the usual separators;
-    phone numbers with a country code."""
+    phone numbers with a country code (``candidates``: libphonenumber's in ``text``)."""
     r = _own_rules()
-    found = _international_phones(text)
+    found = _international_phones(text, candidates)
     for m in r.iban.finditer(text):
         end = _iban_end(text, m.start(), m.end(), r)
         if end is not None:
@@ -497,15 +616,21 @@ def _es_id(m: re.Match[str], cued: bool = False) -> Entity | None:
 def _windows(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` worth analysing: all of a short text, else merged windows around
     every candidate (nothing when there is no candidate)."""
-    spans = [
-        (max(0, m.start() - _WINDOW), m.end() + _WINDOW)
-        for m in _CANDIDATE.finditer(text)
-        if not _DECIMAL.fullmatch(m.group())
-    ]
+    short = len(text) <= _WHOLE
+    if "@" in text:
+        if short:  # the "@" is a candidate, or inside one (no decimal holds an "@")
+            return [(0, len(text))]
+    elif not _MAY_CANDIDATE.search(text) and not _MAY_IPV6.search(text):
+        return []  # no candidate can be there (``_MAY_CANDIDATE``)
+    spans = []
+    for m in _CANDIDATE.finditer(text):
+        if _DECIMAL.fullmatch(m.group()):
+            continue
+        if short:  # one candidate is enough: the whole text is analysed
+            return [(0, len(text))]
+        spans.append((max(0, m.start() - _WINDOW), m.end() + _WINDOW))
     if not spans:
         return []
-    if len(text) <= _WHOLE:
-        return [(0, len(text))]
     merged = [spans[0]]
     for a, b in spans[1:]:
         if a <= merged[-1][1]:
