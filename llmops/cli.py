@@ -495,7 +495,9 @@ def guard_check(
     from llmops.guards.runner import ACTIONS, ERROR
 
     prof = get_profile(profile)
-    verdict = GuardRunner(profile).inspect(text, direction, prof, {})  # type: ignore[arg-type]
+    runner = GuardRunner(profile)
+    runner.preload(text, direction, prof)  # type: ignore[arg-type]
+    verdict = runner.inspect(text, direction, prof, {})  # type: ignore[arg-type]
     fixed, failures = verdict.text, verdict.failures
     result: dict[str, Any] = {
         "passed": not failures and not verdict.errors,
