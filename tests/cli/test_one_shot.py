@@ -5,20 +5,12 @@ collection back on afterwards (with what was loaded frozen), also when the comma
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
 from llmops.cli import app
 from llmops.cliutil import one_shot
-
-
-@pytest.fixture(autouse=True)
-def unfrozen() -> Iterator[None]:
-    yield
-    gc.unfreeze()  # the rest of the test session collects as before
-    gc.enable()
 
 
 def test_no_collection_inside_and_collection_back_on_after() -> None:
