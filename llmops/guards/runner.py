@@ -185,6 +185,21 @@ class GuardRunner:
         for direction in ("input", "output"):
             self.run(sample, direction, profile, {"context": [sample], "system_prompt": ""})
 
+    def preload(self, text: str, direction: Direction, profile: Profile) -> None:
+        """Start loading, in a background thread, the one slow thing validating ``text`` will
+        need: the learned injection detector's embedding model (``learned.preload``), when
+        the profile runs ``prompt_injection`` with its model. For a process that checks one
+        text (``llmops guard check``); a long-lived one warms up instead (``warm_up``). It
+        predicts from the text as given: a fix applied before ``prompt_injection`` runs can
+        only make the guess wrong, never the verdict."""
+        if any(
+            r.validator == "prompt_injection" and r.params.get("learned", True)
+            for r in profile.rules(direction)
+        ):
+            from llmops.guards import learned
+
+            learned.preload(text)
+
     def _validators(self, profile: Profile, direction: Direction) -> list[Any]:
         from llmops.guards.validators import VALIDATORS
 
