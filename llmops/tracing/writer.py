@@ -317,6 +317,7 @@ class SpanWriter:
         exporter: StoredBatchSink | None = None,
         redact_process: str = "auto",
         redact_timeout_s: float = 10.0,
+        redact_idle_s: float = 300.0,
     ) -> None:
         self.db = db
         self.exporter = exporter  # gets each batch once it is stored (llmops.tracing.otlp)
@@ -337,6 +338,8 @@ class SpanWriter:
         self._process_ref = None if redact is None or redact_process == "off" else reference(redact)
         self.redact_process = redact_process
         self.redact_timeout_s = redact_timeout_s
+        self.redact_idle_s = redact_idle_s  # "auto": a process unused this long is stopped
+        self._process_used_at = 0.0
         self._process: RedactProcess | None = None
         self._process_retry_at = 0.0
         self._process_failures = 0
@@ -548,6 +551,10 @@ class SpanWriter:
             self._release_held()
         if self._process is not None:
             self._ready_process()  # a starting process is heard from, a dead one noticed
+            idle = time.monotonic() - self._process_used_at
+            if self.redact_process == "auto" and not self._queue and idle > self.redact_idle_s:
+                log.info("span writer: the load has passed; redacting in this thread again")
+                self._stop_process()
         # With a redaction process, batch N+1 is rendered and handed to it before batch N
         # (redacted meanwhile) is stored: the process redacts while this thread stores.
         pending: _Handed | None = None
@@ -596,6 +603,7 @@ class SpanWriter:
         self._behind = self._behind + 1 if len(self._queue) >= self.batch_size else 0
         if self.redact_process == "on" or self._behind >= _BEHIND_BATCHES:
             try:
+                self._process_used_at = time.monotonic()
                 self._process = RedactProcess(self._process_ref, timeout_s=self.redact_timeout_s)
                 log.info("span writer: redacting in process %d", self._process.pid)
             except OSError as exc:
@@ -638,6 +646,7 @@ class SpanWriter:
             return None
         records, jobs, counts = self._collect(batch)
         try:
+            self._process_used_at = time.monotonic()
             return _Handed(records, jobs, counts, redact, proc.send(jobs))
         except RedactProcessError as exc:
             self._process_failed(exc)

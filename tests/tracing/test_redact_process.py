@@ -241,6 +241,10 @@ def test_no_process_at_light_load_one_under_a_backlog(
     behind._drain_once()
     assert behind._process is not None  # started after three batches taken behind
     assert len(_stored(sqlite_db)) == 40 * 5 + 200 * 5
+    # and stopped once the load has passed
+    behind.redact_idle_s = 0.0
+    behind._drain_once()
+    assert behind._process is None
 
     # a redactor another interpreter cannot import never goes to a process
     closure = _writer(sqlite_db, tmp_path / "c", redact=lambda t: redact(t), redact_process="on")
