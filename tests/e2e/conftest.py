@@ -7,6 +7,7 @@ Chromium comes from Debian's package (`apt-get install -y chromium`), never from
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -171,9 +172,11 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context.close()
 
 
-def pick_option(page: Any, box: Any, option: str) -> None:
+def pick_option(page: Any, box: Any, option: str | re.Pattern[str]) -> None:
     """Open a dropdown and click ``option``. A rerun that lands just after the click closes
-    the list again (any widget above can rerun the page), so open it until the option shows."""
+    the list again (any widget above can rerun the page), so open it until the option shows
+    and takes the click: a list closed between the two detaches the option, and a plain
+    click then waited its whole 30 s for an element that never came back."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     wanted = page.get_by_role("option", name=option, exact=True)
@@ -181,9 +184,9 @@ def pick_option(page: Any, box: Any, option: str) -> None:
         box.click()
         try:
             wanted.wait_for(timeout=3000)
+            wanted.click(timeout=3000)
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
             continue
-        wanted.click()
         return
     raise AssertionError(f"the option {option!r} never showed")

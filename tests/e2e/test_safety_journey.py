@@ -19,7 +19,7 @@ from llmops.redteam import scan as rt
 from llmops.releases import core
 from llmops.store.db import Database
 
-from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit, copy_home
+from .conftest import ADMIN_PASSWORD, ARTIFACTS, _streamlit, copy_home, pick_option
 
 pytestmark = pytest.mark.e2e
 
@@ -87,8 +87,11 @@ def test_a_scan_from_the_safety_page_links_its_findings_to_traces(
 
     # run a scan of the weak release from the page; it runs in the background
     _section(page, "Run a scan")
-    page.get_by_test_id("stSelectbox").filter(has_text="Release").click()
-    page.get_by_role("option", name=re.compile(f"weak · {weak}")).click()
+    pick_option(
+        page,
+        page.get_by_test_id("stSelectbox").filter(has_text="Release"),
+        re.compile(f"weak · {weak}"),
+    )
     page.get_by_test_id("stMultiSelect").filter(has_text="Categories").click()
     page.get_by_role("option", name=re.compile("^Toxic")).click()
     page.keyboard.press("Escape")
@@ -126,8 +129,7 @@ def test_a_scan_from_the_safety_page_links_its_findings_to_traces(
             continue
     picker = page.get_by_test_id("stSelectbox").filter(has_text="Release")
     expect(picker).to_have_count(1)  # the previous section's picker is gone
-    picker.click()
-    page.get_by_role("option", name=re.compile(f"weak · {weak}")).click()
+    pick_option(page, picker, re.compile(f"weak · {weak}"))
     page.get_by_role("heading", name=re.compile("Risk report — weak")).wait_for()
     page.get_by_text(re.compile("gate\\(s\\) failed: Red-team gate")).wait_for()
     assert page.get_by_role("heading", name=re.compile("Red-team scan — ❌ failed")).count() == 1

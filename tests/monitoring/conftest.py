@@ -8,13 +8,20 @@ none of their code.
 from __future__ import annotations
 
 import math
+import os
+import sqlite3
+import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from llmops import demo
 from llmops.monitoring.histogram import nearest_rank
@@ -24,10 +31,77 @@ from llmops.store.models import Feedback, GuardEvent, Trace
 END = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="session")
+def seeded_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The first seeded store of each backend, kept for the session: a SQLite file, or a
+    PostgreSQL database (dropped at the end)."""
+    copies: dict[str, str] = {}
+    yield copies
+    if "postgresql" in copies:
+        admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{copies["postgresql"]}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _admin_url() -> str:
+    url = os.environ.get("LLMOPS_TEST_DATABASE_URL")
+    assert url
+    return url
+
+
+def _sqlite_copy(source: str, target: str) -> None:
+    """SQLite's backup API: a consistent copy, no -wal file left behind."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def _keep(db: Database, copies: dict[str, str], tmp: Path) -> None:
+    """Keep a copy of ``db`` (just seeded) as its backend's seeded store."""
+    if db.dialect == "sqlite":
+        target = tmp / "seeded.db"
+        _sqlite_copy(str(make_url(db.url).database), str(target))
+        copies["sqlite"] = str(target)
+        return
+    name = f"llmops_seeded_{uuid.uuid4().hex[:12]}"
+    db.engine.dispose()  # a database being copied may have no connection
+    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(db.url).database}"'))
+    admin.dispose()
+    copies[db.dialect] = name
+
+
+def _restore(db: Database, source: str) -> None:
+    """Replace ``db``'s contents by the kept seeded store (a byte copy)."""
+    db.engine.dispose()  # connections opened before the copy must not see the old store
+    if db.dialect == "sqlite":
+        _sqlite_copy(source, str(make_url(db.url).database))
+        return
+    name = make_url(db.url).database
+    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
+    admin.dispose()
+
+
 @pytest.fixture
-def seeded(db: Database) -> Database:
-    """4,000 demo traces over 10 days ending at ``END``, written through the span writer."""
+def seeded(
+    db: Database, seeded_copies: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Database:
+    """4,000 demo traces over 10 days ending at ``END``, written through the span writer.
+
+    Seeded once per backend and session; every later test gets its own byte copy of that
+    store (seeding took ~0.3 s a test on SQLite and ~1.5 s on PostgreSQL; a copy ~0.1 s)."""
+    if db.dialect in seeded_copies:
+        _restore(db, seeded_copies[db.dialect])
+        return db
     demo.seed(db, traces=4000, days=10, seed=7, end=END)
+    # on PostgreSQL only a database of its own can be copied (not a schema of the shared
+    # one, which ``db`` uses when the role may not create databases: seeded every time)
+    if db.dialect == "sqlite" or make_url(db.url).database != make_url(_admin_url()).database:
+        _keep(db, seeded_copies, tmp_path_factory.mktemp("seeded"))
     return db
 
 
