@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         "'off' always in the writer's thread. The process is an optimisation: without it "
         "(or when it fails) the thread redacts, the same way.",
     )
+    trace_switch_interval_ms: float = Field(
+        1.0,
+        ge=0,
+        description="While the redaction process runs (sustained load), the interpreter's "
+        "switch interval in ms, so the writer's thread gets the lock back soon after each "
+        "store call; 0 leaves Python's (5 ms).",
+    )
     spool_dir_override: Path | None = Field(
         None,
         alias="LLMOPS_SPOOL_DIR",

@@ -54,6 +54,7 @@ class Runtime:
             queue_high=self.settings.trace_queue_high,
             hold_max=self.settings.trace_hold_max,
             redact_process=self.settings.trace_redact_process,
+            switch_interval_s=(self.settings.trace_switch_interval_ms / 1000) or None,
             exporter=otlp.from_settings(self.settings, self.db),
         )
         self.tracer = Tracer(self.writer)

@@ -238,13 +238,16 @@ def test_no_process_at_light_load_one_under_a_backlog(
     for i in range(200):  # 1,000 records: 20 batches waiting
         for rec in _turn(i):
             behind.submit(rec)
+    before = sys.getswitchinterval()
     behind._drain_once()
     assert behind._process is not None  # started after three batches taken behind
+    assert sys.getswitchinterval() == pytest.approx(min(before, 0.001))
     assert len(_stored(sqlite_db)) == 40 * 5 + 200 * 5
     # and stopped once the load has passed
     behind.redact_idle_s = 0.0
     behind._drain_once()
     assert behind._process is None
+    assert sys.getswitchinterval() == pytest.approx(before)
 
     # a redactor another interpreter cannot import never goes to a process
     closure = _writer(sqlite_db, tmp_path / "c", redact=lambda t: redact(t), redact_process="on")
@@ -295,3 +298,25 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+def test_the_switch_interval_is_restored_by_the_last_process_unless_changed_meanwhile() -> None:
+    from llmops.tracing.writer import _SwitchInterval
+
+    before = sys.getswitchinterval()
+    try:
+        switch = _SwitchInterval()
+        switch.hold(0.001)
+        switch.hold(0.001)
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        switch.release()
+        assert sys.getswitchinterval() == pytest.approx(0.001)  # one process still runs
+        switch.release()
+        assert sys.getswitchinterval() == pytest.approx(before)
+
+        switch.hold(0.001)
+        sys.setswitchinterval(0.002)  # someone else's choice meanwhile
+        switch.release()
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    finally:
+        sys.setswitchinterval(before)
