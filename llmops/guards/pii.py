@@ -629,6 +629,11 @@ def _windows(text: str) -> list[tuple[int, int]]:
         if short:  # one candidate is enough: the whole text is analysed
             return [(0, len(text))]
         spans.append((max(0, m.start() - _WINDOW), m.end() + _WINDOW))
+    return merge_windows(spans, len(text))
+
+
+def merge_windows(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Windows (in start order) merged where they overlap or touch, cut at ``size``."""
     if not spans:
         return []
     merged = [spans[0]]
@@ -637,7 +642,7 @@ def _windows(text: str) -> list[tuple[int, int]]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], b))
         else:
             merged.append((a, b))
-    return [(a, min(b, len(text))) for a, b in merged]
+    return [(a, min(b, size)) for a, b in merged]
 
 
 def _dedupe(entities: list[Entity]) -> list[Entity]:

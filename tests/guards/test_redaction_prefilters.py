@@ -97,13 +97,7 @@ def _all_windows(text: str) -> list[tuple[int, int]]:
     ]
     if not spans or len(text) <= pii._WHOLE:
         return [(0, len(text))] if spans else []
-    merged = [spans[0]]
-    for a, b in spans[1:]:
-        if a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return [(a, min(b, len(text))) for a, b in merged]
+    return pii.merge_windows(spans, len(text))
 
 
 def test_windows_are_those_of_every_candidate() -> None:

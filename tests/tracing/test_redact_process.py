@@ -59,6 +59,12 @@ def _turn(i: int) -> list[Record]:
     ]  # fmt: skip
 
 
+def _submit(writer: SpanWriter, turns: range) -> None:
+    for i in turns:
+        for rec in _turn(i):
+            writer.submit(rec)
+
+
 def _writer(db: Database, spool: Path, **kwargs: Any) -> SpanWriter:
     kwargs.setdefault("flush_interval_s", 0.01)
     kwargs.setdefault("retry_interval_s", 0.05)
@@ -155,13 +161,9 @@ def test_a_killed_process_loses_nothing_and_leaks_nothing(
     w = _writer(db, tmp_path / "spool", redact_process="on", batch_size=20)
     cleanup.append(w)
     pid = _ready(w)
-    for i in range(30):
-        for rec in _turn(i):
-            w.submit(rec)
+    _submit(w, range(30))
     os.kill(pid, signal.SIGKILL)  # batches are at the process, or on their way to it
-    for i in range(30, 60):
-        for rec in _turn(i):
-            w.submit(rec)
+    _submit(w, range(30, 60))
     assert w.flush(60)
     stored = _stored(db)
     assert len(stored) == 60 * 5
@@ -178,9 +180,7 @@ def test_a_hung_process_is_given_up_on_in_time(
     pid = _ready(w)
     os.kill(pid, signal.SIGSTOP)
     try:
-        for i in range(20):
-            for rec in _turn(i):
-                w.submit(rec)
+        _submit(w, range(20))
         assert w.flush(30)
         stored = _stored(sqlite_db)
         assert len(stored) == 20 * 5
@@ -211,9 +211,7 @@ def test_texts_the_process_cannot_redact_are_not_stored(
     )
     cleanup.append(w)
     _ready(w)
-    for i in range(5):
-        for rec in _turn(i):
-            w.submit(rec)
+    _submit(w, range(5))
     assert w.flush(30)
     stored = _stored(sqlite_db)
     assert len(stored) == 25
@@ -227,17 +225,14 @@ def test_no_process_at_light_load_one_under_a_backlog(
 ) -> None:
     light = _writer(sqlite_db, tmp_path / "a", batch_size=50)
     cleanup.append(light)
-    for i in range(40):
-        for rec in _turn(i):
-            light.submit(rec)
+    for i in range(40):  # a turn at a time
+        _submit(light, range(i, i + 1))
         light.flush(10)
     assert light._process is None
 
     behind = _writer(sqlite_db, tmp_path / "b", batch_size=50, start=False)
     cleanup.append(behind)
-    for i in range(200):  # 1,000 records: 20 batches waiting
-        for rec in _turn(i):
-            behind.submit(rec)
+    _submit(behind, range(200))  # 1,000 records: 20 batches waiting
     before = sys.getswitchinterval()
     behind._drain_once()
     assert behind._process is not None  # started after three batches taken behind
