@@ -66,9 +66,12 @@ class RedactProcess:
     """One redaction process and its two pipes. Not thread-safe: the writer's thread alone
     uses it."""
 
-    def __init__(self, redactor: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, redactor: str, *, timeout_s: float = 10.0, start_timeout_s: float = 60.0
+    ) -> None:
         self.redactor = redactor
         self.timeout_s = timeout_s  # a batch's deadline: this, plus 10 ms a job
+        self._start_deadline = time.monotonic() + start_timeout_s
         self.cpu_s = 0.0  # the process's CPU time, as it last reported it
         self.batches = 0
         self._ready = False
@@ -113,6 +116,8 @@ class RedactProcess:
         if self.proc.poll() is not None and not self._answers.poll(0):
             raise RedactProcessError(f"exited with {self.proc.returncode} before it was ready")
         if not self._answers.poll(0):
+            if time.monotonic() > self._start_deadline:
+                raise RedactProcessError("not ready in time")
             return False
         message = self._receive()
         if not (isinstance(message, tuple) and message[:1] == ("ready",)):

@@ -315,3 +315,25 @@ def test_the_switch_interval_is_restored_by_the_last_process_unless_changed_mean
         assert sys.getswitchinterval() == pytest.approx(0.002)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_a_process_that_never_starts_is_given_up_on(
+    sqlite_db: Database, tmp_path: Path, cleanup: list[SpanWriter]
+) -> None:
+    w = _writer(sqlite_db, tmp_path / "spool", redact_process="on")
+    cleanup.append(w)
+    deadline = time.monotonic() + 30
+    while w._process is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc = w._process
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGSTOP)  # stuck before it could say it is ready
+    try:
+        proc._start_deadline = time.monotonic()
+        _submit(w, range(3))
+        assert w.flush(30)
+        assert len(_stored(sqlite_db)) == 15
+        assert w._process_failures == 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
