@@ -369,8 +369,9 @@ def gaps(
     where = [g.at >= since, g.at < until, g.cluster_id.is_not(None)]
     if lang:
         where.append(g.lang == lang)
-    days = max(1, int((until - since).total_seconds() // 86400) + 1)
+    # the calendar days (UTC) the range touches: an hour across midnight is two
     first_day = int(since.timestamp()) // 86400
+    days = int((until - timedelta(microseconds=1)).timestamp()) // 86400 - first_day + 1
     with db.session() as s:
         status_ok = [] if include_resolved else [GapCluster.status == "open"]
         top = s.execute(

@@ -110,3 +110,22 @@ def test_a_topic_split_by_arrival_order_is_merged_into_one_gap(
     with db.session() as s:
         statuses = sorted(s.scalars(select(GapCluster.status)))
     assert statuses == ["merged", "open"]  # the absorbed gap says where it went
+
+
+def test_the_trend_counts_every_day_a_range_touches(db: Database) -> None:
+    """An hour across midnight is two days of trend (the days were once counted from the
+    range's length, and a turn after midnight fell off the end)."""
+    midnight = datetime(2026, 12, 7, tzinfo=UTC)
+    with db.session() as s:
+        cluster = GapCluster(lang="en", label="parking", centroid=b"\0" * 4, size=3)
+        s.add(cluster)
+        s.flush()
+        for i, minutes in enumerate((-50, -10, 20)):
+            s.add(GapCandidate(trace_id=f"{i:032x}", at=midnight + timedelta(minutes=minutes),
+                               reason="declined", question=f"Where do I park? ({i})",
+                               cluster_id=cluster.id, lang="en"))  # fmt: skip
+        s.commit()
+    found = gaps.gaps(db, since=midnight - timedelta(hours=1), until=midnight + timedelta(hours=1))
+    assert [g.trend for g in found] == [[2, 1]]
+    one_day = gaps.gaps(db, since=midnight - timedelta(hours=1), until=midnight)
+    assert [g.trend for g in one_day] == [[2]]
