@@ -18,8 +18,9 @@ latency histograms; the feedback columns through the ``feedback`` triggers), the
 traces go. Gap clusters are resized and relabelled (deleted when nothing is left in them);
 improvements, improvement events, audit rows and red-team scans and findings that mention
 the erased ids or copied questions have them replaced by ``[erased]``. On SQLite deletes overwrite the freed space
-with zeros (``secure_delete``) and the write-ahead log is checkpointed and truncated at the
-end, so the data is gone from the file's bytes too.
+with zeros (``secure_delete``), and at the end the file is rebuilt (``VACUUM``: rebalanced
+pages can keep an older copy of a row in their unused space) and the write-ahead log is
+checkpointed and truncated, so the data is gone from the file's bytes too.
 
 One audit row (action ``erasure``) proves it: the counts per table and a keyed hash of the
 subject (HMAC under the deployment's user-id key), never the id or the data.
@@ -531,13 +532,20 @@ def erase(
 
 
 def compact(db: Database, *, attempts: int = 4, pause_s: float = 0.25) -> bool | None:
-    """SQLite: move the write-ahead log into the file and truncate it, so erased pages are
-    not left in the log. A checkpoint that readers or a writer kept from completing (each
-    try already waits the store's busy timeout) is tried again ``attempts`` times in all,
+    """SQLite: rebuild the file (``VACUUM``), then move the write-ahead log into it and
+    truncate the log, so nothing erased is left in either.
+
+    ``secure_delete`` zeroes a deleted row's cell, but when SQLite rebalances a b-tree page
+    it can leave an earlier copy of a cell in the page's unused gap (seen here: a trace id
+    in a live ``spans`` leaf page, about one erasure in eight); a rebuilt file holds only
+    the live rows. A checkpoint that readers or a writer kept from completing (each try
+    already waits the store's busy timeout) is tried again ``attempts`` times in all,
     ``pause_s`` apart, growing; False when it never completed (run ``llmops erase`` again
     later: the WAL still holds the erased pages' old copies until then)."""
     if db.dialect != "sqlite":
         return None
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM")
     for attempt in range(attempts):
         if attempt:
             time.sleep(pause_s * attempt)
