@@ -78,10 +78,13 @@ def _analyze(db: Any) -> None:
 
 
 def _rollups(db: Any) -> list[Any]:
+    """The hour and day rollups (minute rows go with the traces they count: retention
+    prunes them on purpose, llmops.governance.retention)."""
     with db.engine.connect() as conn:
         return [tuple(r) for r in conn.exec_driver_sql(
             "SELECT grain, bucket, release_id, model, traces, errors, latency_n, violating, "
-            "feedback_n, feedback_up FROM metric_rollups ORDER BY 1, 2, 3, 4"
+            "feedback_n, feedback_up FROM metric_rollups WHERE grain <> 'minute' "
+            "ORDER BY 1, 2, 3, 4"
         )]  # fmt: skip
 
 
